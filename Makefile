@@ -1,0 +1,40 @@
+# The two commands at the top of README.md:
+#   make demo   - everything on loopback: Consul, HAProxy, the handler, sample nodes
+#   make test   - installs what is missing, then lint, typecheck and every test suite
+.PHONY: deps build lint typecheck unit integration playbook test demo demo-stop bench clean
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	npm run --silent build
+
+lint: deps
+	npm run --silent lint
+
+typecheck: deps
+	npm run --silent typecheck
+
+unit: build
+	node test/run-suite.mjs unit
+
+integration: build
+	node test/run-suite.mjs integration
+
+playbook: build
+	bash test/playbook/run.sh
+
+test: deps
+	bash scripts/test-all.sh
+
+demo: build
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh stop
+
+bench: build
+	node dist/bench/run-all.js
+
+clean:
+	rm -rf dist

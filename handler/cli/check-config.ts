@@ -1,0 +1,47 @@
+// `check-config`: the config is valid, Consul answers with a trustworthy
+// view, HAProxy's admin socket answers at admin level, and every configured
+// backend and slot prefix exists there. Each check prints one line.
+import { readSlots, readDesired, type HandlerContext } from "../reconcile/reconcile.js";
+import { managedPrefixes } from "../reconcile/policy.js";
+
+export interface CheckResult {
+  ok: boolean;
+  what: string;
+  detail: string;
+}
+
+export async function checkConfig(context: HandlerContext): Promise<CheckResult[]> {
+  const results: CheckResult[] = [{ ok: true, what: "config", detail: `${context.config.services.length} service(s), ${context.policy.backends.length} backend(s)` }];
+
+  try {
+    const desired = await readDesired(context);
+    results.push({ ok: true, what: "consul", detail: `${context.config.consul.address}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
+  } catch (error) {
+    results.push({ ok: false, what: "consul", detail: (error as Error).message });
+  }
+
+  try {
+    const info = await context.haproxy.showInfo();
+    results.push({ ok: true, what: "haproxy", detail: `${context.config.haproxy.socket}: HAProxy ${info.version}, pid ${info.pid}` });
+    const slots = await readSlots(context);
+    const stats = await context.haproxy.showStat();
+    const backendsPresent = new Set(stats.filter((row) => row.svname === "BACKEND").map((row) => row.pxname));
+    for (const [backend, prefixes] of managedPrefixes(context.policy)) {
+      if (!backendsPresent.has(backend)) {
+        results.push({ ok: false, what: `backend ${backend}`, detail: "not found in HAProxy; check the backend names in the config against haproxy.cfg" });
+        continue;
+      }
+      for (const prefix of prefixes) {
+        const count = slots.filter((slot) => slot.backend === backend && slot.prefix === prefix).length;
+        results.push(
+          count > 0
+            ? { ok: true, what: `slots ${backend}/${prefix}`, detail: `${count} slot(s)` }
+            : { ok: false, what: `slots ${backend}/${prefix}`, detail: `no server named ${prefix}<N>; add 'server-template ${prefix} 1-<N> 0.0.0.0:80 check disabled init-addr none' to backend ${backend}` },
+        );
+      }
+    }
+  } catch (error) {
+    results.push({ ok: false, what: "haproxy", detail: (error as Error).message });
+  }
+  return results;
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// The command line: `watch`, `sync`, `status`, `check-config` (and `run`).
+// Exit codes: 0 done; 1 the reconcile failed or Consul could not be trusted
+// (HAProxy left as it was); 2 a usage or configuration error.
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
+import { createLogger, type Logger } from "../log.js";
+import { createContext, reconcile, reconcileSucceeded, type HandlerContext } from "../reconcile/reconcile.js";
+import { runWatch } from "../triggers/watch.js";
+import { withLock } from "../triggers/lock.js";
+import { ConsulUntrusted } from "../source/consul-source.js";
+import { collectStatus, formatStatus } from "./status.js";
+import { checkConfig } from "./check-config.js";
+
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+interface GlobalOptions {
+  config: string;
+  logLevel?: "error" | "warn" | "info" | "debug";
+}
+
+export function loadForCommand(options: GlobalOptions): { config: HandlerConfig; logger: Logger } {
+  const config = loadConfig(options.config);
+  const logger = createLogger(options.logLevel ?? config.log.level);
+  return { config, logger };
+}
+
+/** Runs a command body with uniform error reporting and exit codes. */
+async function execute(options: GlobalOptions, body: (context: HandlerContext) => Promise<number>): Promise<void> {
+  let context: HandlerContext | undefined;
+  try {
+    const { config, logger } = loadForCommand(options);
+    context = createContext(config, logger);
+    process.exitCode = await body(context);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exitCode = EXIT_USAGE;
+    } else if (error instanceof ConsulUntrusted) {
+      const logger = context?.logger ?? createLogger("info");
+      logger.error("Consul's answer is not trusted; HAProxy left as it is", { reason: error.reason, detail: error.message });
+      process.exitCode = EXIT_FAILED;
+    } else {
+      const logger = context?.logger ?? createLogger("info");
+      logger.error((error as Error).message ?? String(error));
+      process.exitCode = EXIT_FAILED;
+    }
+  } finally {
+    context?.consul.close();
+  }
+}
+
+function readStandardInput(limitBytes = 64 * 1024 * 1024): Promise<string> {
+  if (process.stdin.isTTY) return Promise.resolve("");
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    process.stdin.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        reject(new Error(`the watch payload is larger than ${limitBytes} bytes`));
+        process.stdin.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    process.stdin.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    process.stdin.on("error", reject);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  program
+    .name("consul-haproxy-handler")
+    .description("Keeps HAProxy server-template slots in step with Consul health, over the runtime API")
+    .version(version)
+    .option("-c, --config <file>", "configuration file", DEFAULT_CONFIG_PATH)
+    .option("--log-level <level>", "error, warn, info or debug (overrides log.level)")
+    .showHelpAfterError();
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+  program
+    .command("watch")
+    .description("run by a Consul watch (handler_type script; type service, checks or services): reads the payload on stdin, then reconciles from a fresh read under a lock")
+    .action(async () => {
+      const payload = await readStandardInput();
+      await execute(globals(), async (context) => (reconcileSucceeded(await runWatch(context, payload, process.env)) ? 0 : EXIT_FAILED));
+    });
+
+  program
+    .command("sync")
+    .description("reconcile once now")
+    .option("--dry-run", "print the plan as the exact runtime commands; send nothing")
+    .action(async (options: { dryRun?: boolean }) => {
+      await execute(globals(), async (context) => {
+        if (options.dryRun) {
+          const outcome = await reconcile(context, { dryRun: true });
+          for (const left of outcome.plan.leftOut) console.log(`# left out of ${left.backend}: ${left.serviceId}: ${left.reason}`);
+          for (const command of outcome.commands) console.log(command);
+          if (outcome.commands.length === 0) console.log("# nothing to do: HAProxy matches Consul");
+          return 0;
+        }
+        const outcome = await withLock(context.config.lockFile, () => reconcile(context));
+        return reconcileSucceeded(outcome) ? 0 : EXIT_FAILED;
+      });
+    });
+
+  program
+    .command("status")
+    .description("every managed slot: state, address, weight, maxconn, the Consul service ID behind it, health")
+    .option("--json", "machine-readable output")
+    .option("--all", "also list empty slots")
+    .action(async (options: { json?: boolean; all?: boolean }) => {
+      await execute(globals(), async (context) => {
+        const report = await collectStatus(context);
+        console.log(options.json ? JSON.stringify(report, null, 2) : formatStatus(report, { all: options.all === true }));
+        return 0;
+      });
+    });
+
+  program
+    .command("check-config")
+    .description("validate the config, reach Consul and HAProxy, and check that every backend and slot prefix exists")
+    .action(async () => {
+      await execute(globals(), async (context) => {
+        const results = await checkConfig(context);
+        for (const result of results) console.log(`${result.ok ? "ok  " : "FAIL"} ${result.what}: ${result.detail}`);
+        return results.every((result) => result.ok) ? 0 : EXIT_FAILED;
+      });
+    });
+
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,343 @@
+// The handler's one configuration file (YAML). Every value is checked here,
+// and every error names the key and what is expected, so an operator can fix
+// the file without reading code.
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+
+export const DEFAULT_CONFIG_PATH = "/etc/consul-haproxy-handler/config.yml";
+
+export interface ConsulConfig {
+  /** Base URL of the Consul HTTP API, e.g. http://127.0.0.1:8500. */
+  address: string;
+  tokenFile?: string;
+  caFile?: string;
+  datacenter?: string;
+  timeoutMs: number;
+  /** A service every cluster has; an empty answer is only believed while this one is visible. "" disables. */
+  aclCanaryService: string;
+}
+
+export interface HaproxyConfig {
+  /** `host:port` or a unix socket path. */
+  socket: string;
+  timeoutMs: number;
+  /** Fill slots with `health down` so traffic waits for HAProxy's own check. */
+  holdDownUntilChecked: boolean;
+}
+
+export interface PolicyConfig {
+  warningAs: "ready" | "drain";
+  drainSeconds: number;
+}
+
+export interface SlotClassConfig {
+  prefix: string;
+  scheme: "http" | "https";
+  sslVerify: boolean;
+  timeout: string;
+}
+
+export interface GrowConfig {
+  /** `add server` keywords for slots added when a class runs out. */
+  keywords: string[];
+  limit: number;
+}
+
+export interface ServiceConfig {
+  name: string;
+  backend: string;
+  powBackend?: string;
+  slotPrefix: string;
+  slotClasses: SlotClassConfig[];
+  defaults: { weight: number; maxconn: number };
+  powDefaults: { weight: number; maxconn: number };
+  grow?: GrowConfig;
+}
+
+export interface RunConfig {
+  /** `host:port` for /healthz, /metrics and POST /watch; undefined = no listener. */
+  listen?: string;
+  resyncSeconds: number;
+}
+
+export interface HandlerConfig {
+  consul: ConsulConfig;
+  haproxy: HaproxyConfig;
+  policy: PolicyConfig;
+  lockFile: string;
+  run: RunConfig;
+  log: { level: "error" | "warn" | "info" | "debug" };
+  services: ServiceConfig[];
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length} problem(s) in the configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** HAProxy proxy and server names we accept; strict on purpose (they reach the admin socket). */
+export const HAPROXY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+const CONSUL_SERVICE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+const TIMEOUT_CLASS = /^[a-z0-9_-]{1,32}$/;
+const KEYWORD = /^[A-Za-z0-9_.:/-]{1,128}$/;
+
+type Raw = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Raw {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Collects problems instead of stopping at the first, so one run shows them all. */
+class Reader {
+  readonly problems: string[] = [];
+
+  section(parent: Raw, key: string, path: string, required: boolean): Raw {
+    const value = parent[key];
+    if (value === undefined || value === null) {
+      if (required) this.problems.push(`${path}: missing; expected a mapping`);
+      return {};
+    }
+    if (!isRecord(value)) {
+      this.problems.push(`${path}: expected a mapping, got ${describe(value)}`);
+      return {};
+    }
+    return value;
+  }
+
+  string(parent: Raw, key: string, path: string, options: { required?: boolean; pattern?: RegExp; hint?: string; fallback?: string } = {}): string | undefined {
+    const value = parent[key];
+    if (value === undefined || value === null) {
+      if (options.required) this.problems.push(`${path}: missing; expected ${options.hint ?? "a string"}`);
+      return options.fallback;
+    }
+    if (typeof value !== "string" || value.length === 0) {
+      this.problems.push(`${path}: expected ${options.hint ?? "a non-empty string"}, got ${describe(value)}`);
+      return options.fallback;
+    }
+    if (options.pattern && !options.pattern.test(value)) {
+      this.problems.push(`${path}: ${JSON.stringify(value)} is not valid; expected ${options.hint ?? String(options.pattern)}`);
+      return options.fallback;
+    }
+    return value;
+  }
+
+  integer(parent: Raw, key: string, path: string, min: number, max: number, fallback: number): number {
+    const value = parent[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${path}: expected a whole number from ${min} to ${max}, got ${describe(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(parent: Raw, key: string, path: string, fallback: boolean): boolean {
+    const value = parent[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "boolean") {
+      this.problems.push(`${path}: expected true or false, got ${describe(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  oneOf<T extends string>(parent: Raw, key: string, path: string, words: readonly T[], fallback: T): T {
+    const value = parent[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "string" || !(words as readonly string[]).includes(value)) {
+      this.problems.push(`${path}: expected one of ${words.join(", ")}, got ${describe(value)}`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  unknownKeys(section: Raw, path: string, known: readonly string[]): void {
+    for (const key of Object.keys(section)) {
+      if (!known.includes(key)) this.problems.push(`${path}.${key}: unknown key; expected one of ${known.join(", ")}`);
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (isRecord(value)) return "a mapping";
+  return JSON.stringify(value);
+}
+
+function readWeightAndMaxconn(reader: Reader, parent: Raw, key: string, path: string, fallback: { weight: number; maxconn: number }): { weight: number; maxconn: number } {
+  const section = reader.section(parent, key, path, false);
+  reader.unknownKeys(section, path, ["weight", "maxconn"]);
+  return {
+    weight: reader.integer(section, "weight", `${path}.weight`, 0, 256, fallback.weight),
+    maxconn: reader.integer(section, "maxconn", `${path}.maxconn`, 0, 1_000_000, fallback.maxconn),
+  };
+}
+
+function readService(reader: Reader, raw: unknown, index: number): ServiceConfig | undefined {
+  const path = `services[${index}]`;
+  if (!isRecord(raw)) {
+    reader.problems.push(`${path}: expected a mapping with name, backend and slotPrefix, got ${describe(raw)}`);
+    return undefined;
+  }
+  reader.unknownKeys(raw, path, ["name", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow"]);
+  const nameHint = "letters, digits, '_', '.', ':' or '-' (at most 64)";
+  const name = reader.string(raw, "name", `${path}.name`, { required: true, pattern: CONSUL_SERVICE_NAME, hint: "a Consul service name (letters, digits, '_' or '-')" });
+  const backend = reader.string(raw, "backend", `${path}.backend`, { required: true, pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
+  const powBackend = reader.string(raw, "powBackend", `${path}.powBackend`, { pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
+  const slotPrefix = reader.string(raw, "slotPrefix", `${path}.slotPrefix`, { required: true, pattern: HAPROXY_NAME, hint: `the server-template prefix: ${nameHint}` });
+
+  const slotClasses: SlotClassConfig[] = [];
+  const rawClasses = raw["slotClasses"];
+  if (rawClasses !== undefined && rawClasses !== null && !Array.isArray(rawClasses)) {
+    reader.problems.push(`${path}.slotClasses: expected a list, got ${describe(rawClasses)}`);
+  } else if (Array.isArray(rawClasses)) {
+    rawClasses.forEach((rawClass: unknown, classIndex: number) => {
+      const classPath = `${path}.slotClasses[${classIndex}]`;
+      if (!isRecord(rawClass)) {
+        reader.problems.push(`${classPath}: expected a mapping with prefix and scheme/sslVerify/timeout, got ${describe(rawClass)}`);
+        return;
+      }
+      reader.unknownKeys(rawClass, classPath, ["prefix", "scheme", "sslVerify", "timeout"]);
+      const prefix = reader.string(rawClass, "prefix", `${classPath}.prefix`, { required: true, pattern: HAPROXY_NAME, hint: `a server-template prefix: ${nameHint}` });
+      const scheme = reader.oneOf(rawClass, "scheme", `${classPath}.scheme`, ["http", "https"] as const, "http");
+      const sslVerify = reader.boolean(rawClass, "sslVerify", `${classPath}.sslVerify`, true);
+      const timeout = reader.string(rawClass, "timeout", `${classPath}.timeout`, { pattern: TIMEOUT_CLASS, hint: "a timeout class name (a-z, 0-9, '_' or '-')", fallback: "default" }) ?? "default";
+      if (prefix) slotClasses.push({ prefix, scheme, sslVerify, timeout });
+    });
+  }
+
+  let grow: GrowConfig | undefined;
+  if (raw["grow"] !== undefined && raw["grow"] !== null) {
+    const growSection = reader.section(raw, "grow", `${path}.grow`, false);
+    reader.unknownKeys(growSection, `${path}.grow`, ["keywords", "limit"]);
+    const keywords = growSection["keywords"] ?? ["check"];
+    if (!Array.isArray(keywords) || !keywords.every((word): word is string => typeof word === "string" && KEYWORD.test(word))) {
+      reader.problems.push(`${path}.grow.keywords: expected a list of HAProxy server keywords and values (letters, digits, '_', '.', ':', '/', '-'), got ${describe(keywords)}`);
+    } else {
+      grow = { keywords, limit: reader.integer(growSection, "limit", `${path}.grow.limit`, 1, 100_000, 4000) };
+    }
+  }
+
+  const defaults = readWeightAndMaxconn(reader, raw, "defaults", `${path}.defaults`, { weight: 1, maxconn: 0 });
+  const powDefaults = readWeightAndMaxconn(reader, raw, "powDefaults", `${path}.powDefaults`, defaults);
+  if (!name || !backend || !slotPrefix) return undefined;
+  const service: ServiceConfig = { name, backend, slotPrefix, slotClasses, defaults, powDefaults };
+  if (powBackend) service.powBackend = powBackend;
+  if (grow) service.grow = grow;
+  return service;
+}
+
+/** Validates a parsed YAML document; throws ConfigError listing every problem. */
+export function validateConfig(document: unknown, file: string): HandlerConfig {
+  const reader = new Reader();
+  const root: Raw = isRecord(document) ? document : {};
+  if (!isRecord(document)) reader.problems.push(`(top level): expected a mapping with consul, haproxy and services, got ${describe(document)}`);
+  reader.unknownKeys(root, "(top level)", ["consul", "haproxy", "policy", "lockFile", "run", "log", "services"]);
+
+  const consulRaw = reader.section(root, "consul", "consul", false);
+  reader.unknownKeys(consulRaw, "consul", ["address", "tokenFile", "caFile", "datacenter", "timeoutMs", "aclCanaryService"]);
+  const address = reader.string(consulRaw, "address", "consul.address", { pattern: /^https?:\/\/[^\s/]+\/?$/, hint: "a URL like http://127.0.0.1:8500", fallback: "http://127.0.0.1:8500" }) ?? "http://127.0.0.1:8500";
+  const canary = consulRaw["aclCanaryService"];
+  if (canary !== undefined && (typeof canary !== "string" || (canary !== "" && !CONSUL_SERVICE_NAME.test(canary)))) {
+    reader.problems.push(`consul.aclCanaryService: expected a Consul service name or "", got ${describe(canary)}`);
+  }
+  const consul: ConsulConfig = {
+    address: address.replace(/\/$/, ""),
+    timeoutMs: reader.integer(consulRaw, "timeoutMs", "consul.timeoutMs", 100, 600_000, 5000),
+    aclCanaryService: typeof canary === "string" ? canary : "consul",
+  };
+  const tokenFile = reader.string(consulRaw, "tokenFile", "consul.tokenFile", { hint: "a file path" });
+  if (tokenFile) consul.tokenFile = tokenFile;
+  const caFile = reader.string(consulRaw, "caFile", "consul.caFile", { hint: "a file path" });
+  if (caFile) consul.caFile = caFile;
+  const datacenter = reader.string(consulRaw, "datacenter", "consul.datacenter", { pattern: /^[A-Za-z0-9_-]+$/, hint: "a datacenter name" });
+  if (datacenter) consul.datacenter = datacenter;
+
+  const haproxyRaw = reader.section(root, "haproxy", "haproxy", true);
+  reader.unknownKeys(haproxyRaw, "haproxy", ["socket", "timeoutMs", "holdDownUntilChecked"]);
+  const haproxy: HaproxyConfig = {
+    socket: reader.string(haproxyRaw, "socket", "haproxy.socket", { required: true, hint: "host:port (127.0.0.1:9999) or a unix socket path" }) ?? "",
+    timeoutMs: reader.integer(haproxyRaw, "timeoutMs", "haproxy.timeoutMs", 100, 600_000, 5000),
+    holdDownUntilChecked: reader.boolean(haproxyRaw, "holdDownUntilChecked", "haproxy.holdDownUntilChecked", true),
+  };
+
+  const policyRaw = reader.section(root, "policy", "policy", false);
+  reader.unknownKeys(policyRaw, "policy", ["warningAs", "drainSeconds"]);
+  const policy: PolicyConfig = {
+    warningAs: reader.oneOf(policyRaw, "warningAs", "policy.warningAs", ["ready", "drain"] as const, "ready"),
+    drainSeconds: reader.integer(policyRaw, "drainSeconds", "policy.drainSeconds", 0, 86_400, 30),
+  };
+
+  const runRaw = reader.section(root, "run", "run", false);
+  reader.unknownKeys(runRaw, "run", ["listen", "resyncSeconds"]);
+  const run: RunConfig = { resyncSeconds: reader.integer(runRaw, "resyncSeconds", "run.resyncSeconds", 1, 86_400, 60) };
+  const listen = reader.string(runRaw, "listen", "run.listen", { pattern: /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, hint: "host:port, e.g. 127.0.0.1:9701" });
+  if (listen) run.listen = listen;
+
+  const logRaw = reader.section(root, "log", "log", false);
+  reader.unknownKeys(logRaw, "log", ["level"]);
+  const log = { level: reader.oneOf(logRaw, "level", "log.level", ["error", "warn", "info", "debug"] as const, "info") };
+
+  const lockFile = reader.string(root, "lockFile", "lockFile", { hint: "a file path", fallback: "/run/lock/consul-haproxy-handler.lock" }) ?? "/run/lock/consul-haproxy-handler.lock";
+
+  const services: ServiceConfig[] = [];
+  const rawServices = root["services"];
+  if (!Array.isArray(rawServices) || rawServices.length === 0) {
+    reader.problems.push(`services: expected a non-empty list of {name, backend, slotPrefix}, got ${rawServices === undefined ? "nothing" : describe(rawServices)}`);
+  } else {
+    rawServices.forEach((raw: unknown, index: number) => {
+      const service = readService(reader, raw, index);
+      if (service) services.push(service);
+    });
+  }
+  checkBackendsAreNotShared(services, reader);
+
+  if (reader.problems.length > 0) throw new ConfigError(file, reader.problems);
+  return { consul, haproxy, policy, lockFile, run, log, services };
+}
+
+/** Two services writing the same slots would undo each other's work on every reconcile. */
+function checkBackendsAreNotShared(services: ServiceConfig[], reader: Reader): void {
+  const owners = new Map<string, string>();
+  for (const service of services) {
+    const prefixes = [service.slotPrefix, ...service.slotClasses.map((slotClass) => slotClass.prefix)];
+    for (const backend of [service.backend, service.powBackend]) {
+      if (!backend) continue;
+      for (const prefix of prefixes) {
+        const key = `${backend}/${prefix}`;
+        const owner = owners.get(key);
+        if (owner !== undefined && owner !== service.name) {
+          reader.problems.push(`services: slots ${key} are claimed by both ${owner} and ${service.name}; give each service its own backend or slot prefix`);
+        }
+        owners.set(key, service.name);
+      }
+    }
+    if (service.powBackend === service.backend) reader.problems.push(`services (${service.name}): powBackend must differ from backend`);
+    const seen = new Set<string>();
+    for (const prefix of prefixes) {
+      if (seen.has(prefix)) reader.problems.push(`services (${service.name}): slot prefix ${prefix} is listed twice`);
+      seen.add(prefix);
+    }
+  }
+}
+
+export function loadConfig(file: string): HandlerConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)}); pass --config <file> or create ${DEFAULT_CONFIG_PATH}`]);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(file, [`not valid YAML: ${(error as Error).message}`]);
+  }
+  return validateConfig(document, file);
+}

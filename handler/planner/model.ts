@@ -1,0 +1,154 @@
+// The vocabulary shared by the source of truth (Consul), the planner and the
+// applier. Everything here is plain data: the planner is a pure function of
+// these types, which is what makes it testable without Consul or HAProxy.
+
+/** Consul's view of one instance, folded into one word. */
+export type Health = "passing" | "warning" | "critical" | "maintenance";
+
+/** Which backends a node serves (the `pow` setting). */
+export type PowMode = "false" | "true" | "only";
+
+export type Scheme = "http" | "https";
+
+/**
+ * Per-node settings after validation. Unset numbers mean "the backend's
+ * default": a reused slot is always reset to the node's value or the default.
+ */
+export interface NodeSettings {
+  pow: PowMode;
+  maxconn?: number;
+  powMaxconn?: number;
+  weight?: number;
+  scheme: Scheme;
+  /** Only meaningful with scheme https. */
+  sslVerify: boolean;
+  /** Name of a check-timing class; "default" unless the node asks for another. */
+  timeoutClass: string;
+}
+
+/** One instance of a configured Consul service, validated and ready to plan with. */
+export interface Endpoint {
+  serviceName: string;
+  serviceId: string;
+  node: string;
+  /** An IP literal (v4 or v6), never a host name. */
+  address: string;
+  port: number;
+  health: Health;
+  settings: NodeSettings;
+}
+
+/** The admin side of a slot, as HAProxy reports it. */
+export type AdminState = "ready" | "drain" | "maint";
+
+/**
+ * One server slot as read back from HAProxy (`show stat` joined with
+ * `show servers state`). The slot <-> node mapping is recovered from
+ * address:port, so the handler needs no state of its own.
+ */
+export interface Slot {
+  backend: string;
+  /** Full server name, e.g. `irisrv12`. */
+  name: string;
+  /** The server-template prefix the slot belongs to, e.g. `irisrv`. */
+  prefix: string;
+  /** The slot number after the prefix; slots are filled lowest first. */
+  number: number;
+  /** Undefined when the slot never had an address (`init-addr none`) or has 0.0.0.0. */
+  address?: string;
+  port?: number;
+  adminState: AdminState;
+  /** HAProxy's own status column verbatim (`UP`, `DOWN 1/2`, `MAINT`, `no check`, ...). */
+  status: string;
+  /** Whether HAProxy runs health checks on this slot. */
+  checksEnabled: boolean;
+  weight: number;
+  /** 0 means no limit. */
+  maxconn: number;
+  /** Current sessions on the server (`scur`). */
+  sessions: number;
+  /** Seconds since the last status change (`lastchg`). */
+  secondsSinceChange: number;
+}
+
+/** What one backend should look like, per slot class (server-template prefix). */
+export interface SlotClass {
+  /** Server-template prefix in the backend. */
+  prefix: string;
+  scheme: Scheme;
+  /** For https classes: whether the template verifies the node's certificate. */
+  sslVerify: boolean;
+  timeoutClass: string;
+  /**
+   * Keywords for `add server` when the class runs out of slots and may grow
+   * (for example `check`, `inter`, `2s`). Empty: the class never grows.
+   */
+  growKeywords: string[];
+  /** Upper bound on the slot number when growing. */
+  growLimit: number;
+}
+
+export interface BackendDefaults {
+  weight: number;
+  /** 0 = no limit. */
+  maxconn: number;
+}
+
+/** One HAProxy backend the handler manages, as the planner sees it. */
+export interface BackendPolicy {
+  backend: string;
+  /** `default` or `pow`: which node settings apply (pow, maxconn vs powMaxconn). */
+  role: "default" | "pow";
+  serviceName: string;
+  classes: SlotClass[];
+  defaults: BackendDefaults;
+}
+
+export interface PlannerPolicy {
+  backends: BackendPolicy[];
+  /** Consul `warning`: keep serving (ready) or take out gently (drain). */
+  warningAs: "ready" | "drain";
+  /** How long a node that left Consul is drained before its slot is freed. */
+  drainSeconds: number;
+  /** Fill slots with `health down` so traffic waits for HAProxy's own check. */
+  holdDownUntilChecked: boolean;
+}
+
+/** One runtime operation on a slot; the applier turns these into commands. */
+export type SlotOperation =
+  | { kind: "set-addr"; address: string; port: number }
+  | { kind: "set-weight"; weight: number }
+  | { kind: "set-maxconn"; maxconn: number }
+  | { kind: "set-state"; state: AdminState }
+  | { kind: "set-health"; health: "up" | "down" }
+  | { kind: "add-server"; address: string; port: number; keywords: string[] }
+  | { kind: "enable-health" };
+
+/**
+ * Everything the planner wants done to one slot. `prepare` runs first for
+ * every step; `activate` only runs for steps whose every prepare reply was a
+ * success, so a failed `set server addr` never leads to enabling the slot.
+ */
+export interface PlanStep {
+  backend: string;
+  server: string;
+  /** The Consul service ID the slot serves after this step, if any. */
+  serviceId?: string;
+  /** Why, in words for the log: `fill`, `update`, `drain: left Consul`, ... */
+  reason: string;
+  prepare: SlotOperation[];
+  activate: SlotOperation[];
+}
+
+export interface LeftOut {
+  backend: string;
+  serviceId: string;
+  reason: string;
+}
+
+export interface Plan {
+  steps: PlanStep[];
+  leftOut: LeftOut[];
+  /** Slots held by a node that left Consul and are still draining. */
+  draining: number;
+}

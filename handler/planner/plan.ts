@@ -1,0 +1,224 @@
+// The planner: a pure function from (desired endpoints, current slots,
+// policy) to the operations that make HAProxy match Consul. No I/O here, so
+// every rule below is covered by unit tests without Consul or HAProxy.
+//
+// Rules, in short:
+// - A node keeps its slot while it exists; the mapping is recovered from the
+//   slot's address:port, so nothing is compacted or reshuffled.
+// - A new node takes the lowest free slot of its class; a reused slot gets
+//   address, weight and maxconn reset to the node's values or the defaults.
+// - passing -> ready; warning -> ready or drain (policy); maintenance -> drain;
+//   critical -> maint. A node that left Consul is drained, then its slot is
+//   put in maint (free) once it has no sessions or the drain time is over.
+// - Only a node that should take traffic gets a new slot, and it is held
+//   DOWN until HAProxy's own check passes.
+// - Out of slots: grow with `add server` when the class allows it, otherwise
+//   leave the node out with a reason; a healthy node is never evicted.
+import type { AdminState, BackendPolicy, Endpoint, LeftOut, Plan, PlannerPolicy, PlanStep, Slot, SlotClass, SlotOperation } from "./model.js";
+
+interface DesiredServer {
+  endpoint: Endpoint;
+  slotClass: SlotClass;
+  state: AdminState;
+  weight: number;
+  maxconn: number;
+}
+
+function endpointKey(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+export function desiredState(endpoint: Endpoint, policy: PlannerPolicy): AdminState {
+  switch (endpoint.health) {
+    case "passing":
+      return "ready";
+    case "warning":
+      return policy.warningAs;
+    case "maintenance":
+      return "drain";
+    case "critical":
+      return "maint";
+  }
+}
+
+/** Whether the node belongs in this backend, from its `pow` setting. */
+export function servesBackend(endpoint: Endpoint, backend: BackendPolicy): boolean {
+  if (endpoint.serviceName !== backend.serviceName) return false;
+  if (backend.role === "pow") return endpoint.settings.pow === "true" || endpoint.settings.pow === "only";
+  return endpoint.settings.pow === "false" || endpoint.settings.pow === "true";
+}
+
+export function classFor(endpoint: Endpoint, backend: BackendPolicy): SlotClass | undefined {
+  const wanted = endpoint.settings;
+  return backend.classes.find(
+    (slotClass) =>
+      slotClass.scheme === wanted.scheme &&
+      slotClass.timeoutClass === wanted.timeoutClass &&
+      (slotClass.scheme === "http" || slotClass.sslVerify === wanted.sslVerify),
+  );
+}
+
+function describeClass(endpoint: Endpoint): string {
+  const { scheme, sslVerify, timeoutClass } = endpoint.settings;
+  return `scheme=${scheme}${scheme === "https" ? ` sslverify=${sslVerify}` : ""} timeout=${timeoutClass}`;
+}
+
+/** The servers one backend should have, or why a node cannot be placed. */
+function desiredServers(endpoints: readonly Endpoint[], backend: BackendPolicy, policy: PlannerPolicy, leftOut: LeftOut[]): DesiredServer[] {
+  const servers: DesiredServer[] = [];
+  const seen = new Map<string, string>();
+  const ordered = endpoints.filter((endpoint) => servesBackend(endpoint, backend)).sort((a, b) => a.serviceId.localeCompare(b.serviceId));
+  for (const endpoint of ordered) {
+    const slotClass = classFor(endpoint, backend);
+    if (!slotClass) {
+      leftOut.push({
+        backend: backend.backend,
+        serviceId: endpoint.serviceId,
+        reason: `no slot class for ${describeClass(endpoint)}; add a server-template and a slotClasses entry for it`,
+      });
+      continue;
+    }
+    // Two registrations of one address:port would fight over one slot.
+    const key = `${slotClass.prefix}|${endpointKey(endpoint.address, endpoint.port)}`;
+    const holder = seen.get(key);
+    if (holder !== undefined) {
+      leftOut.push({ backend: backend.backend, serviceId: endpoint.serviceId, reason: `same address and port as ${holder}` });
+      continue;
+    }
+    seen.set(key, endpoint.serviceId);
+    const role = backend.role;
+    const maxconn = role === "pow" ? (endpoint.settings.powMaxconn ?? backend.defaults.maxconn) : (endpoint.settings.maxconn ?? backend.defaults.maxconn);
+    servers.push({
+      endpoint,
+      slotClass,
+      state: desiredState(endpoint, policy),
+      weight: endpoint.settings.weight ?? backend.defaults.weight,
+      maxconn,
+    });
+  }
+  return servers;
+}
+
+/** Operations that bring an occupied slot's settings and state to what is desired. */
+function updateOperations(slot: Slot, desired: DesiredServer, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
+  const prepare: SlotOperation[] = [];
+  const activate: SlotOperation[] = [];
+  if (slot.weight !== desired.weight) prepare.push({ kind: "set-weight", weight: desired.weight });
+  if (slot.maxconn !== desired.maxconn) prepare.push({ kind: "set-maxconn", maxconn: desired.maxconn });
+  if (slot.adminState !== desired.state) {
+    activate.push({ kind: "set-state", state: desired.state });
+    // Leaving maint counts as UP at once; `health down` right after holds it
+    // DOWN until HAProxy's own check passes (the order matters: tested).
+    if (slot.adminState === "maint" && desired.state !== "maint" && slot.checksEnabled && policy.holdDownUntilChecked) {
+      activate.push({ kind: "set-health", health: "down" });
+    }
+  }
+  return { prepare, activate };
+}
+
+function fillOperations(desired: DesiredServer, slotHasChecks: boolean, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
+  const { address, port } = desired.endpoint;
+  const activate: SlotOperation[] = [{ kind: "set-state", state: desired.state }];
+  if (slotHasChecks && policy.holdDownUntilChecked) activate.push({ kind: "set-health", health: "down" });
+  return {
+    prepare: [
+      { kind: "set-addr", address, port },
+      { kind: "set-weight", weight: desired.weight },
+      { kind: "set-maxconn", maxconn: desired.maxconn },
+    ],
+    activate,
+  };
+}
+
+/** A slot no desired node maps to: drain it, then free it. */
+function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; draining: boolean } {
+  const base = { backend: slot.backend, server: slot.name, prepare: [] as SlotOperation[] };
+  if (slot.adminState === "maint") return { draining: false };
+  if (slot.address === undefined) {
+    return { draining: false, step: { ...base, reason: "free: slot without a node", activate: [{ kind: "set-state", state: "maint" }] } };
+  }
+  if (slot.adminState === "ready") {
+    return { draining: true, step: { ...base, reason: "drain: node left Consul", activate: [{ kind: "set-state", state: "drain" }] } };
+  }
+  if (slot.sessions === 0 || slot.secondsSinceChange >= policy.drainSeconds) {
+    return { draining: false, step: { ...base, reason: "free: drained", activate: [{ kind: "set-state", state: "maint" }] } };
+  }
+  return { draining: true };
+}
+
+function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], backend: BackendPolicy, policy: PlannerPolicy, plan: Plan): void {
+  const desired = desiredServers(endpoints, backend, policy, plan.leftOut);
+  for (const slotClass of backend.classes) {
+    const classSlots = slots.filter((slot) => slot.backend === backend.backend && slot.prefix === slotClass.prefix).sort((a, b) => a.number - b.number);
+    const classDesired = desired.filter((server) => server.slotClass === slotClass);
+    const wanted = new Map(classDesired.map((server) => [endpointKey(server.endpoint.address, server.endpoint.port), server]));
+
+    // Recover the slot <-> node mapping from HAProxy: the lowest slot with
+    // the node's address:port is its slot; any other is an orphan.
+    const holders = new Map<string, Slot>();
+    const orphans: Slot[] = [];
+    for (const slot of classSlots) {
+      const key = slot.address !== undefined && slot.port !== undefined ? endpointKey(slot.address, slot.port) : undefined;
+      if (key !== undefined && wanted.has(key) && !holders.has(key)) holders.set(key, slot);
+      else orphans.push(slot);
+    }
+
+    for (const [key, slot] of holders) {
+      const server = wanted.get(key);
+      if (!server) continue;
+      const { prepare, activate } = updateOperations(slot, server, policy);
+      if (prepare.length + activate.length > 0) {
+        plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason: `update: ${server.endpoint.health}`, prepare, activate });
+      }
+    }
+
+    for (const slot of orphans) {
+      const { step, draining } = orphanStep(slot, policy);
+      if (step) plan.steps.push(step);
+      if (draining) plan.draining += 1;
+    }
+
+    // Free slots: in maint and not holding a node that is still wanted.
+    const free = orphans.filter((slot) => slot.adminState === "maint");
+    let nextNumber = classSlots.reduce((highest, slot) => Math.max(highest, slot.number), 0) + 1;
+    for (const server of classDesired) {
+      const key = endpointKey(server.endpoint.address, server.endpoint.port);
+      // Only a node that should take traffic needs a new slot.
+      if (holders.has(key) || server.state !== "ready") continue;
+      const slot = free.shift();
+      if (slot) {
+        const { prepare, activate } = fillOperations(server, slot.checksEnabled, policy);
+        plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason: "fill", prepare, activate });
+        continue;
+      }
+      if (slotClass.growKeywords.length > 0 && nextNumber <= slotClass.growLimit) {
+        const name = `${slotClass.prefix}${nextNumber}`;
+        nextNumber += 1;
+        const hasChecks = slotClass.growKeywords.includes("check");
+        const { prepare, activate } = fillOperations(server, hasChecks, policy);
+        const { address, port } = server.endpoint;
+        plan.steps.push({
+          backend: backend.backend,
+          server: name,
+          serviceId: server.endpoint.serviceId,
+          reason: "grow: no free slot",
+          prepare: [{ kind: "add-server", address, port, keywords: slotClass.growKeywords }, ...prepare.filter((operation) => operation.kind !== "set-addr")],
+          // A dynamic server starts in maint with its checks off.
+          activate: hasChecks ? [{ kind: "enable-health" }, ...activate] : activate,
+        });
+        continue;
+      }
+      plan.leftOut.push({
+        backend: backend.backend,
+        serviceId: server.endpoint.serviceId,
+        reason: `no free slot in ${backend.backend}/${slotClass.prefix} (${classSlots.length} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
+      });
+    }
+  }
+}
+
+export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[], policy: PlannerPolicy): Plan {
+  const plan: Plan = { steps: [], leftOut: [], draining: 0 };
+  for (const backend of policy.backends) planBackend(endpoints, slots, backend, policy, plan);
+  return plan;
+}

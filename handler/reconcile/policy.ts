@@ -1,0 +1,53 @@
+// From the configuration file to the planner's policy: which backends, which
+// slot classes (server-template prefixes) and which defaults.
+import type { HandlerConfig, ServiceConfig } from "../config/config.js";
+import type { BackendPolicy, PlannerPolicy, SlotClass } from "../planner/model.js";
+
+function classesOf(service: ServiceConfig): SlotClass[] {
+  const defaultClass: SlotClass = {
+    prefix: service.slotPrefix,
+    scheme: "http",
+    sslVerify: true,
+    timeoutClass: "default",
+    // Only the default class grows: its keywords are known from the config.
+    growKeywords: service.grow?.keywords ?? [],
+    growLimit: service.grow?.limit ?? 0,
+  };
+  const extra = service.slotClasses.map<SlotClass>((slotClass) => ({
+    prefix: slotClass.prefix,
+    scheme: slotClass.scheme,
+    sslVerify: slotClass.sslVerify,
+    timeoutClass: slotClass.timeout,
+    growKeywords: [],
+    growLimit: 0,
+  }));
+  return [defaultClass, ...extra];
+}
+
+export function policyFromConfig(config: HandlerConfig): PlannerPolicy {
+  const backends: BackendPolicy[] = [];
+  for (const service of config.services) {
+    const classes = classesOf(service);
+    backends.push({ backend: service.backend, role: "default", serviceName: service.name, classes, defaults: service.defaults });
+    if (service.powBackend) {
+      backends.push({ backend: service.powBackend, role: "pow", serviceName: service.name, classes, defaults: service.powDefaults });
+    }
+  }
+  return {
+    backends,
+    warningAs: config.policy.warningAs,
+    drainSeconds: config.policy.drainSeconds,
+    holdDownUntilChecked: config.haproxy.holdDownUntilChecked,
+  };
+}
+
+/** Backend -> the slot prefixes the handler owns in it. */
+export function managedPrefixes(policy: PlannerPolicy): Map<string, string[]> {
+  const managed = new Map<string, string[]>();
+  for (const backend of policy.backends) {
+    const prefixes = managed.get(backend.backend) ?? [];
+    prefixes.push(...backend.classes.map((slotClass) => slotClass.prefix));
+    managed.set(backend.backend, prefixes);
+  }
+  return managed;
+}

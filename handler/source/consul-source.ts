@@ -1,0 +1,193 @@
+// Reads the source of truth: Consul's health view of each configured service.
+// Fail static: any answer that cannot be trusted (an error, no known leader,
+// an ACL-filtered result, a malformed body) is an exception, never an empty
+// list, so the caller leaves HAProxy as it is.
+import { readFileSync } from "node:fs";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import type { IncomingHttpHeaders } from "node:http";
+import Consul from "consul";
+import type { ConsulConfig } from "../config/config.js";
+import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
+
+export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token";
+
+/** Consul's answer cannot be trusted; the message says what the operator should check. */
+export class ConsulUntrusted extends Error {
+  constructor(
+    readonly reason: UntrustedReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ConsulUntrusted";
+  }
+}
+
+export interface ServiceSnapshot {
+  service: string;
+  entries: ConsulHealthEntry[];
+  /** Entries dropped because their JSON was malformed, with why. */
+  malformed: string[];
+  /** X-Consul-Index of the answer, for blocking queries. */
+  index: number;
+}
+
+export interface ReadOptions {
+  /** Blocking query: return when the index moves past this or `waitSeconds` expire. */
+  index?: number;
+  waitSeconds?: number;
+}
+
+/** Reads the ACL token: the token file wins over CONSUL_HTTP_TOKEN. Never logged. */
+export function readToken(config: ConsulConfig, environment: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (config.tokenFile) {
+    let token: string;
+    try {
+      token = readFileSync(config.tokenFile, "utf8").trim();
+    } catch (error) {
+      throw new ConsulUntrusted("token", `cannot read the Consul token file ${config.tokenFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check consul.tokenFile and the file's permissions`);
+    }
+    if (token === "") throw new ConsulUntrusted("token", `the Consul token file ${config.tokenFile} is empty`);
+    return token;
+  }
+  const fromEnvironment = environment["CONSUL_HTTP_TOKEN"]?.trim();
+  return fromEnvironment ? fromEnvironment : undefined;
+}
+
+interface ResponseLike {
+  statusCode?: number;
+  headers: IncomingHttpHeaders;
+}
+
+/** The consul client's options, including the ones its type declarations omit. */
+interface HealthServiceRequest {
+  service: string;
+  token?: string;
+  dc?: string;
+  index?: string;
+  wait?: string;
+  timeout: number;
+  ctx: { includeResponse: true };
+}
+
+interface HealthServiceCall {
+  service(options: HealthServiceRequest): Promise<unknown>;
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export class ConsulSource {
+  private readonly client: Consul;
+  private readonly agent: HttpAgent | HttpsAgent;
+  private readonly token: string | undefined;
+
+  constructor(private readonly config: ConsulConfig) {
+    const url = new URL(config.address);
+    const secure = url.protocol === "https:";
+    this.agent = secure
+      ? new HttpsAgent({ keepAlive: true, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) })
+      : new HttpAgent({ keepAlive: true });
+    this.client = new Consul({
+      host: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port || (secure ? 443 : 80)),
+      secure,
+      agent: this.agent,
+    });
+    this.token = readToken(config);
+  }
+
+  /**
+   * One service's instances with their checks. Throws ConsulUntrusted when
+   * the answer must not be acted on.
+   */
+  async readService(service: string, options: ReadOptions = {}): Promise<ServiceSnapshot> {
+    const waitSeconds = options.waitSeconds ?? 0;
+    const request: HealthServiceRequest = {
+      service,
+      // A blocking query may legitimately take `wait` plus Consul's jitter (wait/16).
+      timeout: this.config.timeoutMs + (options.index !== undefined ? waitSeconds * 1000 * 1.1 : 0),
+      ctx: { includeResponse: true },
+    };
+    if (this.token) request.token = this.token;
+    if (this.config.datacenter) request.dc = this.config.datacenter;
+    if (options.index !== undefined && options.index >= 1) {
+      request.index = String(options.index);
+      request.wait = `${Math.max(1, Math.round(waitSeconds))}s`;
+    }
+
+    let answer: unknown;
+    try {
+      answer = await (this.client.health as unknown as HealthServiceCall).service(request);
+    } catch (error) {
+      throw this.explain(error, service);
+    }
+    if (!Array.isArray(answer) || answer.length !== 2) {
+      throw new ConsulUntrusted("bad-answer", `Consul's answer for service ${service} has an unexpected form`);
+    }
+    const [response, body] = answer as [ResponseLike, unknown];
+    if (header(response.headers, "x-consul-knownleader") === "false") {
+      throw new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
+    }
+    if (header(response.headers, "x-consul-results-filtered-by-acls") === "true") {
+      throw new ConsulUntrusted("acl-filtered", `Consul filtered the answer for ${service} by ACLs: the token lacks service:read or node:read; give it read on services and nodes`);
+    }
+    if (!Array.isArray(body)) {
+      throw new ConsulUntrusted("bad-answer", `Consul's answer for service ${service} is not a list`);
+    }
+    const indexHeader = Number(header(response.headers, "x-consul-index"));
+    const entries: ConsulHealthEntry[] = [];
+    const malformed: string[] = [];
+    for (const raw of body) {
+      const parsed = parseHealthEntry(raw);
+      if (parsed.ok) entries.push(parsed.entry);
+      else malformed.push(parsed.reason);
+    }
+    return { service, entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
+  }
+
+  /** Reads several services; one untrusted answer makes the whole read untrusted. */
+  async readServices(services: readonly string[]): Promise<ServiceSnapshot[]> {
+    const snapshots = await Promise.all(services.map((service) => this.readService(service)));
+    if (snapshots.some((snapshot) => snapshot.entries.length === 0)) await this.confirmEmptyAnswer();
+    return snapshots;
+  }
+
+  /**
+   * Consul 1.8 filters ACL-denied results silently (no
+   * X-Consul-Results-Filtered-By-ACLs header before 1.11): a missing or weak
+   * token reads as "no instances". Before an empty answer is believed, the
+   * canary service (Consul's own `consul` service, present on every cluster)
+   * must be visible with the same token.
+   */
+  async confirmEmptyAnswer(): Promise<void> {
+    const canary = this.config.aclCanaryService;
+    if (canary === "") return;
+    const snapshot = await this.readService(canary);
+    if (snapshot.entries.length === 0) {
+      throw new ConsulUntrusted(
+        "acl-filtered",
+        `Consul returned no instances, and the token cannot see the '${canary}' service either: the answer is probably ACL-filtered. ` +
+          "Give the token service:read and node:read (consul.tokenFile or CONSUL_HTTP_TOKEN), or set consul.aclCanaryService: \"\" if this cluster has no such service",
+      );
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private explain(error: unknown, service: string): ConsulUntrusted {
+    const failure = error as { message?: string; code?: string; statusCode?: number; response?: ResponseLike };
+    const status = failure.statusCode ?? failure.response?.statusCode;
+    if (status === 403 || status === 401) {
+      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${failure.message ?? ""}); check the ACL token (consul.tokenFile or CONSUL_HTTP_TOKEN)`);
+    }
+    if (status !== undefined) {
+      return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${failure.message ?? ""}`);
+    }
+    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} (${failure.code ?? failure.message ?? String(error)}); is the agent running? check consul.address`);
+  }
+}

@@ -1,0 +1,85 @@
+// An inter-process lock, so concurrent `watch` runs (Consul starts one per
+// event, and two watches can fire at once) reconcile one after another. A
+// lock file created with O_EXCL holds the owner's PID; a lock whose owner is
+// gone is taken over, so a crashed run cannot block the next ones forever.
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+
+export class LockTimeout extends Error {}
+
+function ownerIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function tryCreate(path: string): boolean {
+  try {
+    const descriptor = openSync(path, "wx", 0o644);
+    writeSync(descriptor, `${process.pid}\n`);
+    closeSync(descriptor);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw new Error(`cannot create the lock file ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check lockFile in the config and that its folder is writable`);
+  }
+}
+
+function removeIfStale(path: string): void {
+  let owner: number;
+  try {
+    owner = Number.parseInt(readFileSync(path, "utf8"), 10);
+  } catch {
+    return; // released meanwhile
+  }
+  // A file without a PID yet may be mid-write by its creator: leave it.
+  if (!Number.isInteger(owner) || owner <= 0 || ownerIsAlive(owner)) return;
+  try {
+    unlinkSync(path);
+  } catch {
+    // someone else removed it first
+  }
+}
+
+export interface HeldLock {
+  release(): void;
+}
+
+export async function acquireLock(path: string, timeoutMs = 60_000): Promise<HeldLock> {
+  mkdirSync(dirname(path), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    if (tryCreate(path)) {
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          try {
+            unlinkSync(path);
+          } catch {
+            // already gone
+          }
+        },
+      };
+    }
+    removeIfStale(path);
+    if (Date.now() > deadline) throw new LockTimeout(`another handler run has held ${path} for over ${timeoutMs / 1000} s; check for a hung consul-haproxy-handler process`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+export async function withLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(path);
+  try {
+    return await work();
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,81 @@
+// Small real HTTP(S) servers that stand in for nodes: they answer with their
+// name, count hits, and can be told to fail their health endpoint.
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+
+export interface TestNode {
+  name: string;
+  address: string;
+  port: number;
+  hits: number;
+  setHealthy(healthy: boolean): void;
+  stop(): Promise<void>;
+}
+
+export interface TlsMaterial {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1, made with openssl. */
+export function makeTestCa(): TlsMaterial {
+  const directory = mkdtempSync(join(tmpdir(), "cht-ca-"));
+  const path = (name: string) => join(directory, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=consul-haproxy-handler test CA", "-keyout", path("ca.key"), "-out", path("ca.pem"));
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", path("node.key"), "-out", path("node.csr"));
+  writeFileSync(path("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  openssl("x509", "-req", "-in", path("node.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", path("ext.cnf"), "-out", path("node.pem"));
+  return { caFile: path("ca.pem"), certFile: path("node.pem"), keyFile: path("node.key") };
+}
+
+/** A self-signed certificate no CA vouches for (for sslverify off). */
+export function makeSelfSigned(): TlsMaterial {
+  const directory = mkdtempSync(join(tmpdir(), "cht-self-"));
+  const path = (name: string) => join(directory, name);
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=self-signed", "-keyout", path("key.pem"), "-out", path("cert.pem")], { stdio: "pipe" });
+  return { caFile: path("cert.pem"), certFile: path("cert.pem"), keyFile: path("key.pem") };
+}
+
+export async function startNode(name: string, options: { tls?: TlsMaterial; address?: string } = {}): Promise<TestNode> {
+  let healthy = true;
+  let server: Server;
+  const node: TestNode = {
+    name,
+    address: options.address ?? "127.0.0.1",
+    port: 0,
+    hits: 0,
+    setHealthy(value) {
+      healthy = value;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+  const handle = (request: IncomingMessage, response: ServerResponse) => {
+    if (request.url === "/health") {
+      response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" });
+      response.end(healthy ? "ok" : "unhealthy");
+      return;
+    }
+    node.hits += 1;
+    // Drain the body so keep-alive connections stay usable.
+    request.resume();
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ node: name }));
+    });
+  };
+  server = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handle) : createHttpServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, node.address, () => resolve()));
+  node.port = (server.address() as AddressInfo).port;
+  return node;
+}

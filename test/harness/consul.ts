@@ -1,0 +1,144 @@
+// Starts a real Consul agent (dev mode, or a one-node server with ACLs) on
+// loopback with free ports, for tests and benchmarks. stop()/start() keep
+// the same ports and data, so a test can take Consul away and bring it back.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { freePort } from "./ports.js";
+
+export interface ConsulAgent {
+  address: string;
+  httpPort: number;
+  dnsPort: number;
+  /** The master token when started with ACLs, else undefined. */
+  masterToken: string | undefined;
+  /** Calls Consul's HTTP API with the master token (if any). */
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; json: unknown; headers: Headers }>;
+  register(registration: Record<string, unknown>): Promise<void>;
+  deregister(serviceId: string): Promise<void>;
+  /** Creates a token with the given rules (ACL mode only) and returns its secret. */
+  createToken(rules: string): Promise<string>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export interface ConsulOptions {
+  acl?: boolean;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
+  const directory = mkdtempSync(join(tmpdir(), "cht-consul-"));
+  const [httpPort, dnsPort, serfLan, serfWan, serverPort, grpcPort] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const masterToken = options.acl ? randomUUID() : undefined;
+  const configFile = join(directory, "config.json");
+  const config: Record<string, unknown> = {
+    data_dir: join(directory, "data"),
+    bind_addr: "127.0.0.1",
+    client_addr: "127.0.0.1",
+    advertise_addr: "127.0.0.1",
+    server: true,
+    bootstrap_expect: 1,
+    node_name: `test-${httpPort}`,
+    ports: { http: httpPort, dns: dnsPort, serf_lan: serfLan, serf_wan: serfWan, server: serverPort, grpc: grpcPort },
+    enable_script_checks: false,
+    performance: { raft_multiplier: 1 },
+    log_level: "warn",
+  };
+  if (masterToken) {
+    config["acl"] = { enabled: true, default_policy: "deny", down_policy: "extend-cache", tokens: { master: masterToken, agent: masterToken } };
+  }
+  writeFileSync(configFile, JSON.stringify(config));
+  const address = `http://127.0.0.1:${httpPort}`;
+  let child: ChildProcess | undefined;
+
+  const api = async (method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; json: unknown; headers: Headers }> => {
+    const headers: Record<string, string> = {};
+    const useToken = token === null ? undefined : (token ?? masterToken);
+    if (useToken) headers["X-Consul-Token"] = useToken;
+    const response = await fetch(`${address}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const text = await response.text();
+    let json: unknown = text;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // leave as text
+    }
+    return { status: response.status, json, headers: response.headers };
+  };
+
+  const start = async (): Promise<void> => {
+    const process = spawn("consul", ["agent", "-config-file", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    process.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    child = process;
+    await waitFor(async () => {
+      if (process.exitCode !== null) throw new Error(`consul exited: ${stderr}`);
+      const leader = await fetch(`${address}/v1/status/leader`);
+      const text = await leader.text();
+      return leader.ok && text.length > 4;
+    }, "the Consul leader").catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; consul stderr: ${stderr}`);
+    });
+    // The leader also has to have set up the catalog (and the ACL system) before tests use it.
+    await waitFor(async () => (await api("GET", "/v1/catalog/nodes")).status === 200, "the Consul catalog");
+  };
+
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((resolve) => running.once("exit", resolve));
+    running.kill("SIGKILL");
+    await exited;
+  };
+
+  await start();
+  const agent: ConsulAgent = {
+    address,
+    httpPort,
+    dnsPort,
+    masterToken,
+    api,
+    async register(registration) {
+      const response = await api("PUT", "/v1/agent/service/register", registration);
+      if (response.status !== 200) throw new Error(`register failed: ${response.status} ${JSON.stringify(response.json)}`);
+    },
+    async deregister(serviceId) {
+      const response = await api("PUT", `/v1/agent/service/deregister/${encodeURIComponent(serviceId)}`);
+      if (response.status !== 200) throw new Error(`deregister failed: ${response.status} ${JSON.stringify(response.json)}`);
+    },
+    async createToken(rules) {
+      const policy = await api("PUT", "/v1/acl/policy", { Name: `p-${randomUUID()}`, Rules: rules });
+      if (policy.status !== 200) throw new Error(`policy create failed: ${JSON.stringify(policy.json)}`);
+      const policyId = (policy.json as { ID: string }).ID;
+      const token = await api("PUT", "/v1/acl/token", { Policies: [{ ID: policyId }] });
+      if (token.status !== 200) throw new Error(`token create failed: ${JSON.stringify(token.json)}`);
+      return (token.json as { SecretID: string }).SecretID;
+    },
+    stop,
+    start,
+    async cleanup() {
+      await stop();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+  return agent;
+}

@@ -1,0 +1,118 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { endpointFromEntry, foldHealth } from "../../../handler/source/node-settings.js";
+import { parseHealthEntry, type ConsulHealthEntry } from "../../../handler/source/health-entry.js";
+
+function entry(overrides: { meta?: Record<string, string>; tags?: string[]; nodeMeta?: Record<string, string>; address?: string; nodeAddress?: string; port?: number; checks?: ConsulHealthEntry["Checks"] } = {}): ConsulHealthEntry {
+  return {
+    Node: { Node: "node-1", Address: overrides.nodeAddress ?? "10.0.0.1", Meta: overrides.nodeMeta ?? {} },
+    Service: { ID: "svc-1", Service: "iri", Address: overrides.address ?? "", Port: overrides.port ?? 14265, Tags: overrides.tags ?? [], Meta: overrides.meta ?? {} },
+    Checks: overrides.checks ?? [{ CheckID: "serfHealth", Name: "Serf", Status: "passing", ServiceID: "" }],
+  };
+}
+
+describe("node settings", () => {
+  test("address: Service.Address, or Node.Address when empty", () => {
+    const own = endpointFromEntry(entry({ address: "192.168.1.5" }));
+    assert.ok(own.ok);
+    assert.equal(own.endpoint.address, "192.168.1.5");
+    const fallback = endpointFromEntry(entry({ address: "" }));
+    assert.ok(fallback.ok);
+    assert.equal(fallback.endpoint.address, "10.0.0.1");
+    const v6 = endpointFromEntry(entry({ address: "fd00::5" }));
+    assert.ok(v6.ok);
+  });
+
+  test("defaults: default backend only, http, verify on, default timeout class", () => {
+    const result = endpointFromEntry(entry());
+    assert.ok(result.ok);
+    assert.deepEqual(result.endpoint.settings, { pow: "false", scheme: "http", sslVerify: true, timeoutClass: "default" });
+  });
+
+  test("precedence: service Meta > tags > Node Meta", () => {
+    const result = endpointFromEntry(
+      entry({
+        meta: { haproxy_maxconn: "5" },
+        tags: ["haproxy.maxconn=6", "haproxy.weight=7", "unrelated"],
+        nodeMeta: { haproxy_maxconn: "8", haproxy_weight: "9", haproxy_pow: "only" },
+      }),
+    );
+    assert.ok(result.ok);
+    assert.equal(result.endpoint.settings.maxconn, 5);
+    assert.equal(result.endpoint.settings.weight, 7);
+    assert.equal(result.endpoint.settings.pow, "only");
+  });
+
+  test("the original tag forms still work", () => {
+    const result = endpointFromEntry(entry({ tags: ["haproxy.pow=true", "haproxy.scheme=https", "haproxy.sslverify=0", "haproxy.pow_maxconn=1", "haproxy.timeout=slow"] }));
+    assert.ok(result.ok);
+    assert.deepEqual(result.endpoint.settings, { pow: "true", scheme: "https", sslVerify: false, powMaxconn: 1, timeoutClass: "slow" });
+  });
+
+  test("unknown haproxy keys are reported, not fatal", () => {
+    const result = endpointFromEntry(entry({ meta: { haproxy_maxcon: "5" } }));
+    assert.ok(result.ok);
+    assert.deepEqual(result.ignoredKeys, ["meta:maxcon"]);
+  });
+
+  // Values that must never reach the admin socket: each rejects the node,
+  // naming the service ID, the key and the value.
+  const hostile: [string, Parameters<typeof entry>[0], string][] = [
+    ["command in maxconn", { tags: ["haproxy.maxconn=1; disable frontend iri_front"] }, "maxconn"],
+    ["newline in weight", { meta: { haproxy_weight: "5\nshutdown sessions server be/s1" } }, "weight"],
+    ["weight over 256", { meta: { haproxy_weight: "257" } }, "weight"],
+    ["negative maxconn", { meta: { haproxy_maxconn: "-1" } }, "maxconn"],
+    ["exponent", { meta: { haproxy_maxconn: "1e3" } }, "maxconn"],
+    ["fraction", { meta: { haproxy_weight: "1.5" } }, "weight"],
+    ["hex", { meta: { haproxy_weight: "0x10" } }, "weight"],
+    ["space", { meta: { haproxy_weight: "1 0" } }, "weight"],
+    ["unknown pow word", { meta: { haproxy_pow: "maybe" } }, "pow"],
+    ["pow with command", { tags: ["haproxy.pow=true;show info"] }, "pow"],
+    ["scheme", { meta: { haproxy_scheme: "ftp" } }, "scheme"],
+    ["sslverify", { meta: { haproxy_sslverify: "perhaps" } }, "sslverify"],
+    ["timeout class with space", { meta: { haproxy_timeout: "slow fast" } }, "timeout"],
+    ["address with command", { address: "10.0.0.1; disable server be/s1" }, "address"],
+    ["host name", { address: "node.example.com" }, "address"],
+    ["address with port", { address: "10.0.0.1:80" }, "address"],
+    ["address with newline", { address: "10.0.0.1\nshow info" }, "address"],
+    ["address with zone", { address: "fe80::1%eth0" }, "address"],
+    ["empty addresses", { address: "", nodeAddress: "" }, "address"],
+    ["port zero", { port: 0 }, "port"],
+    ["port too big", { port: 70000 }, "port"],
+    ["node meta command", { nodeMeta: { haproxy_maxconn: "2;shutdown frontend fe" } }, "maxconn"],
+  ];
+  for (const [name, overrides, key] of hostile) {
+    test(`hostile value rejected: ${name}`, () => {
+      const result = endpointFromEntry(entry(overrides));
+      assert.equal(result.ok, false);
+      if (result.ok) return;
+      assert.equal(result.rejection.serviceId, "svc-1");
+      assert.equal(result.rejection.key, key);
+      assert.ok(result.rejection.reason.length > 0);
+    });
+  }
+
+  test("health folds every check; maintenance drains; real failures outrank maintenance", () => {
+    const check = (CheckID: string, Status: string) => ({ CheckID, Name: CheckID, Status, ServiceID: "" });
+    assert.equal(foldHealth([check("serfHealth", "passing"), check("svc", "passing")]), "passing");
+    assert.equal(foldHealth([check("serfHealth", "passing"), check("svc", "warning")]), "warning");
+    assert.equal(foldHealth([check("serfHealth", "critical"), check("svc", "passing")]), "critical");
+    assert.equal(foldHealth([check("_service_maintenance:svc-1", "critical"), check("svc", "passing")]), "maintenance");
+    assert.equal(foldHealth([check("_node_maintenance", "critical")]), "maintenance");
+    assert.equal(foldHealth([check("_node_maintenance", "critical"), check("svc", "critical")]), "critical");
+    assert.equal(foldHealth([check("svc", "bogus")]), "critical");
+    assert.equal(foldHealth([]), "passing");
+  });
+
+  test("malformed health entries are refused, not guessed at", () => {
+    assert.equal(parseHealthEntry(null).ok, false);
+    assert.equal(parseHealthEntry({ Node: {}, Service: {} }).ok, false);
+    assert.equal(parseHealthEntry({ Node: {}, Service: { ID: "x" }, Checks: "no" }).ok, false);
+    const parsed = parseHealthEntry({ Node: { Node: "n", Address: "10.0.0.1", Meta: { a: 1 } }, Service: { ID: "x", Port: "80", Tags: [1, "t"] }, Checks: [] });
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.entry.Node.Meta, {});
+    assert.deepEqual(parsed.entry.Service.Tags, ["t"]);
+    // A port given as a string is not a port.
+    assert.equal(endpointFromEntry(parsed.entry).ok, false);
+  });
+});
