@@ -45,21 +45,6 @@ export function makeSelfSigned(): TlsMaterial {
 
 export async function startNode(name: string, options: { tls?: TlsMaterial; address?: string } = {}): Promise<TestNode> {
   let healthy = true;
-  let server: Server;
-  const node: TestNode = {
-    name,
-    address: options.address ?? "127.0.0.1",
-    port: 0,
-    hits: 0,
-    setHealthy(value) {
-      healthy = value;
-    },
-    stop: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  };
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     if (request.url === "/health") {
       response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" });
@@ -74,7 +59,21 @@ export async function startNode(name: string, options: { tls?: TlsMaterial; addr
       response.end(JSON.stringify({ node: name }));
     });
   };
-  server = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handle) : createHttpServer(handle);
+  const server: Server = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handle) : createHttpServer(handle);
+  const node: TestNode = {
+    name,
+    address: options.address ?? "127.0.0.1",
+    port: 0,
+    hits: 0,
+    setHealthy(value) {
+      healthy = value;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
   await new Promise<void>((resolve) => server.listen(0, node.address, () => resolve()));
   node.port = (server.address() as AddressInfo).port;
   return node;

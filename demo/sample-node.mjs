@@ -1,0 +1,12 @@
+// A stand-in for a node: answers every request with its name as JSON, and
+// GET /health with 200 (HAProxy's and Consul's checks use it).
+import { createServer } from "node:http";
+
+const [name = "node", port = "0"] = process.argv.slice(2);
+createServer((request, response) => {
+  request.resume();
+  request.on("end", () => {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(request.url === "/health" ? '{"ok":true}\n' : `${JSON.stringify({ node: name, url: request.url })}\n`);
+  });
+}).listen(Number(port), "127.0.0.1");

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `make demo`: a Consul dev agent, HAProxy with default and PoW slots (admin
+# socket on 127.0.0.1:9999), the handler and three sample nodes, all on
+# loopback. `make demo-stop` (or `scripts/demo.sh stop`) takes it all down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=/tmp/consul-haproxy-handler-demo
+handler="node $PWD/dist/handler/cli/main.js --config $PWD/demo/config.yml"
+
+stop() {
+  for pidfile in "$state"/*.pid; do
+    [ -f "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+
+if [ "${1:-}" = stop ]; then
+  stop
+  echo "demo stopped"
+  exit 0
+fi
+
+stop
+mkdir -p "$state"
+for port in 8500 9999 8080; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port is in use; stop what listens there (or run 'make demo-stop') and try again" >&2
+    exit 1
+  fi
+done
+
+consul agent -dev -client 127.0.0.1 -bind 127.0.0.1 -log-level warn >"$state/consul.log" 2>&1 &
+echo $! >"$state/consul.pid"
+for _ in $(seq 100); do
+  curl -sf http://127.0.0.1:8500/v1/status/leader | grep -q : && break
+  sleep 0.1
+done
+
+haproxy -W -db -f demo/haproxy.cfg >"$state/haproxy.log" 2>&1 &
+echo $! >"$state/haproxy.pid"
+for _ in $(seq 50); do
+  echo "show info" | socat -t1 stdio tcp4-connect:127.0.0.1:9999 >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+ports=(14265 14266 14267)
+names=(node-a node-b node-c)
+pows=(false true only)
+for i in 0 1 2; do
+  node demo/sample-node.mjs "${names[$i]}" "${ports[$i]}" >"$state/${names[$i]}.log" 2>&1 &
+  echo $! >"$state/${names[$i]}.pid"
+done
+sleep 0.3
+
+if $handler --help | grep -q "^  run"; then
+  $handler run >"$state/handler.log" 2>&1 &
+else
+  # Before `run` existed the demo drove the handler from a Consul watch.
+  consul watch -type=service -service=iri $handler watch >"$state/handler.log" 2>&1 &
+fi
+echo $! >"$state/handler.pid"
+
+for i in 0 1 2; do
+  curl -sf -X PUT http://127.0.0.1:8500/v1/agent/service/register -d @- <<JSON
+{
+  "ID": "127.0.0.1:${ports[$i]}",
+  "Name": "iri",
+  "Address": "127.0.0.1",
+  "Port": ${ports[$i]},
+  "Meta": { "haproxy_pow": "${pows[$i]}" },
+  "Check": { "HTTP": "http://127.0.0.1:${ports[$i]}/health", "Interval": "2s", "Timeout": "1s" }
+}
+JSON
+done
+
+for _ in $(seq 50); do
+  [ "$(echo "show stat" | socat stdio tcp4-connect:127.0.0.1:9999 | grep -c ',UP,')" -ge 4 ] && break
+  sleep 0.2
+done
+
+cat <<TXT
+
+Demo is up (logs in $state):
+  Consul      http://127.0.0.1:8500   HAProxy frontend http://127.0.0.1:8080
+  admin socket 127.0.0.1:9999          handler log $state/handler.log
+
+Look at the slots:
+  echo "show stat" | socat stdio tcp4-connect:127.0.0.1:9999 | cut -d, -f1,2,18,19,74 | grep irisrv
+  $handler status
+
+Send requests (default backend, then the PoW backend):
+  curl -s http://127.0.0.1:8080/
+  curl -s -X POST -d '{"command":"attachToTangle"}' http://127.0.0.1:8080/
+
+Register another node with per-node settings, then deregister it:
+  node demo/sample-node.mjs node-d 14268 &
+  curl -X PUT http://127.0.0.1:8500/v1/agent/service/register -d '{"ID":"127.0.0.1:14268","Name":"iri","Address":"127.0.0.1","Port":14268,"Meta":{"haproxy_pow":"true","haproxy_maxconn":"7","haproxy_weight":"20"},"Check":{"HTTP":"http://127.0.0.1:14268/health","Interval":"2s"}}'
+  curl -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/127.0.0.1:14268
+
+See what a sync would send, without sending it:
+  $handler sync --dry-run
+
+Stop everything:  make demo-stop
+TXT

@@ -1,0 +1,48 @@
+// Runs the real CLI as a child process, from the compiled tree (CI) or from
+// the TypeScript sources through tsx (one test file during development).
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fromSources = import.meta.url.endsWith(".ts");
+/** Repository root: test/harness is two levels down, dist/test/harness three. */
+export const repositoryRoot = resolve(here, fromSources ? "../.." : "../../..");
+
+export function cliCommand(): string[] {
+  return fromSources
+    ? [process.execPath, "--import", "tsx", join(repositoryRoot, "handler/cli/main.ts")]
+    : [process.execPath, "--enable-source-maps", join(repositoryRoot, "dist/handler/cli/main.js")];
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const [command, ...prefix] = cliCommand();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command!, [...prefix, ...args], { env: { ...process.env, CONSUL_HTTP_TOKEN: "", ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.stdin ?? "");
+  });
+}
+
+/** Writes a handler config file and returns its path. */
+export function writeHandlerConfig(config: Record<string, unknown>): string {
+  const directory = mkdtempSync(join(tmpdir(), "cht-handler-"));
+  const file = join(directory, "config.yml");
+  const withLock = { lockFile: join(directory, "handler.lock"), ...config };
+  writeFileSync(file, stringify(withLock));
+  return file;
+}

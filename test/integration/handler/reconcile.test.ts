@@ -1,0 +1,213 @@
+// The handler against a real Consul and a real HAProxy: register, settings,
+// health, deregister, slot reuse, running out of slots, TLS and timing classes.
+import { describe, test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startNode, makeTestCa, makeSelfSigned, type TestNode } from "../../harness/backends.js";
+import { eventually, registration, startStack, ttlRegistration, type Stack } from "./stack.js";
+
+const nodes: TestNode[] = [];
+after(async () => {
+  await Promise.all(nodes.map((node) => node.stop()));
+});
+
+async function node(name: string, options: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
+  const started = await startNode(name, options);
+  nodes.push(started);
+  return started;
+}
+
+async function syncOk(stack: Stack): Promise<void> {
+  const result = await stack.sync();
+  assert.equal(result.code, 0, `sync failed: ${result.stderr}`);
+}
+
+describe("reconcile against real Consul and HAProxy", () => {
+  test("register -> slot UP and a request through HAProxy reaches the node; pow false/true/only", async () => {
+    const stack = await startStack();
+    const plain = await node("plain");
+    const both = await node("both");
+    const only = await node("only");
+    await stack.consul.register(ttlRegistration("plain", plain.port));
+    await stack.consul.register(ttlRegistration("both", both.port, { Meta: { haproxy_pow: "true" } }));
+    await stack.consul.register(ttlRegistration("only", only.port, { Tags: ["haproxy.pow=only"] }));
+    await syncOk(stack);
+
+    const main = await eventually(() => stack.servers("main_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "two UP slots in main_back");
+    const pow = await eventually(() => stack.servers("pow_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "two UP slots in pow_back");
+    const addressesUp = (rows: typeof main) => rows.filter((row) => row.status === "UP").map((row) => row["addr"]).sort();
+    assert.deepEqual(addressesUp(main), [`127.0.0.1:${both.port}`, `127.0.0.1:${plain.port}`].sort());
+    assert.deepEqual(addressesUp(pow), [`127.0.0.1:${both.port}`, `127.0.0.1:${only.port}`].sort());
+    // The lowest slots are used, in service ID order.
+    assert.equal((await stack.stat("srv1")).addr, `127.0.0.1:${both.port}`);
+    assert.equal((await stack.stat("srv2")).addr, `127.0.0.1:${plain.port}`);
+
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i += 1) seen.add((await stack.request()).node ?? "none");
+    assert.deepEqual([...seen].sort(), ["both", "plain"]);
+    const powSeen = new Set<string>();
+    for (let i = 0; i < 6; i += 1) powSeen.add((await stack.request('{"command":"attachToTangle","trunkTransaction":"x"}')).node ?? "none");
+    assert.deepEqual([...powSeen].sort(), ["both", "only"]);
+
+    // A second run changes nothing.
+    const again = await stack.cli(["sync", "--dry-run"]);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /nothing to do/);
+  });
+
+  test("maxconn and weight applied, and reset when the slot is reused", async () => {
+    const stack = await startStack({ slots: 1 });
+    const first = await node("first");
+    const second = await node("second");
+    await stack.consul.register(ttlRegistration("first", first.port, { Meta: { haproxy_maxconn: "7", haproxy_weight: "20", haproxy_pow: "true", haproxy_pow_maxconn: "1" } }));
+    await syncOk(stack);
+    let row = await stack.stat("srv1");
+    assert.equal(row["slim"], "7");
+    assert.equal(row["weight"], "20");
+    assert.equal((await stack.stat("srv1", "pow_back"))["slim"], "1");
+
+    // Deregister: drained, then freed; then the slot is reused by a node without settings.
+    await stack.consul.deregister("first");
+    await syncOk(stack);
+    assert.equal((await stack.stat("srv1")).status, "DRAIN");
+    await syncOk(stack);
+    assert.equal((await stack.stat("srv1")).status, "MAINT");
+    await stack.consul.register(ttlRegistration("second", second.port));
+    await syncOk(stack);
+    row = await eventually(() => stack.stat("srv1"), (r) => r.status === "UP", "srv1 UP for the second node");
+    assert.equal(row["addr"], `127.0.0.1:${second.port}`);
+    assert.equal(row["slim"], "", "maxconn back to the default: no limit");
+    assert.equal(row["weight"], "1", "weight back to the default");
+    assert.equal((await stack.stat("srv1", "pow_back")).status, "MAINT", "second node is not a PoW node");
+  });
+
+  test("a check going critical takes the node out of rotation; passing brings it back", async () => {
+    const stack = await startStack();
+    const a = await node("a");
+    const b = await node("b");
+    await stack.consul.register(ttlRegistration("a", a.port));
+    await stack.consul.register(ttlRegistration("b", b.port));
+    await syncOk(stack);
+    await eventually(() => stack.servers("main_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "both UP");
+
+    const failed = await stack.consul.api("PUT", "/v1/agent/check/fail/ttl-a");
+    assert.equal(failed.status, 200);
+    await syncOk(stack);
+    assert.equal((await stack.stat("srv1")).status, "MAINT");
+    for (let i = 0; i < 6; i += 1) assert.equal((await stack.request()).node, "b");
+
+    await stack.consul.api("PUT", "/v1/agent/check/pass/ttl-a");
+    await syncOk(stack);
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${a.port}`, "a back UP in its own slot");
+  });
+
+  test("Consul maintenance mode drains; deregister drains then frees after the drain time", async () => {
+    const stack = await startStack();
+    const a = await node("a");
+    await stack.consul.register(ttlRegistration("a", a.port));
+    await syncOk(stack);
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "srv1 UP");
+
+    await stack.consul.api("PUT", "/v1/agent/service/maintenance/a?enable=true&reason=test");
+    await syncOk(stack);
+    assert.equal((await stack.stat("srv1")).status, "DRAIN");
+    await stack.consul.api("PUT", "/v1/agent/service/maintenance/a?enable=false");
+    await syncOk(stack);
+    assert.equal((await stack.stat("srv1")).status, "UP");
+
+    await stack.consul.deregister("a");
+    await syncOk(stack);
+    assert.equal((await stack.stat("srv1")).status, "DRAIN");
+    await syncOk(stack);
+    const freed = await stack.stat("srv1");
+    assert.equal(freed.status, "MAINT");
+  });
+
+  test("slots running out: the nodes left out are named, healthy nodes are not evicted", async () => {
+    const stack = await startStack({ slots: 2 });
+    const started = await Promise.all(["n1", "n2", "n3"].map((name) => node(name)));
+    for (const [index, started_] of started.entries()) await stack.consul.register(ttlRegistration(`n${index + 1}`, started_.port));
+    const result = await stack.sync();
+    assert.notEqual(result.code, 2);
+    assert.match(result.stderr, /node left out.*n3.*no free slot in main_back\/srv/);
+    const up = await eventually(() => stack.servers("main_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "two UP");
+    assert.deepEqual(up.filter((row) => row.status === "UP").map((row) => row.svname).sort(), ["srv1", "srv2"]);
+    // Freeing a slot lets the waiting node in on the next runs.
+    await stack.consul.deregister("n1");
+    await syncOk(stack); // drain
+    await syncOk(stack); // free (no sessions) -> maint
+    await syncOk(stack); // fill with n3
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${started[2]!.port}`, "n3 takes the freed slot");
+  });
+
+  test("slots running out with grow: add server makes room", async () => {
+    const stack = await startStack({ slots: 1, grow: true });
+    const started = await Promise.all(["g1", "g2"].map((name) => node(name)));
+    await stack.consul.register(ttlRegistration("g1", started[0]!.port));
+    await stack.consul.register(ttlRegistration("g2", started[1]!.port));
+    await syncOk(stack);
+    const grown = await eventually(() => stack.stat("srv2"), (row) => row.status === "UP", "grown slot srv2 UP");
+    assert.equal(grown["addr"], `127.0.0.1:${started[1]!.port}`);
+  });
+
+  test("https node verified against a CA made here; another with sslverify off", async () => {
+    const ca = makeTestCa();
+    const stack = await startStack({ caFile: ca.caFile });
+    const secure = await node("secure", { tls: ca });
+    const unverified = await node("unverified", { tls: makeSelfSigned() });
+    await stack.consul.register(ttlRegistration("secure", secure.port, { Meta: { haproxy_scheme: "https" } }));
+    await stack.consul.register(ttlRegistration("unverified", unverified.port, { Meta: { haproxy_scheme: "https", haproxy_sslverify: "false" } }));
+    await syncOk(stack);
+    await eventually(() => stack.stat("tls1"), (row) => row.status === "UP", "tls1 UP (verified)");
+    await eventually(() => stack.stat("tlsnv1"), (row) => row.status === "UP", "tlsnv1 UP (not verified)");
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i += 1) seen.add((await stack.request()).node ?? "none");
+    assert.deepEqual([...seen].sort(), ["secure", "unverified"]);
+
+    // The self-signed node claiming sslverify=true lands in the verifying class and never comes UP.
+    await stack.consul.register(ttlRegistration("unverified", unverified.port, { Meta: { haproxy_scheme: "https", haproxy_sslverify: "true" } }));
+    await syncOk(stack);
+    const moved = await eventually(() => stack.stat("tls2"), (row) => row["addr"] === `127.0.0.1:${unverified.port}` && /DOWN/.test(row.status) && row["check_status"] !== "INI", "tls2 DOWN after a failed TLS check");
+    assert.match(moved["check_status"] ?? "", /L6|L4|SOCKERR|L7/);
+  });
+
+  test("timeout classes: a node in the fast class is taken down by HAProxy's own check sooner", async () => {
+    const stack = await startStack();
+    const fast = await node("fastnode");
+    const slow = await node("slownode");
+    await stack.consul.register(ttlRegistration("fastnode", fast.port, { Meta: { haproxy_timeout: "fast" } }));
+    await stack.consul.register(ttlRegistration("slownode", slow.port, { Meta: { haproxy_timeout: "slow" } }));
+    await syncOk(stack);
+    await eventually(() => stack.stat("fast1"), (row) => row.status === "UP", "fast1 UP");
+    await eventually(() => stack.stat("slow1"), (row) => row.status === "UP", "slow1 UP");
+    // Both nodes start failing their health endpoint; Consul still says passing (TTL).
+    fast.setHealthy(false);
+    slow.setHealthy(false);
+    await eventually(() => stack.stat("fast1"), (row) => row.status.startsWith("DOWN"), "fast1 DOWN (fall 1, inter 100ms)");
+    const slowRow = await stack.stat("slow1");
+    assert.ok(slowRow.status.startsWith("UP"), `slow1 (fall 5, inter 5s) is still ${slowRow.status}`);
+  });
+
+  test("a node asking for a class the backend lacks is left out with the reason", async () => {
+    const stack = await startStack();
+    const a = await node("a");
+    await stack.consul.register(ttlRegistration("odd", a.port, { Meta: { haproxy_timeout: "glacial" } }));
+    const result = await stack.sync();
+    assert.equal(result.code, 0);
+    assert.match(result.stderr, /odd.*no slot class for scheme=http timeout=glacial/);
+  });
+
+  test("an HTTP check registered through curl-like JSON works end to end", async () => {
+    const stack = await startStack();
+    const a = await node("http-checked");
+    await stack.consul.register(registration("http-checked", a.port));
+    // Consul starts HTTP checks critical until the first one runs.
+    await eventually(
+      async () => {
+        await stack.sync();
+        return stack.stat("srv1");
+      },
+      (row) => row.status === "UP",
+      "node UP once Consul's HTTP check passed",
+    );
+  });
+});
