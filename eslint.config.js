@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["test/**/*.ts", "bench/**/*.ts", "handler/cli/**/*.ts"],
+    files: ["test/**/*.ts", "test/**/*.mjs", "bench/**/*.ts", "handler/cli/**/*.ts"],
     rules: { "no-console": "off" },
   },
   {

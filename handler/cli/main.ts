@@ -2,7 +2,7 @@
 // The command line: `watch`, `sync`, `status`, `check-config` (and `run`).
 // Exit codes: 0 done; 1 the reconcile failed or Consul could not be trusted
 // (HAProxy left as it was); 2 a usage or configuration error.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { Command } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
@@ -73,7 +73,9 @@ function readStandardInput(limitBytes = 64 * 1024 * 1024): Promise<string> {
 
 export function buildProgram(): Command {
   const program = new Command();
-  const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  // dist/handler/cli/main.js when built, handler/cli/main.ts when run from sources.
+  const manifest = [new URL("../../../package.json", import.meta.url), new URL("../../package.json", import.meta.url)].find((url) => existsSync(url));
+  const version = manifest ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version : "unknown";
   program
     .name("consul-haproxy-handler")
     .description("Keeps HAProxy server-template slots in step with Consul health, over the runtime API")

@@ -7,11 +7,13 @@ import type { AdminState, Slot } from "./model.js";
 /** HAProxy's SRV_ADMF_* bits (`srv_admin_state`). */
 const ADMIN_FORCED_MAINT = 0x01;
 const ADMIN_INHERITED_MAINT = 0x02;
-const ADMIN_CONFIG_MAINT = 0x04;
 const ADMIN_RESOLUTION_MAINT = 0x20;
 const ADMIN_FORCED_DRAIN = 0x08;
 const ADMIN_INHERITED_DRAIN = 0x10;
-const ADMIN_ANY_MAINT = ADMIN_FORCED_MAINT | ADMIN_INHERITED_MAINT | ADMIN_CONFIG_MAINT | ADMIN_RESOLUTION_MAINT;
+// SRV_ADMF_CMAINT (0x04, "disabled" in the config) stays set after `state
+// ready` on 2.6 while the server runs (tested), so it does not mean maint:
+// a template slot that is really down also carries FMAINT (0x01).
+const ADMIN_ANY_MAINT = ADMIN_FORCED_MAINT | ADMIN_INHERITED_MAINT | ADMIN_RESOLUTION_MAINT;
 const ADMIN_ANY_DRAIN = ADMIN_FORCED_DRAIN | ADMIN_INHERITED_DRAIN;
 /** HAProxy's CHK_ST_CONFIGURED bit (`srv_check_state`): the server has `check`. */
 const CHECK_CONFIGURED = 0x02;

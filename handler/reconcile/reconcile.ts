@@ -128,7 +128,11 @@ export async function reconcile(context: HandlerContext, options: { dryRun?: boo
   return reconcileWith(context, desired, options);
 }
 
-/** A reconcile that failed to apply some steps is a failure for the exit code. */
+/**
+ * For the exit code: a reconcile succeeded when every step applied and no
+ * node was left out for want of a slot or class. (Nodes with invalid
+ * settings are the registration's problem: logged, not a failure here.)
+ */
 export function reconcileSucceeded(outcome: ReconcileOutcome): boolean {
-  return (outcome.report?.failures.length ?? 0) === 0;
+  return (outcome.report?.failures.length ?? 0) === 0 && outcome.plan.leftOut.length === 0;
 }

@@ -2,6 +2,7 @@
 // Fail static: any answer that cannot be trusted (an error, no known leader,
 // an ACL-filtered result, a malformed body) is an exception, never an empty
 // list, so the caller leaves HAProxy as it is.
+import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
@@ -67,7 +68,8 @@ interface HealthServiceRequest {
   index?: string;
   wait?: string;
   timeout: number;
-  ctx: { includeResponse: true };
+  /** papi only honours a ctx that is an EventEmitter; emitting "cancel" aborts the request. */
+  ctx: EventEmitter & { includeResponse: true };
 }
 
 interface HealthServiceCall {
@@ -109,7 +111,7 @@ export class ConsulSource {
       service,
       // A blocking query may legitimately take `wait` plus Consul's jitter (wait/16).
       timeout: this.config.timeoutMs + (options.index !== undefined ? waitSeconds * 1000 * 1.1 : 0),
-      ctx: { includeResponse: true },
+      ctx: Object.assign(new EventEmitter(), { includeResponse: true as const }),
     };
     if (this.token) request.token = this.token;
     if (this.config.datacenter) request.dc = this.config.datacenter;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 
 export interface ConsulAgent {
   address: string;
@@ -44,7 +44,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 
 export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
   const directory = mkdtempSync(join(tmpdir(), "cht-consul-"));
-  const [httpPort, dnsPort, serfLan, serfWan, serverPort, grpcPort] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const [httpPort, dnsPort, serfLan, serfWan, serverPort, grpcPort] = (await freePorts(6)) as [number, number, number, number, number, number];
   const masterToken = options.acl ? randomUUID() : undefined;
   const configFile = join(directory, "config.json");
   const config: Record<string, unknown> = {

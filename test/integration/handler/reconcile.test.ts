@@ -3,7 +3,7 @@
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startNode, makeTestCa, makeSelfSigned, type TestNode } from "../../harness/backends.js";
-import { eventually, registration, startStack, ttlRegistration, type Stack } from "./stack.js";
+import { eventually, hasLog, registration, startStack, ttlRegistration, type Stack } from "./stack.js";
 
 const nodes: TestNode[] = [];
 after(async () => {
@@ -100,7 +100,7 @@ describe("reconcile against real Consul and HAProxy", () => {
     await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${a.port}`, "a back UP in its own slot");
   });
 
-  test("Consul maintenance mode drains; deregister drains then frees after the drain time", async () => {
+  test("Consul maintenance mode drains; deregister drains, then frees the slot once idle", async () => {
     const stack = await startStack();
     const a = await node("a");
     await stack.consul.register(ttlRegistration("a", a.port));
@@ -127,15 +127,15 @@ describe("reconcile against real Consul and HAProxy", () => {
     const started = await Promise.all(["n1", "n2", "n3"].map((name) => node(name)));
     for (const [index, started_] of started.entries()) await stack.consul.register(ttlRegistration(`n${index + 1}`, started_.port));
     const result = await stack.sync();
-    assert.notEqual(result.code, 2);
-    assert.match(result.stderr, /node left out.*n3.*no free slot in main_back\/srv/);
+    assert.equal(result.code, 1, "a node left out for lack of slots is a failure");
+    assert.ok(hasLog(result.stderr, { level: "error", message: "node left out", serviceId: "n3", reason: /^no free slot in main_back\/srv \(2 slots, all held\)/ }), result.stderr);
     const up = await eventually(() => stack.servers("main_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "two UP");
     assert.deepEqual(up.filter((row) => row.status === "UP").map((row) => row.svname).sort(), ["srv1", "srv2"]);
     // Freeing a slot lets the waiting node in on the next runs.
     await stack.consul.deregister("n1");
-    await syncOk(stack); // drain
-    await syncOk(stack); // free (no sessions) -> maint
-    await syncOk(stack); // fill with n3
+    assert.equal((await stack.sync()).code, 1, "drain; n3 still waits");
+    assert.equal((await stack.sync()).code, 1, "free (no sessions) -> maint; n3 still waits");
+    assert.equal((await stack.sync()).code, 0, "fill with n3: nobody left out any more");
     await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${started[2]!.port}`, "n3 takes the freed slot");
   });
 
@@ -166,7 +166,7 @@ describe("reconcile against real Consul and HAProxy", () => {
     // The self-signed node claiming sslverify=true lands in the verifying class and never comes UP.
     await stack.consul.register(ttlRegistration("unverified", unverified.port, { Meta: { haproxy_scheme: "https", haproxy_sslverify: "true" } }));
     await syncOk(stack);
-    const moved = await eventually(() => stack.stat("tls2"), (row) => row["addr"] === `127.0.0.1:${unverified.port}` && /DOWN/.test(row.status) && row["check_status"] !== "INI", "tls2 DOWN after a failed TLS check");
+    const moved = await eventually(() => stack.stat("tls2"), (row) => row["addr"] === `127.0.0.1:${unverified.port}` && /DOWN/.test(row.status ?? "") && !/INI/.test(row["check_status"] ?? "INI"), "tls2 DOWN after a failed TLS check");
     assert.match(moved["check_status"] ?? "", /L6|L4|SOCKERR|L7/);
   });
 
@@ -182,9 +182,9 @@ describe("reconcile against real Consul and HAProxy", () => {
     // Both nodes start failing their health endpoint; Consul still says passing (TTL).
     fast.setHealthy(false);
     slow.setHealthy(false);
-    await eventually(() => stack.stat("fast1"), (row) => row.status.startsWith("DOWN"), "fast1 DOWN (fall 1, inter 100ms)");
+    await eventually(() => stack.stat("fast1"), (row) => (row.status ?? "").startsWith("DOWN"), "fast1 DOWN (fall 1, inter 100ms)");
     const slowRow = await stack.stat("slow1");
-    assert.ok(slowRow.status.startsWith("UP"), `slow1 (fall 5, inter 5s) is still ${slowRow.status}`);
+    assert.ok((slowRow.status ?? "").startsWith("UP"), `slow1 (fall 5, inter 5s) is still ${slowRow.status}`);
   });
 
   test("a node asking for a class the backend lacks is left out with the reason", async () => {
@@ -192,8 +192,8 @@ describe("reconcile against real Consul and HAProxy", () => {
     const a = await node("a");
     await stack.consul.register(ttlRegistration("odd", a.port, { Meta: { haproxy_timeout: "glacial" } }));
     const result = await stack.sync();
-    assert.equal(result.code, 0);
-    assert.match(result.stderr, /odd.*no slot class for scheme=http timeout=glacial/);
+    assert.equal(result.code, 1);
+    assert.ok(hasLog(result.stderr, { message: "node left out", serviceId: "odd", reason: /^no slot class for scheme=http timeout=glacial;/ }), result.stderr);
   });
 
   test("an HTTP check registered through curl-like JSON works end to end", async () => {

@@ -170,3 +170,21 @@ export function registration(id: string, port: number, extra: Record<string, unk
 export function ttlRegistration(id: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { ID: id, Name: "iri", Address: "127.0.0.1", Port: port, Check: { CheckID: `ttl-${id}`, TTL: "1h", Status: "passing" }, ...extra };
 }
+
+/** The handler's JSON log lines (stderr is not a terminal in tests). */
+export function logLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Whether some log line has all these fields (strings match as regular expressions). */
+export function hasLog(stderr: string, fields: Record<string, string | RegExp>): boolean {
+  return logLines(stderr).some((line) =>
+    Object.entries(fields).every(([key, expected]) => {
+      const value = line[key];
+      return typeof expected === "string" ? value === expected : typeof value === "string" && expected.test(value);
+    }),
+  );
+}

@@ -1,0 +1,111 @@
+// Every runtime API command the project sends is built here, from typed
+// arguments that are validated before they become text. The admin socket
+// runs anything at admin level, and `;`, spaces and newlines separate
+// commands and arguments, so a value that is not exactly what it claims to
+// be (an IP literal, a port, an integer in range, a known word, a strict
+// name) throws instead of being sent.
+import { isIP } from "node:net";
+
+export type ServerAdminState = "ready" | "drain" | "maint";
+export type ServerHealth = "up" | "stopping" | "down";
+
+export interface RuntimeCommand {
+  readonly text: string;
+  /** True when HAProxy's reply to this command means success. */
+  readonly succeeded: (output: string) => boolean;
+}
+
+export class InvalidCommandArgument extends Error {
+  constructor(argument: string, value: unknown, expected: string) {
+    super(`refusing to build a runtime command: ${argument} ${JSON.stringify(value)} is not ${expected}`);
+    this.name = "InvalidCommandArgument";
+  }
+}
+
+/** Proxy and server names: HAProxy allows letters, digits, '-', '_', '.' and ':'. */
+const NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** `add server` keywords and their values (e.g. `inter`, `2s`, `/etc/ssl/ca.pem`). */
+const KEYWORD = /^[A-Za-z0-9_.:/-]{1,128}$/;
+
+function name(argument: string, value: string): string {
+  if (typeof value !== "string" || !NAME.test(value)) throw new InvalidCommandArgument(argument, value, "a name of letters, digits, '_', '.', ':' or '-'");
+  return value;
+}
+
+function integer(argument: string, value: number, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidCommandArgument(argument, value, `a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function ipLiteral(value: string): string {
+  if (typeof value !== "string" || isIP(value) === 0 || value.includes("%")) throw new InvalidCommandArgument("address", value, "an IPv4 or IPv6 literal");
+  return value;
+}
+
+function word<T extends string>(argument: string, value: T, words: readonly T[]): T {
+  if (!words.includes(value)) throw new InvalidCommandArgument(argument, value, `one of ${words.join(", ")}`);
+  return value;
+}
+
+function server(backend: string, serverName: string): string {
+  return `${name("backend", backend)}/${name("server", serverName)}`;
+}
+
+const silent = (output: string): boolean => output.trim() === "";
+const startsWith =
+  (...prefixes: string[]) =>
+  (output: string): boolean =>
+    prefixes.some((prefix) => output.trimStart().startsWith(prefix));
+
+function command(text: string, succeeded: (output: string) => boolean): RuntimeCommand {
+  // Defence in depth: the builders above already refuse these characters.
+  if (/[\r\n;]/.test(text)) throw new InvalidCommandArgument("command", text, "a single command");
+  return Object.freeze({ text, succeeded });
+}
+
+export const commands = {
+  setServerAddr(backend: string, serverName: string, address: string, port: number): RuntimeCommand {
+    return command(`set server ${server(backend, serverName)} addr ${ipLiteral(address)} port ${integer("port", port, 1, 65535)}`, startsWith("IP changed from", "no need to change the addr"));
+  },
+  setServerState(backend: string, serverName: string, state: ServerAdminState): RuntimeCommand {
+    return command(`set server ${server(backend, serverName)} state ${word("state", state, ["ready", "drain", "maint"])}`, silent);
+  },
+  setServerHealth(backend: string, serverName: string, health: ServerHealth): RuntimeCommand {
+    return command(`set server ${server(backend, serverName)} health ${word("health", health, ["up", "stopping", "down"])}`, silent);
+  },
+  setServerWeight(backend: string, serverName: string, weight: number): RuntimeCommand {
+    return command(`set server ${server(backend, serverName)} weight ${integer("weight", weight, 0, 256)}`, silent);
+  },
+  setServerMaxconn(backend: string, serverName: string, maxconn: number): RuntimeCommand {
+    return command(`set maxconn server ${server(backend, serverName)} ${integer("maxconn", maxconn, 0, 1_000_000)}`, silent);
+  },
+  addServer(backend: string, serverName: string, address: string, port: number, keywords: readonly string[]): RuntimeCommand {
+    const ip = ipLiteral(address);
+    const target = ip.includes(":") ? `[${ip}]:${integer("port", port, 1, 65535)}` : `${ip}:${integer("port", port, 1, 65535)}`;
+    for (const keyword of keywords) {
+      if (typeof keyword !== "string" || !KEYWORD.test(keyword)) throw new InvalidCommandArgument("keyword", keyword, "a server keyword or value (letters, digits, '_', '.', ':', '/', '-')");
+    }
+    return command(`add server ${server(backend, serverName)} ${[target, ...keywords].join(" ")}`, startsWith("New server registered"));
+  },
+  delServer(backend: string, serverName: string): RuntimeCommand {
+    return command(`del server ${server(backend, serverName)}`, startsWith("Server deleted"));
+  },
+  enableServer(backend: string, serverName: string): RuntimeCommand {
+    return command(`enable server ${server(backend, serverName)}`, silent);
+  },
+  enableHealth(backend: string, serverName: string): RuntimeCommand {
+    return command(`enable health ${server(backend, serverName)}`, silent);
+  },
+  /** Servers only (type 4) of one backend, or every proxy. */
+  showStat(backend?: string): RuntimeCommand {
+    return command(backend === undefined ? "show stat" : `show stat ${name("backend", backend)} 4 -1`, startsWith("# pxname"));
+  },
+  showServersState(backend?: string): RuntimeCommand {
+    return command(backend === undefined ? "show servers state" : `show servers state ${name("backend", backend)}`, (output) => /^\d+\n#/.test(output.trimStart()));
+  },
+  showInfo(): RuntimeCommand {
+    return command("show info", startsWith("Name:"));
+  },
+};

@@ -1,0 +1,107 @@
+// Parsers for HAProxy's `show stat`, `show servers state` and `show info`.
+// Columns are found by the header line, never by position: HAProxy adds
+// columns between versions.
+
+export type StatRow = Record<string, string> & { pxname: string; svname: string };
+
+/** `show stat` CSV: `# pxname,svname,...` then one line per proxy/server. */
+export function parseShowStat(output: string): StatRow[] {
+  const lines = output.split("\n");
+  const headerLine = lines.find((line) => line.startsWith("# "));
+  if (headerLine === undefined) throw new Error("show stat: no header line in the reply");
+  const header = headerLine.slice(2).split(",");
+  const rows: StatRow[] = [];
+  for (const line of lines) {
+    if (line === "" || line.startsWith("#")) continue;
+    const cells = line.split(",");
+    const row: Record<string, string> = {};
+    header.forEach((column, index) => {
+      if (column !== "") row[column] = cells[index] ?? "";
+    });
+    rows.push({ ...row, pxname: row["pxname"] ?? "", svname: row["svname"] ?? "" });
+  }
+  return rows;
+}
+
+export interface ServerStateRow {
+  backendId: number;
+  backendName: string;
+  serverId: number;
+  serverName: string;
+  address: string;
+  operationalState: number;
+  adminState: number;
+  userWeight: number;
+  initialWeight: number;
+  secondsSinceLastChange: number;
+  checkStatus: number;
+  checkResult: number;
+  checkHealth: number;
+  checkState: number;
+  agentState: number;
+  port: number;
+  useSsl: boolean;
+  checkPort: number;
+  raw: Record<string, string>;
+}
+
+/** `show servers state`: a version line, `# be_id be_name ...`, then space-separated rows. */
+export function parseShowServersState(output: string): ServerStateRow[] {
+  const lines = output.split("\n");
+  const headerLine = lines.find((line) => line.startsWith("# "));
+  if (headerLine === undefined) return [];
+  const header = headerLine.slice(2).split(" ");
+  const rows: ServerStateRow[] = [];
+  for (const line of lines) {
+    if (line === "" || line.startsWith("#") || /^\d+$/.test(line)) continue;
+    const cells = line.split(" ");
+    const raw: Record<string, string> = {};
+    header.forEach((column, index) => (raw[column] = cells[index] ?? ""));
+    const number = (column: string): number => {
+      const value = Number(raw[column]);
+      return Number.isFinite(value) ? value : 0;
+    };
+    rows.push({
+      backendId: number("be_id"),
+      backendName: raw["be_name"] ?? "",
+      serverId: number("srv_id"),
+      serverName: raw["srv_name"] ?? "",
+      address: raw["srv_addr"] ?? "",
+      operationalState: number("srv_op_state"),
+      adminState: number("srv_admin_state"),
+      userWeight: number("srv_uweight"),
+      initialWeight: number("srv_iweight"),
+      secondsSinceLastChange: number("srv_time_since_last_change"),
+      checkStatus: number("srv_check_status"),
+      checkResult: number("srv_check_result"),
+      checkHealth: number("srv_check_health"),
+      checkState: number("srv_check_state"),
+      agentState: number("srv_agent_state"),
+      port: number("srv_port"),
+      useSsl: raw["srv_use_ssl"] === "1",
+      checkPort: number("srv_check_port"),
+      raw,
+    });
+  }
+  return rows;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  uptimeSeconds: number;
+  version: string;
+  raw: Record<string, string>;
+}
+
+/** `show info`: `Key: value` lines. */
+export function parseShowInfo(output: string): ProcessInfo {
+  const raw: Record<string, string> = {};
+  for (const line of output.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) raw[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  const pid = Number(raw["Pid"]);
+  const uptimeSeconds = Number(raw["Uptime_sec"]);
+  if (!Number.isFinite(pid) || !Number.isFinite(uptimeSeconds)) throw new Error("show info: no Pid or Uptime_sec in the reply");
+  return { pid, uptimeSeconds, version: raw["Version"] ?? "", raw };
+}

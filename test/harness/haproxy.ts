@@ -1,0 +1,86 @@
+// Starts a real HAProxy (foreground child, `-db`) with a config a test
+// writes, waits until its admin socket answers, and can restart it on the
+// same ports (a fresh process: runtime changes are gone, as after a crash).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "node:net";
+
+export interface HaproxyInstance {
+  directory: string;
+  configFile: string;
+  adminAddress: string;
+  pid(): number | undefined;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface HaproxyOptions {
+  /** The whole haproxy.cfg. */
+  config: string;
+  /** The TCP admin socket port in that config, used to wait for readiness. */
+  adminPort: number;
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    let output = "";
+    socket.setEncoding("utf8");
+    socket.on("connect", () => socket.write("show info\n"));
+    socket.on("data", (chunk: string) => (output += chunk));
+    socket.on("close", () => resolve(output.includes("Name: HAProxy")));
+    socket.on("error", () => resolve(false));
+  });
+}
+
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInstance> {
+  const directory = mkdtempSync(join(tmpdir(), "cht-haproxy-"));
+  const configFile = join(directory, "haproxy.cfg");
+  writeFileSync(configFile, options.config);
+  let child: ChildProcess | undefined;
+  let stderr = "";
+
+  const start = async (): Promise<void> => {
+    stderr = "";
+    const process_ = spawn("haproxy", ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+    process_.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    running.add(process_);
+    process_.once("exit", () => running.delete(process_));
+    child = process_;
+    const deadline = Date.now() + 10_000;
+    while (!(await answers(options.adminPort))) {
+      if (process_.exitCode !== null) throw new Error(`haproxy exited (${process_.exitCode}): ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`haproxy's admin socket on port ${options.adminPort} did not answer: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    const current = child;
+    child = undefined;
+    if (!current || current.exitCode !== null) return;
+    const exited = new Promise((resolve) => current.once("exit", resolve));
+    current.kill("SIGKILL");
+    await exited;
+  };
+
+  await start();
+  return {
+    directory,
+    configFile,
+    adminAddress: `127.0.0.1:${options.adminPort}`,
+    pid: () => child?.pid,
+    stop,
+    async restart() {
+      await stop();
+      await start();
+    },
+  };
+}

@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# End-to-end test of site.yml: boots a Debian 12 systemd container (its own
+# network namespace, NAT to the host's apt archive), runs the real playbook
+# into it over the nsenter connection, and checks the load balancer works.
+#
+# Usage: test/playbook/run.sh            (as root, on Debian 12)
+# Environment:
+#   PLAYBOOK_TEST_SKIP_BUILD=1   do not run npm ci && npm run build
+#   PLAYBOOK_TEST_SKIP_LINT=1    do not run ansible-lint
+#   PLAYBOOK_TEST_KEEP=1         leave the container running at the end (debug)
+#   PLAYBOOK_TEST_ANSIBLE_ARGS=...  extra ansible-playbook arguments (debug)
+#   PLAYBOOK_TEST_CACHE=DIR      rootfs cache (default /var/cache/consul-haproxy-handler-test)
+# Ends with "playbook: N passed, N failed"; exits non-zero on any failure.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+HERE="$REPO/test/playbook"
+CACHE=${PLAYBOOK_TEST_CACHE:-/var/cache/consul-haproxy-handler-test}
+SUITE=bookworm
+PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,curl,ca-certificates
+MACHINE="chhpb$$"
+VETH="ve-$MACHINE"
+NET_ID=$(( ($$ % 200) + 20 ))
+HOST_IP="10.231.$NET_ID.1"
+GUEST_IP="10.231.$NET_ID.2"
+NFT_TABLE="chh_pb_$$"
+WORK=""
+NSPAWN_PID=""
+C=""
+OLD_FORWARD=""
+PASSED=0
+FAILED=0
+START=$(date +%s)
+
+log() { printf '%s [%4ss] %s\n' "--" "$(( $(date +%s) - START ))" "$*"; }
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+check() { # check "description" command...
+    local desc=$1; shift
+    if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+summary() {
+    echo "playbook: $PASSED passed, $FAILED failed ($(( $(date +%s) - START )) s)"
+}
+# Run a shell command inside the container (all its namespaces).
+cin() { nsenter -t "$C" -a /bin/sh -c "$1"; }
+# Wait until a command succeeds (timeout in seconds).
+wait_for() {
+    local timeout=$1; shift
+    local end=$(( $(date +%s) + timeout ))
+    while (( $(date +%s) < end )); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.5
+    done
+    "$@" >/dev/null 2>&1
+}
+
+teardown() {
+    local rc=$?
+    set +e
+    if [[ -n "${PLAYBOOK_TEST_KEEP:-}" && -n "$C" ]]; then
+        echo "-- kept: nsenter -t $C -a bash   (work dir $WORK, nft table $NFT_TABLE)"
+        summary
+        return
+    fi
+    if [[ -n "$C" ]] && kill -0 "$C" 2>/dev/null; then
+        nsenter -t "$C" -a systemctl poweroff >/dev/null 2>&1
+        for _ in $(seq 1 40); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.25; done
+    fi
+    if [[ -n "$NSPAWN_PID" ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        kill "$NSPAWN_PID"; sleep 1
+        kill -9 "$NSPAWN_PID" 2>/dev/null
+    fi
+    nft delete table ip "$NFT_TABLE" 2>/dev/null
+    ip link del "$VETH" 2>/dev/null
+    if [[ -n "$OLD_FORWARD" ]]; then sysctl -qw net.ipv4.ip_forward="$OLD_FORWARD"; fi
+    if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf --one-file-system "$WORK"; fi
+    summary
+    if (( FAILED > 0 && rc == 0 )); then rc=1; fi
+    exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+[[ $(id -u) -eq 0 ]] || { echo "run as root"; exit 2; }
+
+# ---------------------------------------------------------------- host tools
+log "installing host tools"
+need=()
+for pkg in ansible ansible-lint debootstrap systemd-container iproute2 nftables curl; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if (( ${#need[@]} )); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+fi
+check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" \
+    which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null
+
+# ------------------------------------------------------------- build handler
+if [[ -z "${PLAYBOOK_TEST_SKIP_BUILD:-}" ]]; then
+    log "building the handler (npm ci && npm run build)"
+    if (cd "$REPO" && npm ci --no-audit --no-fund >/dev/null && npm run build >/dev/null); then
+        pass "handler builds (npm ci && npm run build)"
+    else
+        fail "handler builds (npm ci && npm run build)"
+    fi
+fi
+check "handler CLI exists (dist/handler/cli/main.js)" test -f "$REPO/dist/handler/cli/main.js"
+
+# --------------------------------------------------------------------- lint
+if [[ -z "${PLAYBOOK_TEST_SKIP_LINT:-}" ]]; then
+    log "ansible-lint"
+    if (cd "$REPO" && ansible-lint --nocolor -q site.yml roles > /tmp/chh-ansible-lint.$$ 2>&1); then
+        pass "ansible-lint (profile from .ansible-lint)"
+    else
+        cat /tmp/chh-ansible-lint.$$ | tail -30
+        fail "ansible-lint (profile from .ansible-lint)"
+    fi
+    rm -f /tmp/chh-ansible-lint.$$
+fi
+
+# ------------------------------------------------------------------- rootfs
+URI=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+if [[ -z "$URI" ]]; then
+    URI=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
+fi
+ARCHIVE_HOST=$(printf '%s\n' "$URI" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')
+KEY=$(printf '%s %s %s v1' "$SUITE" "$PACKAGES" "$URI" | sha256sum | cut -c1-16)
+TARBALL="$CACHE/rootfs-$SUITE-$KEY.tar"
+WORK=$(mktemp -d /var/tmp/chh-playbook.XXXXXX)
+ROOT="$WORK/root"
+mkdir -p "$CACHE" "$ROOT"
+if [[ -f "$TARBALL" ]]; then
+    log "rootfs from cache $TARBALL"
+    tar -C "$ROOT" -xf "$TARBALL"
+else
+    log "debootstrap $SUITE (no cache yet)"
+    debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$URI" > "$WORK/debootstrap.log" 2>&1 \
+        || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; exit 1; }
+    rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
+    tar -C "$ROOT" -cf "$TARBALL.tmp.$$" . && mv -f "$TARBALL.tmp.$$" "$TARBALL"
+fi
+pass "Debian 12 rootfs ready"
+
+# The container's own view of the world: hostname, the archive's address as
+# the host resolves it, and the host's apt configuration (sources, Acquire
+# options such as proxies or snapshot date checks).
+echo "$MACHINE" > "$ROOT/etc/hostname"
+{
+    echo "127.0.0.1 localhost"
+    echo "127.0.1.1 $MACHINE"
+    echo "::1 localhost ip6-localhost ip6-loopback"
+    getent ahostsv4 "$ARCHIVE_HOST" | awk -v h="$ARCHIVE_HOST" 'NR==1 {print $1, h}' || true
+} > "$ROOT/etc/hosts"
+rm -f "$ROOT/etc/apt/sources.list"
+cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/" 2>/dev/null \
+    || cp /etc/apt/sources.list "$ROOT/etc/apt/sources.list"
+for f in /etc/apt/apt.conf.d/*; do
+    if grep -qiE '^[[:space:]]*Acquire' "$f"; then cp "$f" "$ROOT/etc/apt/apt.conf.d/"; fi
+done
+install -m 0755 "$HERE/fake-node.py" "$ROOT/usr/local/bin/fake-node"
+
+# --------------------------------------------------------------------- boot
+log "booting the container $MACHINE"
+systemd-nspawn -D "$ROOT" -b --machine="$MACHINE" --register=no --keep-unit \
+    --network-veth --rlimit=RLIMIT_NOFILE=524288 --console=read-only > "$WORK/boot.log" 2>&1 &
+NSPAWN_PID=$!
+# The container's PID 1 is the child of systemd-nspawn that runs systemd.
+for _ in $(seq 1 200); do
+    C=$(ps --ppid "$NSPAWN_PID" -o pid= 2>/dev/null | tr -d ' ' | head -1 || true)
+    if [[ -n "$C" && "$(cat "/proc/$C/comm" 2>/dev/null)" == systemd ]] \
+        && nsenter -t "$C" -a test -S /run/systemd/private 2>/dev/null; then
+        break
+    fi
+    C=""
+    sleep 0.1
+done
+[[ -n "$C" ]] || { tail -20 "$WORK/boot.log"; fail "container boots"; exit 1; }
+state=$(timeout 60 nsenter -t "$C" -a systemctl is-system-running --wait 2>/dev/null || true)
+check "container boots with systemd ($state)" test "$state" = running -o "$state" = degraded
+
+# Network: veth pair, NAT through the host.
+OLD_FORWARD=$(sysctl -n net.ipv4.ip_forward)
+sysctl -qw net.ipv4.ip_forward=1
+ip addr add "$HOST_IP/30" dev "$VETH"
+ip link set "$VETH" mtu 1400 up
+nsenter -t "$C" -n ip addr add "$GUEST_IP/30" dev host0
+nsenter -t "$C" -n ip link set host0 mtu 1400 up
+nsenter -t "$C" -n ip route add default via "$HOST_IP"
+nft -f - <<EOF
+table ip $NFT_TABLE {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr $GUEST_IP oifname != "$VETH" masquerade
+  }
+}
+EOF
+check "container reaches the apt archive" cin "apt-get update -qq >/dev/null 2>&1"
+
+# ----------------------------------------------------------------- playbook
+INV="$WORK/inventory"
+cat > "$INV" <<EOF
+[loadbalancers]
+$MACHINE ansible_connection=community.docker.nsenter ansible_nsenter_pid=$C ansible_python_interpreter=/usr/bin/python3 ansible_become=false
+EOF
+export ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+playbook() { # playbook LOGNAME extra-args...
+    local name=$1; shift
+    (cd "$REPO" && ansible-playbook -i "$INV" site.yml -e handler_build=false ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@") > "$WORK/$name.log" 2>&1
+}
+recap() { grep -A2 '^PLAY RECAP' "$WORK/$1.log" | grep "$MACHINE" || true; }
+
+log "ansible-playbook site.yml (first run)"
+if playbook run1; then
+    pass "playbook first run: $(recap run1 | tr -s ' ')"
+else
+    tail -40 "$WORK/run1.log"
+    fail "playbook first run: $(recap run1 | tr -s ' ')"
+fi
+cp "$WORK/run1.log" /tmp/chh-playbook-run1.log 2>/dev/null || true
+
+for unit in consul haproxy consul-haproxy-handler; do
+    check "unit $unit is active" cin "systemctl is-active --quiet $unit"
+done
+check "master token is 0400 root" cin "test \"\$(stat -c '%a %U' /etc/consul/consul_master_token)\" = '400 root'"
+check "haproxy.cfg has the server-template slots" \
+    cin "grep -q 'server-template irisrv 1-50 0.0.0.0:80 check disabled init-addr none' /etc/haproxy/haproxy.cfg"
+
+TOKEN=$(cin "cat /etc/consul/consul_master_token" 2>/dev/null || true)
+CURL_TOKEN="curl -sf -H 'X-Consul-Token: $TOKEN'"
+stat_rows() { cin "echo 'show stat' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999"; }
+# slot_status BACKEND ADDR:PORT -> the status of the slot that has this address
+slot_status() {
+    stat_rows 2>/dev/null | awk -F, -v be="$1" -v addr="$2" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 == be && $col["addr"] == addr { print $col["status"]; found = 1 }'
+}
+slot_up() { [[ "$(slot_status "$1" "$2")" == UP* ]]; }
+slot_gone() { local s; s=$(slot_status "$1" "$2"); [[ -z "$s" || "$s" == MAINT* ]]; }
+
+# ------------------------------------------------------------------- nodes
+log "starting two sample nodes and registering them"
+A="$GUEST_IP:14001"
+B="$GUEST_IP:14002"
+cin "systemd-run -q --unit=fake-node-a /usr/bin/python3 /usr/local/bin/fake-node node-a $GUEST_IP 14001"
+cin "systemd-run -q --unit=fake-node-b /usr/bin/python3 /usr/local/bin/fake-node node-b $GUEST_IP 14002"
+register() { # register ID PORT POW
+    cin "$CURL_TOKEN -X PUT -d @- http://127.0.0.1:8500/v1/agent/service/register" <<EOF
+{"ID": "$1", "Name": "iri", "Address": "$GUEST_IP", "Port": $2,
+ "Meta": {"haproxy_pow": "$3"},
+ "Check": {"Name": "getNodeInfo", "Args": ["/usr/local/bin/check-iri-node", "http://$GUEST_IP:$2"],
+           "Interval": "2s", "Timeout": "2s"}}
+EOF
+}
+check "register node-a (curl, master token)" register node-a 14001 false
+check "register node-b with haproxy_pow=true" register node-b 14002 true
+check "Consul health shows both nodes passing" wait_for 30 cin \
+    "$CURL_TOKEN 'http://127.0.0.1:8500/v1/health/service/iri?passing' | grep -q node-a && $CURL_TOKEN 'http://127.0.0.1:8500/v1/health/service/iri?passing' | grep -q node-b"
+check "node-a UP in iri_back" wait_for 40 slot_up iri_back "$A"
+check "node-b UP in iri_back" wait_for 20 slot_up iri_back "$B"
+check "node-b UP in iri_pow_back" wait_for 20 slot_up iri_pow_back "$B"
+check "node-a not in iri_pow_back" slot_gone iri_pow_back "$A"
+
+API="curl -sk -m 5 -H 'X-IOTA-API-Version: 1' -H 'Content-Type: application/json' https://127.0.0.1:14267/"
+check "a request through the TLS frontend reaches a node" \
+    cin "$API -d '{\"command\":\"getNodeInfo\"}' | grep -q '\"node\": \"node-[ab]\"'"
+pow_only_b() {
+    local i out
+    for i in 1 2 3 4; do
+        out=$(cin "$API -d '{\"command\": \"attachToTangle\", \"trytes\": []}'") || return 1
+        grep -q '"node": "node-b"' <<<"$out" || return 1
+    done
+}
+check "PoW requests (attachToTangle) reach the PoW node only" pow_only_b
+both_nodes_answer() {
+    local seen="" i
+    for i in 1 2 3 4 5 6; do seen+=$(cin "$API -d '{\"command\":\"getNodeInfo\"}'"); done
+    grep -q node-a <<<"$seen" && grep -q node-b <<<"$seen"
+}
+check "default requests are balanced over both nodes" both_nodes_answer
+check "admin command from a non-allow-listed source is refused (403)" \
+    cin "test \"\$(curl -sk -o /dev/null -w '%{http_code}' -H 'X-IOTA-API-Version: 1' --interface $GUEST_IP -d '{\"command\":\"addNeighbors\",\"uris\":[]}' https://$GUEST_IP:14267/)\" = 403"
+check "request without X-IOTA-API-Version is refused (400)" \
+    cin "test \"\$(curl -sk -o /dev/null -w '%{http_code}' -d '{\"command\":\"getNodeInfo\"}' https://127.0.0.1:14267/)\" = 400"
+check "Prometheus metrics on 127.0.0.1:8405/metrics" \
+    cin "curl -sf http://127.0.0.1:8405/metrics | grep -q '^haproxy_process_'"
+check "stats page on 127.0.0.1:8404/stats" cin "curl -sf -o /dev/null http://127.0.0.1:8404/stats"
+check "Consul without a token: health answer is empty (ACL default deny)" \
+    cin "test \"\$(curl -s http://127.0.0.1:8500/v1/health/service/iri)\" = '[]'"
+check "Consul without a token: registering is refused" \
+    cin "test \"\$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{\"Name\":\"x\"}' http://127.0.0.1:8500/v1/agent/service/register)\" = 403"
+check "handler token is not the master token, cannot write" \
+    cin "T=\$(cat /etc/consul-haproxy-handler/consul_token) && test -n \"\$T\" && test \"\$T\" != '$TOKEN' && test \"\$(curl -s -o /dev/null -w '%{http_code}' -H \"X-Consul-Token: \$T\" -X PUT -d '{\"Name\":\"x\"}' http://127.0.0.1:8500/v1/agent/service/register)\" = 403"
+check "consul-haproxy-handler status runs" \
+    cin "runuser -u consul-haproxy-handler -- consul-haproxy-handler status --config /etc/consul-haproxy-handler/config.yml >/dev/null"
+
+# -------------------------------------------------------- deregister/restart
+check "deregister node-a (curl)" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
+check "node-a leaves rotation in iri_back" wait_for 20 slot_gone iri_back "$A"
+check "node-b still UP after node-a left" slot_up iri_back "$B"
+
+check "systemctl restart haproxy" cin "systemctl restart haproxy"
+check "slots come back after a restart (iri_back)" wait_for 30 slot_up iri_back "$B"
+check "slots come back after a restart (iri_pow_back)" wait_for 30 slot_up iri_pow_back "$B"
+
+cin "systemctl stop haproxy; rm -f /var/lib/haproxy/server-state; systemctl start haproxy" || true
+check "slots refilled by the handler with no saved state" wait_for 30 slot_up iri_pow_back "$B"
+
+cin "systemctl stop consul" || true
+check "HAProxy restarts while Consul is down" cin "systemctl restart haproxy && systemctl is-active --quiet haproxy"
+cin "systemctl start consul" || true
+check "slots back once Consul is up again" wait_for 60 slot_up iri_back "$B"
+
+# --------------------------------------------------------------- idempotent
+log "ansible-playbook site.yml (second run)"
+if playbook run2; then
+    line=$(recap run2 | tr -s ' ')
+    if grep -q 'changed=0 ' <<<"$line"; then pass "second run: $line"; else
+        grep -B1 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | head -20
+        fail "second run is not changed=0: $line"
+    fi
+else
+    tail -30 "$WORK/run2.log"; fail "second playbook run failed"
+fi
+check "node-b still UP after the second run" slot_up iri_back "$B"
+
+# ---------------------------------------------------------------- uninstall
+log "uninstall"
+cin "systemctl stop fake-node-a fake-node-b" || true
+if playbook uninstall --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
+    pass "uninstall run: $(recap uninstall | tr -s ' ')"
+else
+    tail -30 "$WORK/uninstall.log"; fail "uninstall run: $(recap uninstall | tr -s ' ')"
+fi
+leftovers=$(cin '
+    for p in /etc/systemd/system/consul.service /etc/systemd/system/consul-haproxy-handler.service \
+             /etc/systemd/system/haproxy.service.d /etc/systemd/system/multi-user.target.wants/consul.service \
+             /etc/systemd/system/multi-user.target.wants/consul-haproxy-handler.service \
+             /etc/consul /etc/consul.d /var/lib/consul /etc/consul-haproxy-handler /opt/consul-haproxy-handler \
+             /usr/local/bin/consul-haproxy-handler /usr/local/bin/check-iri-node /usr/local/sbin/haproxy-save-server-state \
+             /etc/tmpfiles.d/consul-haproxy-handler.conf /run/consul-haproxy-handler /etc/haproxy/haproxy.cfg \
+             /etc/haproxy/ssl /var/lib/haproxy/server-state /etc/apt/sources.list.d/consul-bullseye.sources \
+             /etc/apt/preferences.d/consul-bullseye.pref; do
+        [ -e "$p" ] && echo "file $p"
+    done
+    for u in consul haproxy consul-haproxy-handler; do getent passwd $u >/dev/null && echo "user $u"; done
+    for g in consul haproxy consul-haproxy-handler; do getent group $g >/dev/null && echo "group $g"; done
+    for pkg in consul haproxy nodejs; do dpkg -s $pkg >/dev/null 2>&1 && echo "package $pkg"; done
+    systemctl list-unit-files --no-legend "consul*" "haproxy*" | sed "s/^/unit /"
+    true' 2>&1)
+if [[ -z "$leftovers" ]]; then
+    pass "uninstall leaves no unit, user, group, package or file behind"
+else
+    fail "uninstall left: $(tr '\n' ';' <<<"$leftovers")"
+fi
