@@ -12,6 +12,7 @@ import { withLock } from "../triggers/lock.js";
 import { ConsulUntrusted } from "../source/consul-source.js";
 import { collectStatus, formatStatus } from "./status.js";
 import { checkConfig } from "./check-config.js";
+import { registerRunCommand } from "./run-command.js";
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -136,6 +137,7 @@ export function buildProgram(): Command {
       });
     });
 
+  registerRunCommand(program, globals);
   return program;
 }
 

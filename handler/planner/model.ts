@@ -146,9 +146,18 @@ export interface LeftOut {
   reason: string;
 }
 
+/** Slot use per backend once the plan is applied (for metrics and status). */
+export interface SlotUsage {
+  backend: string;
+  total: number;
+  used: number;
+  free: number;
+}
+
 export interface Plan {
   steps: PlanStep[];
   leftOut: LeftOut[];
   /** Slots held by a node that left Consul and are still draining. */
   draining: number;
+  usage: SlotUsage[];
 }

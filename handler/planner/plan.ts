@@ -148,6 +148,8 @@ function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; drain
 
 function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], backend: BackendPolicy, policy: PlannerPolicy, plan: Plan): void {
   const desired = desiredServers(endpoints, backend, policy, plan.leftOut);
+  const usage = { backend: backend.backend, total: 0, used: 0, free: 0 };
+  plan.usage.push(usage);
   for (const slotClass of backend.classes) {
     const classSlots = slots.filter((slot) => slot.backend === backend.backend && slot.prefix === slotClass.prefix).sort((a, b) => a.number - b.number);
     const classDesired = desired.filter((server) => server.slotClass === slotClass);
@@ -172,14 +174,17 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       }
     }
 
+    let freedByPlan = 0;
     for (const slot of orphans) {
       const { step, draining } = orphanStep(slot, policy);
       if (step) plan.steps.push(step);
       if (draining) plan.draining += 1;
+      if (step?.activate.some((operation) => operation.kind === "set-state" && operation.state === "maint")) freedByPlan += 1;
     }
 
     // Free slots: in maint and not holding a node that is still wanted.
     const free = orphans.filter((slot) => slot.adminState === "maint");
+    let grown = 0;
     let nextNumber = classSlots.reduce((highest, slot) => Math.max(highest, slot.number), 0) + 1;
     for (const server of classDesired) {
       const key = endpointKey(server.endpoint.address, server.endpoint.port);
@@ -194,6 +199,7 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       if (slotClass.growKeywords.length > 0 && nextNumber <= slotClass.growLimit) {
         const name = `${slotClass.prefix}${nextNumber}`;
         nextNumber += 1;
+        grown += 1;
         const hasChecks = slotClass.growKeywords.includes("check");
         const { prepare, activate } = fillOperations(server, hasChecks, policy);
         const { address, port } = server.endpoint;
@@ -214,11 +220,18 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
         reason: `no free slot in ${backend.backend}/${slotClass.prefix} (${classSlots.length} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
       });
     }
+    // After the plan: slots it fills have left `free`, the ones it frees join
+    // it (usable from the next reconcile on), grown ones were added.
+    const total = classSlots.length + grown;
+    const freeAfter = free.length + freedByPlan;
+    usage.total += total;
+    usage.free += freeAfter;
+    usage.used += total - freeAfter;
   }
 }
 
 export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[], policy: PlannerPolicy): Plan {
-  const plan: Plan = { steps: [], leftOut: [], draining: 0 };
+  const plan: Plan = { steps: [], leftOut: [], draining: 0, usage: [] };
   for (const backend of policy.backends) planBackend(endpoints, slots, backend, policy, plan);
   return plan;
 }

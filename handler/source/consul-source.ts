@@ -37,6 +37,8 @@ export interface ReadOptions {
   /** Blocking query: return when the index moves past this or `waitSeconds` expire. */
   index?: number;
   waitSeconds?: number;
+  /** Aborts the request (a pending blocking query on shutdown or reload). */
+  signal?: AbortSignal;
 }
 
 /** Reads the ACL token: the token file wins over CONSUL_HTTP_TOKEN. Never logged. */
@@ -107,12 +109,15 @@ export class ConsulSource {
    */
   async readService(service: string, options: ReadOptions = {}): Promise<ServiceSnapshot> {
     const waitSeconds = options.waitSeconds ?? 0;
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true as const });
     const request: HealthServiceRequest = {
       service,
       // A blocking query may legitimately take `wait` plus Consul's jitter (wait/16).
       timeout: this.config.timeoutMs + (options.index !== undefined ? waitSeconds * 1000 * 1.1 : 0),
-      ctx: Object.assign(new EventEmitter(), { includeResponse: true as const }),
+      ctx,
     };
+    const cancel = () => ctx.emit("cancel");
+    options.signal?.addEventListener("abort", cancel, { once: true });
     if (this.token) request.token = this.token;
     if (this.config.datacenter) request.dc = this.config.datacenter;
     if (options.index !== undefined && options.index >= 1) {
@@ -125,6 +130,8 @@ export class ConsulSource {
       answer = await (this.client.health as unknown as HealthServiceCall).service(request);
     } catch (error) {
       throw this.explain(error, service);
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
     }
     if (!Array.isArray(answer) || answer.length !== 2) {
       throw new ConsulUntrusted("bad-answer", `Consul's answer for service ${service} has an unexpected form`);

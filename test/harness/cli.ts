@@ -1,6 +1,6 @@
 // Runs the real CLI as a child process, from the compiled tree (CI) or from
 // the TypeScript sources through tsx (one test file during development).
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -27,7 +27,7 @@ export interface CliResult {
 export function runCli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   const [command, ...prefix] = cliCommand();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command!, [...prefix, ...args], { env: { ...process.env, CONSUL_HTTP_TOKEN: "", ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(command ?? process.execPath, [...prefix, ...args], { env: { ...process.env, CONSUL_HTTP_TOKEN: "", ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -45,4 +45,30 @@ export function writeHandlerConfig(config: Record<string, unknown>): string {
   const withLock = { lockFile: join(directory, "handler.lock"), ...config };
   writeFileSync(file, stringify(withLock));
   return file;
+}
+
+export interface RunningCli {
+  child: ChildProcessWithoutNullStreams;
+  /** Everything written to stderr so far (the logs). */
+  logs(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts a long-running command (`run`) and keeps its logs. */
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): RunningCli {
+  const [command, ...prefix] = cliCommand();
+  const child = spawn(command ?? process.execPath, [...prefix, ...args], { env: { ...process.env, CONSUL_HTTP_TOKEN: "", ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((resolvePromise) => child.once("exit", (code) => resolvePromise(code)));
+  return {
+    child,
+    logs: () => stderr,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
 }

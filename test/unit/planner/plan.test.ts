@@ -229,6 +229,15 @@ describe("planner", () => {
     const slots = emptySlots("be", 3);
     slots[0] = occupy(slots[0]!, "10.0.0.1", { weight: 5, maxconn: 4 });
     const plan = planReconcile([endpoint("a", "10.0.0.1", "passing", { weight: 5, maxconn: 4 })], slots, policy());
-    assert.deepEqual(plan, { steps: [], leftOut: [], draining: 0 });
+    assert.deepEqual({ ...plan, usage: undefined }, { steps: [], leftOut: [], draining: 0, usage: undefined });
+  });
+
+  test("slot usage counts what the plan leaves: filled, held, draining and free slots", () => {
+    const slots = emptySlots("be", 4);
+    slots[0] = occupy(slots[0]!, "10.0.0.1");
+    slots[1] = occupy(slots[1]!, "10.0.0.9", { adminState: "drain", sessions: 2, secondsSinceChange: 1 });
+    const plan = planReconcile([endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.2")], slots, policy());
+    // srv1 held by a, srv2 still draining, srv3 filled with b, srv4 free.
+    assert.deepEqual(plan.usage.find((usage) => usage.backend === "be"), { backend: "be", total: 4, used: 3, free: 1 });
   });
 });

@@ -1,0 +1,150 @@
+// `run` as a real process against a real Consul and HAProxy.
+import { describe, test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startNode, type TestNode } from "../../harness/backends.js";
+import { freePort } from "../../harness/ports.js";
+import { startCli, type RunningCli } from "../../harness/cli.js";
+import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
+
+const nodes: TestNode[] = [];
+const running: RunningCli[] = [];
+after(async () => {
+  await Promise.all(running.map((cli) => cli.stop("SIGKILL")));
+  await Promise.all(nodes.map((node) => node.stop()));
+});
+
+async function node(name: string): Promise<TestNode> {
+  const started = await startNode(name);
+  nodes.push(started);
+  return started;
+}
+
+async function startRun(stack: Stack): Promise<RunningCli> {
+  const cli = startCli(["--config", stack.configFile, "run"]);
+  running.push(cli);
+  return cli;
+}
+
+async function runStack(extra: Record<string, unknown> = {}): Promise<{ stack: Stack; listen: string }> {
+  const listen = `127.0.0.1:${await freePort()}`;
+  const stack = await startStack({ slots: 20, handler: (base) => ({ ...base, run: { listen, resyncSeconds: 60 }, ...extra }) });
+  return { stack, listen };
+}
+
+const upCount = async (stack: Stack, backend = "main_back") => (await stack.servers(backend)).filter((row) => row.status === "UP").length;
+
+/** A strict parser of the Prometheus text format: every line is a comment or `name{labels} value`. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const comment = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
+    if (comment) {
+      if (comment[1] === "TYPE") {
+        assert.match(comment[3] ?? "", /^(counter|gauge|histogram|summary|untyped)$/, line);
+        typed.add(comment[2] ?? "");
+      }
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$/.exec(line);
+    assert.ok(sample, `not a Prometheus sample line: ${line}`);
+    const family = (sample[1] ?? "").replace(/_(bucket|sum|count)$/, "");
+    assert.ok(typed.has(sample[1] ?? "") || typed.has(family), `sample without a TYPE: ${line}`);
+    samples.set(`${sample[1]}${sample[2] ?? ""}`, Number(sample[3] === "+Inf" ? Infinity : sample[3]));
+  }
+  return samples;
+}
+
+describe("run", () => {
+  test("picks up register, health and deregister changes; /metrics and /healthz", async () => {
+    const { stack, listen } = await runStack();
+    const a = await node("a");
+    const b = await node("b");
+    await stack.consul.register(ttlRegistration("a", a.port));
+    const cli = await startRun(stack);
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a UP without any sync", 15_000);
+
+    await stack.consul.register(ttlRegistration("b", b.port, { Meta: { haproxy_weight: "40" } }));
+    const bRow = await eventually(() => stack.stat("srv2"), (row) => row.status === "UP", "b UP");
+    assert.equal(bRow["weight"], "40");
+
+    await stack.consul.api("PUT", "/v1/agent/check/fail/ttl-a");
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "MAINT", "a out of rotation when critical");
+    await stack.consul.deregister("b");
+    await eventually(() => stack.stat("srv2"), (row) => row.status === "MAINT", "b drained then freed after deregister");
+    assert.ok(hasLog(cli.logs(), { message: "drain: node left Consul", slot: "main_back/srv2" }), "the drain was logged");
+
+    const health = await fetch(`http://${listen}/healthz`);
+    assert.equal(health.status, 200, await health.text());
+    const metrics = parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
+    assert.ok((metrics.get('chh_reconciles_total{result="ok"}') ?? 0) >= 3);
+    assert.ok((metrics.get("chh_change_to_applied_seconds_count") ?? 0) >= 3);
+    assert.equal(metrics.get('chh_slots{backend="main_back",use="used"}'), 1, "a keeps its slot while critical");
+    assert.equal(metrics.get("chh_consul_trusted"), 1);
+
+    // A Consul watch with handler_type http only triggers a reconcile.
+    const posted = await fetch(`http://${listen}/watch`, { method: "POST", body: "[]" });
+    assert.equal(posted.status, 202);
+    assert.equal(await cli.stop("SIGTERM"), 0, cli.logs());
+  });
+
+  test("HAProxy restarted under it: slots and maxconn come back without a handler restart", async () => {
+    const { stack } = await runStack();
+    const a = await node("a");
+    await stack.consul.register(ttlRegistration("a", a.port, { Meta: { haproxy_maxconn: "11", haproxy_pow: "true" } }));
+    const cli = await startRun(stack);
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["slim"] === "11", "a UP with maxconn 11");
+    await stack.haproxy.restart();
+    const back = await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a UP again after the restart", 15_000);
+    assert.equal(back["slim"], "11");
+    assert.equal((await stack.stat("srv1", "pow_back"))["slim"], "2");
+    assert.match(cli.logs(), /HAProxy was reloaded or restarted/);
+    assert.equal(await cli.stop(), 0);
+  });
+
+  test("Consul killed and restarted: no change while it is down, converged after", async () => {
+    const { stack, listen } = await runStack();
+    const a = await node("a");
+    const b = await node("b");
+    await stack.consul.register(ttlRegistration("a", a.port));
+    await stack.consul.register(ttlRegistration("b", b.port));
+    const cli = await startRun(stack);
+    await eventually(() => upCount(stack), (count) => count === 2, "both UP");
+    const before = (await stack.servers("main_back")).map((row) => `${row.svname} ${row.status} ${row["addr"]}`);
+
+    await stack.consul.stop();
+    await eventually(() => fetch(`http://${listen}/healthz`).then((response) => response.status), (status) => status === 503, "healthz says Consul is not trusted");
+    // A resync or a retry must not touch HAProxy while Consul is gone.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual((await stack.servers("main_back")).map((row) => `${row.svname} ${row.status} ${row["addr"]}`), before);
+
+    await stack.consul.start();
+    await stack.consul.register(ttlRegistration("a", a.port));
+    await stack.consul.api("PUT", "/v1/agent/check/pass/ttl-a");
+    await stack.consul.deregister("b");
+    await eventually(() => stack.stat("srv2"), (row) => row.status === "MAINT", "b out after Consul is back", 20_000);
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a still UP");
+    assert.equal(await cli.stop(), 0);
+  });
+
+  test("SIGTERM mid-burst leaves HAProxy consistent; the next start converges", async () => {
+    const { stack } = await runStack();
+    const started = await Promise.all(Array.from({ length: 15 }, (_, index) => node(`burst${index}`)));
+    const cli = await startRun(stack);
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /reconciled/.test(logs), "first reconcile");
+    const registering = Promise.all(started.map((started_, index) => stack.consul.register(ttlRegistration(`burst${index}`, started_.port))));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(await cli.stop("SIGTERM"), 0, cli.logs());
+    await registering;
+    // Consistent: every non-free slot points at one distinct registered node.
+    const ports = new Set(started.map((started_) => `127.0.0.1:${started_.port}`));
+    const held = (await stack.servers("main_back")).filter((row) => row.status !== "MAINT");
+    for (const row of held) assert.ok(ports.has(row["addr"] ?? ""), `${row.svname} holds ${row["addr"]}`);
+    assert.equal(new Set(held.map((row) => row["addr"])).size, held.length);
+
+    const second = await startRun(stack);
+    await eventually(() => upCount(stack), (count) => count === 15, "all 15 UP after the restart");
+    assert.equal(await second.stop(), 0);
+  });
+});
