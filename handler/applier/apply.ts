@@ -3,7 +3,7 @@
 // server) goes first for all steps; batch 2 ("activate": state, health) only
 // for the steps whose every prepare reply was a success. So a failed
 // `set server addr` can never lead to enabling a slot at a stale address.
-import type { CommandReply, RuntimeApiClient, RuntimeCommand } from "../haproxy-runtime-api/index.js";
+import type { CommandReply, RuntimeCommand, RuntimeSession } from "../haproxy-runtime-api/index.js";
 import type { PlanStep } from "../planner/model.js";
 import { commandFor } from "./commands-for-plan.js";
 
@@ -53,24 +53,23 @@ export function planCommands(steps: readonly PlanStep[]): string[] {
   return [...batchOf(steps, "prepare", all).commands, ...batchOf(steps, "activate", all).commands].map((command) => command.text);
 }
 
-export async function applyPlan(client: RuntimeApiClient, steps: readonly PlanStep[]): Promise<ApplyReport> {
+/** Applies the plan on an open session (the same connection the slots were read on). */
+export async function applyPlan(session: RuntimeSession, steps: readonly PlanStep[]): Promise<ApplyReport> {
   if (steps.length === 0) return { applied: [], failures: [], commandsSent: 0 };
   const failed = new Map<number, StepFailure>();
   let commandsSent = 0;
-  await client.session(async (session) => {
-    const prepare = batchOf(steps, "prepare", () => true);
-    if (prepare.commands.length > 0) {
-      const replies = await session.execute(prepare.commands);
-      commandsSent += prepare.commands.length;
-      recordFailures(prepare, replies, steps, failed);
-    }
-    const activate = batchOf(steps, "activate", (index) => !failed.has(index));
-    if (activate.commands.length > 0) {
-      const replies = await session.execute(activate.commands);
-      commandsSent += activate.commands.length;
-      recordFailures(activate, replies, steps, failed);
-    }
-  });
+  const prepare = batchOf(steps, "prepare", () => true);
+  if (prepare.commands.length > 0) {
+    const replies = await session.execute(prepare.commands);
+    commandsSent += prepare.commands.length;
+    recordFailures(prepare, replies, steps, failed);
+  }
+  const activate = batchOf(steps, "activate", (index) => !failed.has(index));
+  if (activate.commands.length > 0) {
+    const replies = await session.execute(activate.commands);
+    commandsSent += activate.commands.length;
+    recordFailures(activate, replies, steps, failed);
+  }
   return {
     applied: steps.filter((_, index) => !failed.has(index)),
     failures: [...failed.values()],

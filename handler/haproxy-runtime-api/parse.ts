@@ -4,20 +4,24 @@
 
 export type StatRow = Record<string, string> & { pxname: string; svname: string };
 
-/** `show stat` CSV: `# pxname,svname,...` then one line per proxy/server. */
-export function parseShowStat(output: string): StatRow[] {
+/**
+ * `show stat` CSV: `# pxname,svname,...` then one line per proxy/server.
+ * `columns` keeps only those (plus pxname and svname): a row has about 100
+ * columns, and building all of them dominates the cost on large backends.
+ */
+export function parseShowStat(output: string, columns?: readonly string[]): StatRow[] {
   const lines = output.split("\n");
   const headerLine = lines.find((line) => line.startsWith("# "));
   if (headerLine === undefined) throw new Error("show stat: no header line in the reply");
   const header = headerLine.slice(2).split(",");
+  const wanted = columns === undefined ? undefined : new Set(["pxname", "svname", ...columns]);
+  const picked = header.map((column, index) => [column, index] as const).filter(([column]) => column !== "" && (wanted === undefined || wanted.has(column)));
   const rows: StatRow[] = [];
   for (const line of lines) {
     if (line === "" || line.startsWith("#")) continue;
     const cells = line.split(",");
     const row: Record<string, string> = {};
-    header.forEach((column, index) => {
-      if (column !== "") row[column] = cells[index] ?? "";
-    });
+    for (const [column, index] of picked) row[column] = cells[index] ?? "";
     rows.push({ ...row, pxname: row["pxname"] ?? "", svname: row["svname"] ?? "" });
   }
   return rows;

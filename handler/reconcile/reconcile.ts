@@ -3,7 +3,7 @@
 // trigger (sync, watch, run) ends up here, so re-running is always safe.
 import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
-import { RuntimeApiClient, RuntimeApiError, commands, parseShowServersState, parseShowStat } from "../haproxy-runtime-api/index.js";
+import { RuntimeApiClient, RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
 import { ConsulSource, type ServiceSnapshot } from "../source/consul-source.js";
 import { endpointFromEntry, type Rejection } from "../source/node-settings.js";
 import { planReconcile } from "../planner/plan.js";
@@ -62,13 +62,29 @@ export async function readDesired(context: HandlerContext): Promise<DesiredState
   return endpointsFromSnapshots(snapshots, context.logger);
 }
 
-/** Reads every managed backend's slots on one connection. */
-export async function readSlots(context: HandlerContext): Promise<Slot[]> {
-  const [states, stats] = await context.haproxy.execute([commands.showServersState(), commands.showStat()]);
-  if (!states?.ok || !stats?.ok) {
-    throw new RuntimeApiError(`HAProxy refused to show its servers: ${(states?.ok ? stats?.output : states?.output)?.trim() ?? "no reply"}; is the socket at level admin?`);
+/**
+ * Reads the managed backends' slots on an open session: `show servers state`
+ * and `show stat` (servers only) per backend, so the output to parse stays
+ * proportional to what the handler manages.
+ */
+/** The `show stat` columns the slots need (see slots.ts). */
+const STAT_COLUMNS = ["status", "slim", "scur", "lastchg"] as const;
+
+export async function readSlotsIn(session: RuntimeSession, policy: PlannerPolicy): Promise<Slot[]> {
+  const managed = managedPrefixes(policy);
+  const backends = [...managed.keys()];
+  const replies = await session.execute(backends.flatMap((backend) => [commands.showServersState(backend), commands.showStat(backend)]));
+  const refused = replies.find((reply) => !reply.ok);
+  if (refused) {
+    throw new RuntimeApiError(`HAProxy refused '${refused.command}': ${refused.output.trim()}; check the backend names in the config (check-config) and that the socket is at level admin`);
   }
-  return slotsFromRuntime(parseShowServersState(states.output), parseShowStat(stats.output), managedPrefixes(context.policy));
+  const states = replies.filter((_, index) => index % 2 === 0).flatMap((reply) => parseShowServersState(reply.output));
+  const stats = replies.filter((_, index) => index % 2 === 1).flatMap((reply) => parseShowStat(reply.output, STAT_COLUMNS));
+  return slotsFromRuntime(states, stats, managed);
+}
+
+export function readSlots(context: HandlerContext): Promise<Slot[]> {
+  return context.haproxy.session((session) => readSlotsIn(session, context.policy));
 }
 
 export interface ReconcileOutcome {
@@ -87,13 +103,17 @@ export function logPlanProblems(plan: Plan, logger: Logger): void {
 
 export async function reconcileWith(context: HandlerContext, desired: DesiredState, options: { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
   const started = process.hrtime.bigint();
-  const slots = await readSlots(context);
-  const plan = planReconcile(desired.endpoints, slots, context.policy);
+  // One connection per reconcile: read the slots, then apply on the same one.
+  const { plan, report } = await context.haproxy.session(async (session) => {
+    const slots = await readSlotsIn(session, context.policy);
+    const planned = planReconcile(desired.endpoints, slots, context.policy);
+    const applied = !options.dryRun && planned.steps.length > 0 ? await applyPlan(session, planned.steps) : undefined;
+    return { plan: planned, report: applied };
+  });
   logPlanProblems(plan, context.logger);
   const commands = planCommands(plan.steps);
   const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0 };
-  if (!options.dryRun && plan.steps.length > 0) {
-    const report = await applyPlan(context.haproxy, plan.steps);
+  if (report) {
     outcome.report = report;
     const verbose = report.applied.length <= 20;
     if (verbose) {

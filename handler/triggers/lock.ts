@@ -25,6 +25,11 @@ function tryCreate(path: string): boolean {
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      // First run: create the folder, then try once more.
+      mkdirSync(dirname(path), { recursive: true });
+      return tryCreate(path);
+    }
     throw new Error(`cannot create the lock file ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check lockFile in the config and that its folder is writable`);
   }
 }
@@ -50,7 +55,6 @@ export interface HeldLock {
 }
 
 export async function acquireLock(path: string, timeoutMs = 60_000): Promise<HeldLock> {
-  mkdirSync(dirname(path), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {

@@ -1,0 +1,160 @@
+// Shared pieces of the benchmarks: real Consul and HAProxy on loopback, the
+// handler as a child process, percentiles, and a tight poll of `show stat`
+// over one admin-socket connection.
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpus } from "node:os";
+import { startConsul, type ConsulAgent } from "../test/harness/consul.js";
+import { startHaproxy, type HaproxyInstance } from "../test/harness/haproxy.js";
+import { freePort } from "../test/harness/ports.js";
+import { cliCommand, repositoryRoot, startCli, writeHandlerConfig, type RunningCli } from "../test/harness/cli.js";
+import { commands, parseShowServersState, parseShowStat, RuntimeApiClient, type ServerStateRow, type StatRow } from "../handler/haproxy-runtime-api/index.js";
+import { adminStateFromBits } from "../handler/planner/slots.js";
+
+export { startConsul, startHaproxy, freePort, startCli, writeHandlerConfig, cliCommand, repositoryRoot };
+export type { ConsulAgent, HaproxyInstance, RunningCli, StatRow, ServerStateRow };
+
+export function machine(): string {
+  return `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`;
+}
+
+export function percentile(values: readonly number[], fraction: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+export function summary(label: string, millis: readonly number[]): string {
+  const format = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
+  return `${label}: n=${millis.length} p50=${format(percentile(millis, 0.5))} ms p99=${format(percentile(millis, 0.99))} ms max=${format(Math.max(...millis))} ms`;
+}
+
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * Polls HAProxy back to back on one connection until `done` holds. The poll
+ * itself loads HAProxy (and this 2-core machine), so latency runs poll the
+ * cheaper `show servers state`; `until` (show stat) is for HAProxy's own
+ * check results (UP/DOWN).
+ */
+export class StatPoller {
+  constructor(private readonly client: RuntimeApiClient) {}
+
+  async untilState(backend: string, done: (rows: ServerStateRow[]) => boolean, timeoutMs = 30_000): Promise<number> {
+    const started = now();
+    return this.client.session(async (session) => {
+      for (;;) {
+        const [reply] = await session.execute([commands.showServersState(backend)]);
+        if (reply?.ok && done(parseShowServersState(reply.output))) return now();
+        if (now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting on ${backend}`);
+      }
+    });
+  }
+
+  async until(backend: string, done: (rows: StatRow[]) => boolean, timeoutMs = 30_000): Promise<number> {
+    const started = now();
+    return this.client.session(async (session) => {
+      for (;;) {
+        const [reply] = await session.execute([commands.showStat(backend)]);
+        if (reply?.ok && done(parseShowStat(reply.output))) return now();
+        if (now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting on ${backend}`);
+      }
+    });
+  }
+}
+
+/** A server at ip:port that is in rotation: admin state ready (not maint, not drain). */
+export function inRotation(rows: readonly ServerStateRow[], address: string): boolean {
+  return rows.some((row) => `${row.address}:${row.port}` === address && adminStateFromBits(row.adminState) === "ready");
+}
+
+export interface HandlerStackOptions {
+  slots: number;
+  /** Extra server keywords on the templates (default: no checks, so "ready" is the applied state). */
+  keywords?: string;
+  backends?: number;
+  drainSeconds?: number;
+  frontend?: boolean;
+}
+
+export interface HandlerStack {
+  consul: ConsulAgent;
+  haproxy: HaproxyInstance;
+  admin: RuntimeApiClient;
+  configFile: string;
+  frontendPort: number;
+  backendNames: string[];
+  stop(): Promise<void>;
+}
+
+/** Consul + HAProxy with `backends` backends (be1..beN, service svc1..svcN) of `slots` slots each. */
+export async function startHandlerStack(options: HandlerStackOptions): Promise<HandlerStack> {
+  const consul = await startConsul();
+  const adminPort = await freePort();
+  const frontendPort = await freePort();
+  const count = options.backends ?? 1;
+  const backendNames = Array.from({ length: count }, (_, index) => `be${index + 1}`);
+  const config = [
+    "global",
+    `    stats socket ipv4@127.0.0.1:${adminPort} level admin`,
+    "    stats timeout 60s",
+    "    maxconn 8000",
+    "defaults",
+    "    mode http",
+    "    timeout connect 2s",
+    "    timeout client 30s",
+    "    timeout server 30s",
+    "    option httpchk GET /health",
+    "frontend front",
+    `    bind 127.0.0.1:${frontendPort}`,
+    "    default_backend be1",
+    ...backendNames.flatMap((name) => [`backend ${name}`, "    balance roundrobin", `    server-template srv 1-${options.slots} 0.0.0.0:80 ${options.keywords ?? ""} disabled init-addr none`]),
+  ].join("\n");
+  const haproxy = await startHaproxy({ config: `${config}\n`, adminPort });
+  const configFile = writeHandlerConfig({
+    consul: { address: consul.address },
+    haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 20_000 },
+    policy: { drainSeconds: options.drainSeconds ?? 30 },
+    log: { level: "warn" },
+    run: { resyncSeconds: 3600 },
+    services: backendNames.map((name, index) => ({ name: `svc${index + 1}`, backend: name, slotPrefix: "srv" })),
+  });
+  return {
+    consul,
+    haproxy,
+    admin: new RuntimeApiClient(`127.0.0.1:${adminPort}`, { timeoutMs: 20_000 }),
+    configFile,
+    frontendPort,
+    backendNames,
+    async stop() {
+      await haproxy.stop();
+      await consul.cleanup();
+    },
+  };
+}
+
+/** Runs `promises` with at most `limit` in flight. */
+export async function inBatches<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next;
+        next += 1;
+        await work(items[index] as T, index);
+      }
+    }),
+  );
+}
+
+export function startProcess(command: string, args: string[]): ChildProcess {
+  return spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+export async function waitForLog(cli: RunningCli, pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+  const started = now();
+  while (!pattern.test(cli.logs())) {
+    if (now() - started > timeoutMs) throw new Error(`handler did not log ${String(pattern)}: ${cli.logs().slice(-2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

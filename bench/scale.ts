@@ -1,0 +1,61 @@
+// Benchmark 3: 10,000 instances across 5 services (2,000 each, one backend
+// of 2,000 slots per service): one reconcile's CPU time and the handler's
+// memory. Measured in-process on the real pipeline: Consul HTTP reads,
+// validation, planning and the batched apply over the admin socket.
+import { createContext, reconcile } from "../handler/reconcile/reconcile.js";
+import { loadConfig } from "../handler/config/config.js";
+import { createLogger } from "../handler/log.js";
+import { readFileSync } from "node:fs";
+import { inBatches, startCli, startHandlerStack, StatPoller } from "./lib.js";
+
+export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
+  const services = quick ? 2 : 5;
+  const perService = 2000;
+  const lines: string[] = [];
+  const stack = await startHandlerStack({ slots: perService, backends: services });
+  try {
+    // Catalog registrations of external nodes: no agent checks, so every instance is passing.
+    const ids = Array.from({ length: services * perService }, (_, index) => index);
+    await inBatches(ids, 64, async (i) => {
+      const service = Math.floor(i / perService) + 1;
+      const n = i % perService;
+      const response = await stack.consul.api("PUT", "/v1/catalog/register", {
+        Node: `ext-${service}-${n}`,
+        Address: `10.${service}.${Math.floor(n / 250)}.${(n % 250) + 1}`,
+        Service: { ID: `svc${service}-${n}`, Service: `svc${service}`, Port: 14265, Meta: { haproxy_maxconn: "50" } },
+      });
+      if (response.status !== 200) throw new Error(`catalog register failed: ${JSON.stringify(response.json)}`);
+    });
+    const context = createContext(loadConfig(stack.configFile), createLogger("warn"));
+    const measure = async (label: string) => {
+      const cpu = process.cpuUsage();
+      const started = process.hrtime.bigint();
+      const outcome = await reconcile(context);
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const used = process.cpuUsage(cpu);
+      const cpuMs = (used.user + used.system) / 1000;
+      lines.push(`${label}: ${outcome.endpoints} instances, ${outcome.commands.length} commands, ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
+      console.log(lines.at(-1));
+    };
+    await measure(`first reconcile (fill every slot, ${services} services)`);
+    await measure("next reconcile (no change)");
+    context.consul.close();
+
+    // The handler's memory as a process: `run` on a fresh HAProxy state holding all of them.
+    await stack.haproxy.restart();
+    const cli = startCli(["--config", stack.configFile, "run"]);
+    const poller = new StatPoller(stack.admin);
+    for (const backend of stack.backendNames) {
+      await poller.until(backend, (rows) => rows.filter((row) => row.svname.startsWith("srv") && row.status !== "MAINT").length === perService, 120_000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const pid = cli.child.pid ?? 0;
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+    lines.push(`handler run process RSS holding ${services * perService} instances: ${(rssKb / 1024).toFixed(0)} MB`);
+    console.log(lines.at(-1));
+    await cli.stop();
+  } finally {
+    await stack.stop();
+  }
+  return lines;
+}
