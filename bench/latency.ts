@@ -32,22 +32,38 @@ function all(result: LatencyResult): number[] {
 }
 
 /** Register, fail the check, deregister: `nodes` times, measuring each step. */
-async function churnAndMeasure(label: string, consul: ConsulAgent, poller: StatPoller, backend: string, service: string, nodes: number, withCritical: boolean): Promise<LatencyResult> {
+/**
+ * Each change waits a random 0..jitterMs first, so it lands at a random point
+ * of a polling cycle (DNS discovery re-resolves every `timeout resolve`);
+ * without it every change would start right after the last resolution.
+ */
+async function jitter(jitterMs: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, Math.random() * jitterMs));
+}
+
+async function churnAndMeasure(label: string, consul: ConsulAgent, poller: StatPoller, backend: string, service: string, nodes: number, withCritical: boolean, jitterMs = 50): Promise<LatencyResult> {
   const result: LatencyResult = { label, register: [], critical: [], deregister: [] };
+  // One instance stays registered throughout, as in any real service: with no
+  // instance at all Consul's DNS answers NXDOMAIN, which HAProxy holds for
+  // `hold nx` (30 s) instead of removing the last server.
+  await consul.register({ ID: `${service}-anchor`, Name: service, Address: "127.0.0.1", Port: 29999 });
   for (let i = 0; i < nodes; i += 1) {
     const port = 30000 + i;
     const address = `127.0.0.1:${port}`;
     const id = `${service}-${i}`;
+    await jitter(jitterMs);
     await consul.register({ ID: id, Name: service, Address: "127.0.0.1", Port: port, Check: { CheckID: `ttl-${id}`, TTL: "1h", Status: "passing" } });
     let start = now();
     result.register.push((await poller.untilState(backend, (rows) => inRotation(rows, address))) - start);
     if (withCritical) {
+      await jitter(jitterMs);
       await consul.api("PUT", `/v1/agent/check/fail/ttl-${id}`);
       start = now();
       result.critical.push((await poller.untilState(backend, (rows) => !inRotation(rows, address))) - start);
       await consul.api("PUT", `/v1/agent/check/pass/ttl-${id}`);
       await poller.untilState(backend, (rows) => inRotation(rows, address));
     }
+    await jitter(jitterMs);
     await consul.deregister(id);
     start = now();
     result.deregister.push((await poller.untilState(backend, (rows) => !inRotation(rows, address))) - start);
@@ -101,7 +117,8 @@ backend be1
   const haproxy = await startHaproxy({ config, adminPort });
   const poller = new StatPoller(new RuntimeApiClient(`127.0.0.1:${adminPort}`));
   await churnAndMeasure("warm-up", consul, poller, "be1", "svc1", 2, false);
-  const result = await churnAndMeasure(`HAProxy DNS discovery, timeout resolve ${timeoutResolve ?? "1s (default)"}`, consul, poller, "be1", "svc1", nodes, true);
+  const period = timeoutResolve === "100ms" ? 100 : 1000;
+  const result = await churnAndMeasure(`HAProxy DNS discovery, timeout resolve ${timeoutResolve ?? "1s (default)"}`, consul, poller, "be1", "svc1", nodes, true, period);
   await haproxy.stop();
   await consul.cleanup();
   return result;

@@ -34,7 +34,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
       const used = process.cpuUsage(cpu);
       const cpuMs = (used.user + used.system) / 1000;
-      lines.push(`${label}: ${outcome.endpoints} instances, ${outcome.commands.length} commands, ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
+      lines.push(`${label}: ${outcome.endpoints} instances, ${outcome.report?.commandsSent ?? 0} commands, ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
       console.log(lines.at(-1));
     };
     await measure(`first reconcile (fill every slot, ${services} services)`);

@@ -1,8 +1,9 @@
 // `check-config`: the config is valid, Consul answers with a trustworthy
 // view, HAProxy's admin socket answers at admin level, and every configured
 // backend and slot prefix exists there. Each check prints one line.
-import { readSlots, readDesired, type HandlerContext } from "../reconcile/reconcile.js";
+import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
+import { slotsFromRuntime } from "../planner/slots.js";
 
 export interface CheckResult {
   ok: boolean;
@@ -23,8 +24,9 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
   try {
     const info = await context.haproxy.showInfo();
     results.push({ ok: true, what: "haproxy", detail: `${context.config.haproxy.socket}: HAProxy ${info.version}, pid ${info.pid}` });
-    const slots = await readSlots(context);
+    // Unfiltered reads: a backend missing from HAProxy is a finding, not an error.
     const stats = await context.haproxy.showStat();
+    const slots = slotsFromRuntime(await context.haproxy.showServersState(), stats, managedPrefixes(context.policy));
     const backendsPresent = new Set(stats.filter((row) => row.svname === "BACKEND").map((row) => row.pxname));
     for (const [backend, prefixes] of managedPrefixes(context.policy)) {
       if (!backendsPresent.has(backend)) {

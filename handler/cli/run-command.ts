@@ -3,7 +3,6 @@
 import type { Command } from "commander";
 import { ConfigError, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger } from "../log.js";
-import { Controller } from "../triggers/run.js";
 
 export function registerRunCommand(program: Command, globals: () => { config: string; logLevel?: "error" | "warn" | "info" | "debug" }): void {
   program
@@ -21,6 +20,9 @@ export function registerRunCommand(program: Command, globals: () => { config: st
         return;
       }
       const logger = createLogger(options.logLevel ?? config.log.level);
+      // Loaded here, not at start-up: `watch` runs once per Consul event and
+      // should not pay for the controller's modules.
+      const { Controller } = await import("../triggers/run.js");
       const controller = new Controller(options.config, config, logger);
       let stopping = false;
       const stop = (signal: string) => {

@@ -38,6 +38,10 @@ const PROMPT = "\n> ";
 /** One open prompt-mode connection. */
 class PromptConnection implements RuntimeSession {
   private buffer = "";
+  /** Where the search for the next prompt goes on, so a large reply is scanned once. */
+  private scanFrom = 0;
+  private repliesSoFar: string[] = [];
+  private consumed = 0;
   private waiter: { count: number; resolve: (replies: string[]) => void; reject: (error: Error) => void } | undefined;
   private failure: Error | undefined;
 
@@ -47,7 +51,8 @@ class PromptConnection implements RuntimeSession {
     private readonly timeoutMs: number,
     private readonly maxLineBytes: number,
   ) {
-    socket.setEncoding("utf8");
+    // The CLI speaks ASCII; latin1 decodes it byte for byte, faster than utf8.
+    socket.setEncoding("latin1");
     socket.on("data", (chunk: string) => {
       this.buffer += chunk;
       this.deliver();
@@ -92,16 +97,22 @@ class PromptConnection implements RuntimeSession {
   private deliver(): void {
     const waiter = this.waiter;
     if (!waiter) return;
-    const replies: string[] = [];
-    let start = 0;
-    while (replies.length < waiter.count) {
+    while (this.repliesSoFar.length < waiter.count) {
       // The prompt follows every reply, at the start of a line.
-      const at = this.buffer.indexOf(PROMPT, start);
-      if (at < 0) return;
-      replies.push(this.buffer.slice(start, at + 1));
-      start = at + PROMPT.length;
+      const at = this.buffer.indexOf(PROMPT, Math.max(this.consumed, this.scanFrom));
+      if (at < 0) {
+        this.scanFrom = Math.max(this.consumed, this.buffer.length - PROMPT.length + 1);
+        return;
+      }
+      this.repliesSoFar.push(this.buffer.slice(this.consumed, at + 1));
+      this.consumed = at + PROMPT.length;
+      this.scanFrom = this.consumed;
     }
-    this.buffer = this.buffer.slice(start);
+    const replies = this.repliesSoFar;
+    this.buffer = this.buffer.slice(this.consumed);
+    this.consumed = 0;
+    this.scanFrom = 0;
+    this.repliesSoFar = [];
     this.waiter = undefined;
     waiter.resolve(replies);
   }

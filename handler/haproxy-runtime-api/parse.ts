@@ -10,19 +10,30 @@ export type StatRow = Record<string, string> & { pxname: string; svname: string 
  * columns, and building all of them dominates the cost on large backends.
  */
 export function parseShowStat(output: string, columns?: readonly string[]): StatRow[] {
-  const lines = output.split("\n");
-  const headerLine = lines.find((line) => line.startsWith("# "));
-  if (headerLine === undefined) throw new Error("show stat: no header line in the reply");
-  const header = headerLine.slice(2).split(",");
+  const headerStart = output.indexOf("# ");
+  if (headerStart < 0) throw new Error("show stat: no header line in the reply");
+  const headerEnd = output.indexOf("\n", headerStart);
+  const header = output.slice(headerStart + 2, headerEnd < 0 ? undefined : headerEnd).split(",");
   const wanted = columns === undefined ? undefined : new Set(["pxname", "svname", ...columns]);
   const picked = header.map((column, index) => [column, index] as const).filter(([column]) => column !== "" && (wanted === undefined || wanted.has(column)));
+  // Only the cells up to the last wanted column are cut out of each line.
+  const lastIndex = picked.reduce((highest, [, index]) => Math.max(highest, index), 0);
   const rows: StatRow[] = [];
-  for (const line of lines) {
+  for (const line of output.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
-    const cells = line.split(",");
+    const cells: string[] = [];
+    let from = 0;
+    while (cells.length <= lastIndex) {
+      const comma = line.indexOf(",", from);
+      cells.push(comma < 0 ? line.slice(from) : line.slice(from, comma));
+      if (comma < 0) break;
+      from = comma + 1;
+    }
     const row: Record<string, string> = {};
     for (const [column, index] of picked) row[column] = cells[index] ?? "";
-    rows.push({ ...row, pxname: row["pxname"] ?? "", svname: row["svname"] ?? "" });
+    row["pxname"] ??= "";
+    row["svname"] ??= "";
+    rows.push(row as StatRow);
   }
   return rows;
 }

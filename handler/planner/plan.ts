@@ -67,7 +67,7 @@ function describeClass(endpoint: Endpoint): string {
 function desiredServers(endpoints: readonly Endpoint[], backend: BackendPolicy, policy: PlannerPolicy, leftOut: LeftOut[]): DesiredServer[] {
   const servers: DesiredServer[] = [];
   const seen = new Map<string, string>();
-  const ordered = endpoints.filter((endpoint) => servesBackend(endpoint, backend)).sort((a, b) => a.serviceId.localeCompare(b.serviceId));
+  const ordered = endpoints.filter((endpoint) => servesBackend(endpoint, backend)).sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
   for (const endpoint of ordered) {
     const slotClass = classFor(endpoint, backend);
     if (!slotClass) {

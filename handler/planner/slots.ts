@@ -44,12 +44,13 @@ function wholeNumber(text: string | undefined): number {
 export function slotsFromRuntime(states: readonly ServerStateRow[], stats: readonly StatRow[], managed: ReadonlyMap<string, readonly string[]>): Slot[] {
   const statByServer = new Map<string, StatRow>();
   for (const row of stats) statByServer.set(`${row.pxname}/${row.svname}`, row);
+  // The longest prefix first, so `irisrvtls1` is not read as `irisrv` + `tls1`.
+  const longestFirst = new Map([...managed].map(([backend, prefixes]) => [backend, [...prefixes].sort((a, b) => b.length - a.length)]));
   const slots: Slot[] = [];
   for (const state of states) {
-    const prefixes = managed.get(state.backendName);
+    const prefixes = longestFirst.get(state.backendName);
     if (!prefixes) continue;
-    // The longest prefix first, so `irisrvtls1` is not read as `irisrv` + `tls1`.
-    const prefix = [...prefixes].sort((a, b) => b.length - a.length).find((candidate) => slotNumber(state.serverName, candidate) !== undefined);
+    const prefix = prefixes.find((candidate) => slotNumber(state.serverName, candidate) !== undefined);
     if (prefix === undefined) continue;
     const stat = statByServer.get(`${state.backendName}/${state.serverName}`);
     const hasAddress = state.address !== "" && state.address !== "-" && state.address !== "0.0.0.0" && state.address !== "::";

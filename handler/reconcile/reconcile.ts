@@ -89,7 +89,7 @@ export function readSlots(context: HandlerContext): Promise<Slot[]> {
 
 export interface ReconcileOutcome {
   plan: Plan;
-  /** Exact commands (also filled on a dry run). */
+  /** The exact commands, on a dry run only. */
   commands: string[];
   report?: ApplyReport;
   endpoints: number;
@@ -111,7 +111,8 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     return { plan: planned, report: applied };
   });
   logPlanProblems(plan, context.logger);
-  const commands = planCommands(plan.steps);
+  // The command texts are only needed to show them (dry run); the applier builds its own.
+  const commands = options.dryRun ? planCommands(plan.steps) : [];
   const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0 };
   if (report) {
     outcome.report = report;

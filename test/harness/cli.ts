@@ -15,7 +15,7 @@ export const repositoryRoot = resolve(here, fromSources ? "../.." : "../../..");
 export function cliCommand(): string[] {
   return fromSources
     ? [process.execPath, "--import", "tsx", join(repositoryRoot, "handler/cli/main.ts")]
-    : [process.execPath, "--enable-source-maps", join(repositoryRoot, "dist/handler/cli/main.js")];
+    : [process.execPath, join(repositoryRoot, "dist/handler/cli/main.js")];
 }
 
 export interface CliResult {

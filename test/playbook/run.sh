@@ -7,6 +7,7 @@
 # Environment:
 #   PLAYBOOK_TEST_SKIP_BUILD=1   do not run npm ci && npm run build
 #   PLAYBOOK_TEST_SKIP_LINT=1    do not run ansible-lint
+#   PLAYBOOK_TEST_SKIP_UNINSTALL=1  stop before the uninstall run (debug)
 #   PLAYBOOK_TEST_KEEP=1         leave the container running at the end (debug)
 #   PLAYBOOK_TEST_ANSIBLE_ARGS=...  extra ansible-playbook arguments (debug)
 #   PLAYBOOK_TEST_CACHE=DIR      rootfs cache (default /var/cache/consul-haproxy-handler-test)
@@ -25,6 +26,7 @@ HOST_IP="10.231.$NET_ID.1"
 GUEST_IP="10.231.$NET_ID.2"
 NFT_TABLE="chh_pb_$$"
 WORK=""
+SNAP=""
 NSPAWN_PID=""
 C=""
 OLD_FORWARD=""
@@ -52,7 +54,7 @@ wait_for() {
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.5
     done
-    "$@" >/dev/null 2>&1
+    "$@" >/dev/null
 }
 
 teardown() {
@@ -75,6 +77,7 @@ teardown() {
     ip link del "$VETH" 2>/dev/null
     if [[ -n "$OLD_FORWARD" ]]; then sysctl -qw net.ipv4.ip_forward="$OLD_FORWARD"; fi
     if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf --one-file-system "$WORK"; fi
+    if [[ -n "$SNAP" && -d "$SNAP" ]]; then rm -rf "$SNAP"; fi
     summary
     if (( FAILED > 0 && rc == 0 )); then rc=1; fi
     exit "$rc"
@@ -106,6 +109,12 @@ if [[ -z "${PLAYBOOK_TEST_SKIP_BUILD:-}" ]]; then
     fi
 fi
 check "handler CLI exists (dist/handler/cli/main.js)" test -f "$REPO/dist/handler/cli/main.js"
+# A private copy of the build: others may rebuild dist/ while this runs, and
+# the idempotency check needs the same input on both runs.
+SNAP=$(mktemp -d /var/tmp/chh-playbook-src.XXXXXX)
+mkdir -p "$SNAP/dist"
+cp -a "$REPO/package.json" "$REPO/package-lock.json" "$SNAP/"
+cp -a "$REPO/dist/handler" "$SNAP/dist/" 2>/dev/null || true
 
 # --------------------------------------------------------------------- lint
 if [[ -z "${PLAYBOOK_TEST_SKIP_LINT:-}" ]]; then
@@ -206,7 +215,8 @@ EOF
 export ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 playbook() { # playbook LOGNAME extra-args...
     local name=$1; shift
-    (cd "$REPO" && ansible-playbook -i "$INV" site.yml -e handler_build=false ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@") > "$WORK/$name.log" 2>&1
+    (cd "$REPO" && ansible-playbook -i "$INV" site.yml -e handler_build=false \
+        -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$CACHE/handler-stage" ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@") > "$WORK/$name.log" 2>&1
 }
 recap() { grep -A2 '^PLAY RECAP' "$WORK/$1.log" | grep "$MACHINE" || true; }
 
@@ -236,8 +246,15 @@ slot_status() {
         $1 == be && $col["addr"] == addr { print $col["status"]; found = 1 }'
 }
 slot_up() { [[ "$(slot_status "$1" "$2")" == UP* ]]; }
-slot_gone() { local s; s=$(slot_status "$1" "$2"); [[ -z "$s" || "$s" == MAINT* ]]; }
+# Out of rotation: no slot has the address, or it is in MAINT or DRAIN (a
+# draining server gets no new requests).
+slot_gone() {
+    local s; s=$(slot_status "$1" "$2")
+    [[ -z "$s" || "$s" == MAINT* || "$s" == DRAIN* ]] && return 0
+    echo "   (slot $1 $2 is: $s)" >&2; return 1
+}
 
+if [[ -n "${PLAYBOOK_TEST_STOP_AFTER_INSTALL:-}" ]]; then exit 0; fi
 # ------------------------------------------------------------------- nodes
 log "starting two sample nodes and registering them"
 A="$GUEST_IP:14001"
@@ -303,6 +320,15 @@ check "systemctl restart haproxy" cin "systemctl restart haproxy"
 check "slots come back after a restart (iri_back)" wait_for 30 slot_up iri_back "$B"
 check "slots come back after a restart (iri_pow_back)" wait_for 30 slot_up iri_pow_back "$B"
 
+# HAProxy 2.6 restores port, weights and admin state from the state file but
+# not the address of an init-addr none slot: the handler must fix those.
+no_slot_at_placeholder() {
+    ! stat_rows | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $2 ~ /^irisrv/ && $col["addr"] ~ /^0\.0\.0\.0:/ && $col["status"] !~ /^MAINT/ { bad = 1 }
+        END { exit !bad }'
+}
+check "after the restart no slot is in rotation at the 0.0.0.0 placeholder" wait_for 30 no_slot_at_placeholder
+
 cin "systemctl stop haproxy; rm -f /var/lib/haproxy/server-state; systemctl start haproxy" || true
 check "slots refilled by the handler with no saved state" wait_for 30 slot_up iri_pow_back "$B"
 
@@ -312,6 +338,7 @@ cin "systemctl start consul" || true
 check "slots back once Consul is up again" wait_for 60 slot_up iri_back "$B"
 
 # --------------------------------------------------------------- idempotent
+if [[ -n "${PLAYBOOK_TEST_SKIP_SECOND_RUN:-}" ]]; then exit 0; fi
 log "ansible-playbook site.yml (second run)"
 if playbook run2; then
     line=$(recap run2 | tr -s ' ')
@@ -324,7 +351,22 @@ else
 fi
 check "node-b still UP after the second run" slot_up iri_back "$B"
 
+# --------------------------------------------------------------- watch mode
+log "switching to watch mode (handler_mode=watch)"
+if playbook watch -e handler_mode=watch; then
+    pass "playbook run with handler_mode=watch: $(recap watch | tr -s ' ')"
+else
+    tail -30 "$WORK/watch.log"; fail "playbook run with handler_mode=watch"
+fi
+check "watch mode: run-mode unit stopped" cin "! systemctl is-active --quiet consul-haproxy-handler"
+check "watch mode: Consul has the watch definition" cin "test -f /etc/consul/conf.d/60-consul-haproxy-handler-watch.json"
+check "watch mode: register node-a again" register node-a 14001 false
+check "watch mode: node-a UP in iri_back (the watch ran the handler)" wait_for 40 slot_up iri_back "$A"
+check "watch mode: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
+check "watch mode: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+
 # ---------------------------------------------------------------- uninstall
+if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then exit 0; fi
 log "uninstall"
 cin "systemctl stop fake-node-a fake-node-b" || true
 if playbook uninstall --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
