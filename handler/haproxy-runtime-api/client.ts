@@ -35,13 +35,54 @@ export interface RuntimeApiClientOptions {
 
 const PROMPT = "\n> ";
 
+const PROMPT_BYTES = Buffer.from(PROMPT, "latin1");
+
+/**
+ * Splits the CLI's byte stream into replies: in prompt mode the prompt
+ * follows every reply, at the start of a line. Each chunk is searched once
+ * (with the few bytes before it, for a prompt split across two chunks) and a
+ * reply is decoded once, so large replies cost O(size). Each reply keeps its
+ * final newline.
+ */
+export class ReplySplitter {
+  /** Bytes of the reply being received, not yet ended by a prompt. */
+  private parts: Buffer[] = [];
+  /** The last bytes of `parts`. */
+  private tail: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): string[] {
+    const replies: string[] = [];
+    let rest = chunk;
+    while (rest.length > 0) {
+      const window = this.tail.length > 0 ? Buffer.concat([this.tail, rest]) : rest;
+      const at = window.indexOf(PROMPT_BYTES);
+      if (at < 0) {
+        this.parts.push(rest);
+        const keep = Math.min(PROMPT_BYTES.length - 1, window.length);
+        this.tail = Buffer.from(window.subarray(window.length - keep));
+        break;
+      }
+      // Where the prompt starts relative to `rest`: negative when it began in the tail.
+      const inRest = at - this.tail.length;
+      if (inRest < 0) {
+        const reply = Buffer.concat(this.parts);
+        replies.push(reply.subarray(0, reply.length + inRest + 1).toString("latin1"));
+      } else {
+        this.parts.push(rest.subarray(0, inRest + 1));
+        replies.push(Buffer.concat(this.parts).toString("latin1"));
+      }
+      this.parts = [];
+      this.tail = Buffer.alloc(0);
+      rest = rest.subarray(inRest + PROMPT_BYTES.length);
+    }
+    return replies;
+  }
+}
+
 /** One open prompt-mode connection. */
 class PromptConnection implements RuntimeSession {
-  private buffer = "";
-  /** Where the search for the next prompt goes on, so a large reply is scanned once. */
-  private scanFrom = 0;
-  private repliesSoFar: string[] = [];
-  private consumed = 0;
+  private readonly splitter = new ReplySplitter();
+  private replies: string[] = [];
   private waiter: { count: number; resolve: (replies: string[]) => void; reject: (error: Error) => void } | undefined;
   private failure: Error | undefined;
 
@@ -51,12 +92,7 @@ class PromptConnection implements RuntimeSession {
     private readonly timeoutMs: number,
     private readonly maxLineBytes: number,
   ) {
-    // The CLI speaks ASCII; latin1 decodes it byte for byte, faster than utf8.
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      this.buffer += chunk;
-      this.deliver();
-    });
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("error", (error: Error) => this.fail(new RuntimeApiError(`HAProxy admin socket ${where}: ${error.message}`)));
     socket.on("close", () => this.fail(new RuntimeApiError(`HAProxy closed the admin socket ${where} before answering every command; is it 'level admin' and is 'stats timeout' long enough?`)));
   }
@@ -93,26 +129,16 @@ class PromptConnection implements RuntimeSession {
     waiter?.reject(this.failure);
   }
 
+  private receive(chunk: Buffer): void {
+    this.replies.push(...this.splitter.push(chunk));
+    this.deliver();
+  }
+
   /** Hands complete replies to the waiter once all it expects have arrived. */
   private deliver(): void {
     const waiter = this.waiter;
-    if (!waiter) return;
-    while (this.repliesSoFar.length < waiter.count) {
-      // The prompt follows every reply, at the start of a line.
-      const at = this.buffer.indexOf(PROMPT, Math.max(this.consumed, this.scanFrom));
-      if (at < 0) {
-        this.scanFrom = Math.max(this.consumed, this.buffer.length - PROMPT.length + 1);
-        return;
-      }
-      this.repliesSoFar.push(this.buffer.slice(this.consumed, at + 1));
-      this.consumed = at + PROMPT.length;
-      this.scanFrom = this.consumed;
-    }
-    const replies = this.repliesSoFar;
-    this.buffer = this.buffer.slice(this.consumed);
-    this.consumed = 0;
-    this.scanFrom = 0;
-    this.repliesSoFar = [];
+    if (!waiter || this.replies.length < waiter.count) return;
+    const replies = this.replies.splice(0, waiter.count);
     this.waiter = undefined;
     waiter.resolve(replies);
   }

@@ -1,6 +1,6 @@
 // haproxy-runtime-api: a client for HAProxy's runtime API (admin socket).
 // A module of its own: it knows nothing of Consul or of the handler.
 export { commands, InvalidCommandArgument, type RuntimeCommand, type ServerAdminState, type ServerHealth } from "./commands.js";
-export { RuntimeApiClient, RuntimeApiError, type CommandReply, type RuntimeSession, type RuntimeApiClientOptions } from "./client.js";
+export { ReplySplitter, RuntimeApiClient, RuntimeApiError, type CommandReply, type RuntimeSession, type RuntimeApiClientOptions } from "./client.js";
 export { parseShowInfo, parseShowServersState, parseShowStat, type ProcessInfo, type ServerStateRow, type StatRow } from "./parse.js";
 export { parseEndpoint, type RuntimeEndpoint } from "./endpoint.js";

@@ -57,45 +57,63 @@ export interface ServerStateRow {
   port: number;
   useSsl: boolean;
   checkPort: number;
-  raw: Record<string, string>;
 }
 
 /** `show servers state`: a version line, `# be_id be_name ...`, then space-separated rows. */
 export function parseShowServersState(output: string): ServerStateRow[] {
-  const lines = output.split("\n");
-  const headerLine = lines.find((line) => line.startsWith("# "));
-  if (headerLine === undefined) return [];
-  const header = headerLine.slice(2).split(" ");
+  const headerStart = output.indexOf("# ");
+  if (headerStart < 0) return [];
+  const headerEnd = output.indexOf("\n", headerStart);
+  const header = output.slice(headerStart + 2, headerEnd < 0 ? undefined : headerEnd).split(" ");
+  const column = (name: string): number => header.indexOf(name);
+  const at = {
+    backendId: column("be_id"),
+    backendName: column("be_name"),
+    serverId: column("srv_id"),
+    serverName: column("srv_name"),
+    address: column("srv_addr"),
+    operationalState: column("srv_op_state"),
+    adminState: column("srv_admin_state"),
+    userWeight: column("srv_uweight"),
+    initialWeight: column("srv_iweight"),
+    secondsSinceLastChange: column("srv_time_since_last_change"),
+    checkStatus: column("srv_check_status"),
+    checkResult: column("srv_check_result"),
+    checkHealth: column("srv_check_health"),
+    checkState: column("srv_check_state"),
+    agentState: column("srv_agent_state"),
+    port: column("srv_port"),
+    useSsl: column("srv_use_ssl"),
+    checkPort: column("srv_check_port"),
+  };
   const rows: ServerStateRow[] = [];
-  for (const line of lines) {
+  for (const line of output.split("\n")) {
     if (line === "" || line.startsWith("#") || /^\d+$/.test(line)) continue;
     const cells = line.split(" ");
-    const raw: Record<string, string> = {};
-    header.forEach((column, index) => (raw[column] = cells[index] ?? ""));
-    const number = (column: string): number => {
-      const value = Number(raw[column]);
+    const text = (index: number): string => (index < 0 ? "" : (cells[index] ?? ""));
+    const number = (index: number): number => {
+      const value = Number(text(index));
       return Number.isFinite(value) ? value : 0;
     };
     rows.push({
-      backendId: number("be_id"),
-      backendName: raw["be_name"] ?? "",
-      serverId: number("srv_id"),
-      serverName: raw["srv_name"] ?? "",
-      address: raw["srv_addr"] ?? "",
-      operationalState: number("srv_op_state"),
-      adminState: number("srv_admin_state"),
-      userWeight: number("srv_uweight"),
-      initialWeight: number("srv_iweight"),
-      secondsSinceLastChange: number("srv_time_since_last_change"),
-      checkStatus: number("srv_check_status"),
-      checkResult: number("srv_check_result"),
-      checkHealth: number("srv_check_health"),
-      checkState: number("srv_check_state"),
-      agentState: number("srv_agent_state"),
-      port: number("srv_port"),
-      useSsl: raw["srv_use_ssl"] === "1",
-      checkPort: number("srv_check_port"),
-      raw,
+      backendId: number(at.backendId),
+      backendName: text(at.backendName),
+      serverId: number(at.serverId),
+      serverName: text(at.serverName),
+      address: text(at.address),
+      operationalState: number(at.operationalState),
+      adminState: number(at.adminState),
+      userWeight: number(at.userWeight),
+      initialWeight: number(at.initialWeight),
+      secondsSinceLastChange: number(at.secondsSinceLastChange),
+      checkStatus: number(at.checkStatus),
+      checkResult: number(at.checkResult),
+      checkHealth: number(at.checkHealth),
+      checkState: number(at.checkState),
+      agentState: number(at.agentState),
+      port: number(at.port),
+      useSsl: text(at.useSsl) === "1",
+      checkPort: number(at.checkPort),
     });
   }
   return rows;

@@ -15,8 +15,8 @@
 import PQueue from "p-queue";
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
-import { ConsulUntrusted, type ServiceSnapshot } from "../source/consul-source.js";
-import { createContext, endpointsFromSnapshots, reconcileWith, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
+import { ConsulUntrusted } from "../source/consul-source.js";
+import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
 import { withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
@@ -79,7 +79,12 @@ export class CoalescingRunner {
 }
 
 interface ServiceWatch {
-  snapshot?: ServiceSnapshot;
+  /**
+   * The service's validated instances from its newest trusted answer. Kept
+   * instead of the raw answer: validated once per change, and a fraction of
+   * the memory with thousands of instances.
+   */
+  desired?: DesiredState;
   /** Why the last answer was not trusted; undefined once trusted. */
   problem?: string;
   /** When the newest change was seen, for the change-to-applied latency. */
@@ -155,10 +160,10 @@ export class Controller {
         if (snapshot.entries.length === 0) await this.context.consul.confirmEmptyAnswer();
         const watch = this.watches.get(service);
         if (!watch) return;
-        const changed = watch.snapshot === undefined || snapshot.index !== index || watch.problem !== undefined;
+        const changed = watch.desired === undefined || snapshot.index !== index || watch.problem !== undefined;
         index = nextIndex(index, snapshot.index);
         failures = 0;
-        watch.snapshot = snapshot;
+        if (changed) watch.desired = endpointsFromSnapshots([snapshot], this.logger);
         if (watch.problem !== undefined) this.logger.info("Consul answers again", { service });
         watch.problem = undefined;
         if (changed) {
@@ -188,8 +193,8 @@ export class Controller {
     if (this.stopping) return;
     const watches = [...this.watches.values()];
     const problem = watches.find((watch) => watch.problem !== undefined)?.problem;
-    const snapshots = watches.map((watch) => watch.snapshot);
-    if (problem !== undefined || snapshots.some((snapshot) => snapshot === undefined)) {
+    const perService = watches.map((watch) => watch.desired);
+    if (problem !== undefined || perService.some((desired) => desired === undefined)) {
       this.metrics.reconciles.inc({ result: "skipped" });
       this.metrics.consulTrusted.set(0);
       this.lastOutcome = { ok: false, at: Date.now(), reason: problem ?? "waiting for the first Consul answer" };
@@ -200,7 +205,8 @@ export class Controller {
     for (const watch of watches) watch.changedAt = undefined;
     const started = process.hrtime.bigint();
     try {
-      const desired = endpointsFromSnapshots(snapshots as ServiceSnapshot[], this.logger);
+      const known = perService as DesiredState[];
+      const desired: DesiredState = { endpoints: known.flatMap((state) => state.endpoints), rejected: known.flatMap((state) => state.rejected) };
       const outcome = await withLock(this.config.lockFile, () => reconcileWith(this.context, desired));
       this.record(outcome, started, changedAt);
     } catch (error) {
@@ -272,7 +278,7 @@ export class Controller {
       const snapshots = await this.context.consul.readServices(this.config.services.map((service) => service.name));
       for (const snapshot of snapshots) {
         const watch = this.watches.get(snapshot.service);
-        if (watch && watch.problem === undefined) watch.snapshot = snapshot;
+        if (watch && watch.problem === undefined) watch.desired = endpointsFromSnapshots([snapshot], this.logger);
       }
     } catch (error) {
       this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: (error as Error).message });

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { parseShowInfo, parseShowServersState, parseShowStat } from "../../../handler/haproxy-runtime-api/index.js";
+import { parseShowInfo, parseShowServersState, parseShowStat, ReplySplitter } from "../../../handler/haproxy-runtime-api/index.js";
 import { slotsFromRuntime } from "../../../handler/planner/slots.js";
 
 // Shaped like HAProxy 2.6.12 output (a subset of its columns, values edited
@@ -56,5 +56,27 @@ describe("parsers", () => {
         ["app3", 3, "drain", "10.0.0.3", 8083, 1, 0, 2, true, 7],
       ],
     );
+  });
+});
+
+describe("reply splitter", () => {
+  const stream = "\n> IP changed from '0.0.0.0' to '10.0.0.1'\n\n> \n> No such server.\n\n> 1\n# be_id be_name\n2 b 1 s1\n\n> ";
+  const expected = ["\n", "IP changed from '0.0.0.0' to '10.0.0.1'\n\n", "\n", "No such server.\n\n", "1\n# be_id be_name\n2 b 1 s1\n\n"];
+
+  test("one chunk", () => {
+    assert.deepEqual(new ReplySplitter().push(Buffer.from(stream, "latin1")), expected);
+  });
+
+  test("every way of cutting the stream in two, and byte by byte", () => {
+    const bytes = Buffer.from(stream, "latin1");
+    for (let cut = 0; cut <= bytes.length; cut += 1) {
+      const splitter = new ReplySplitter();
+      const replies = [...splitter.push(bytes.subarray(0, cut)), ...splitter.push(bytes.subarray(cut))];
+      assert.deepEqual(replies, expected, `cut at ${cut}`);
+    }
+    const splitter = new ReplySplitter();
+    const replies: string[] = [];
+    for (const byte of bytes) replies.push(...splitter.push(Buffer.from([byte])));
+    assert.deepEqual(replies, expected);
   });
 });
