@@ -7,7 +7,7 @@ import { startConsul, type ConsulAgent } from "../test/harness/consul.js";
 import { startHaproxy, type HaproxyInstance } from "../test/harness/haproxy.js";
 import { freePort } from "../test/harness/ports.js";
 import { cliCommand, repositoryRoot, startCli, writeHandlerConfig, type RunningCli } from "../test/harness/cli.js";
-import { commands, parseShowServersState, parseShowStat, RuntimeApiClient, type ServerStateRow, type StatRow } from "../handler/haproxy-runtime-api/index.js";
+import { commands, parseShowServersState, parseShowStat, RuntimeApiClient, type RuntimeCommand, type ServerStateRow, type StatRow } from "../handler/haproxy-runtime-api/index.js";
 import { adminStateFromBits } from "../handler/planner/slots.js";
 
 export { startConsul, startHaproxy, freePort, startCli, writeHandlerConfig, cliCommand, repositoryRoot };
@@ -40,24 +40,23 @@ export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 export class StatPoller {
   constructor(private readonly client: RuntimeApiClient) {}
 
-  async untilState(backend: string, done: (rows: ServerStateRow[]) => boolean, timeoutMs = 30_000): Promise<number> {
-    const started = now();
-    return this.client.session(async (session) => {
-      for (;;) {
-        const [reply] = await session.execute([commands.showServersState(backend)]);
-        if (reply?.ok && done(parseShowServersState(reply.output))) return now();
-        if (now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting on ${backend}`);
-      }
-    });
+  /** Polls `show servers state <backend>` (admin state and address). */
+  untilState(backend: string, done: (rows: ServerStateRow[]) => boolean, timeoutMs = 30_000): Promise<number> {
+    return this.poll(commands.showServersState(backend), parseShowServersState, done, timeoutMs);
   }
 
-  async until(backend: string, done: (rows: StatRow[]) => boolean, timeoutMs = 30_000): Promise<number> {
+  /** Polls `show stat <backend>` (HAProxy's own check results: UP, DOWN). */
+  until(backend: string, done: (rows: StatRow[]) => boolean, timeoutMs = 30_000): Promise<number> {
+    return this.poll(commands.showStat(backend), (output) => parseShowStat(output), done, timeoutMs);
+  }
+
+  private async poll<Row>(command: RuntimeCommand, parse: (output: string) => Row[], done: (rows: Row[]) => boolean, timeoutMs: number): Promise<number> {
     const started = now();
     return this.client.session(async (session) => {
       for (;;) {
-        const [reply] = await session.execute([commands.showStat(backend)]);
-        if (reply?.ok && done(parseShowStat(reply.output))) return now();
-        if (now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting on ${backend}`);
+        const [reply] = await session.execute([command]);
+        if (reply?.ok && done(parse(reply.output))) return now();
+        if (now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for '${command.text}'`);
       }
     });
   }

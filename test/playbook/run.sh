@@ -96,8 +96,8 @@ done
 if (( ${#need[@]} )); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 fi
-check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" \
-    which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null
+have_tools() { which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null; }
+check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" have_tools
 
 # ------------------------------------------------------------- build handler
 if [[ -z "${PLAYBOOK_TEST_SKIP_BUILD:-}" ]]; then

@@ -31,6 +31,18 @@ export interface Stack {
   request(body?: string): Promise<{ status: number; node: string | undefined }>;
 }
 
+/** One backend's slots: the default class, two timing classes and two TLS classes. */
+function templates(backend: string, slots: number, ca: string): string {
+  return `backend ${backend}
+    balance roundrobin
+    server-template srv ${slots} 0.0.0.0:80 check inter 300ms rise 1 fall 2 disabled init-addr none
+    server-template fast 2 0.0.0.0:80 check inter 100ms rise 1 fall 1 disabled init-addr none
+    server-template slow 2 0.0.0.0:80 check inter 5s rise 1 fall 5 disabled init-addr none
+    server-template tls 2 0.0.0.0:443 check inter 300ms rise 1 fall 2 ssl verify required ca-file ${ca} disabled init-addr none
+    server-template tlsnv 2 0.0.0.0:443 check inter 300ms rise 1 fall 2 ssl verify none disabled init-addr none
+`;
+}
+
 export function haproxyConfig(ports: { admin: number; frontend: number }, options: StackOptions): string {
   const slots = options.slots ?? 4;
   const ca = options.caFile ?? "/etc/ssl/certs/ca-certificates.crt";
@@ -52,23 +64,7 @@ frontend front
     option http-buffer-request
     acl is_pow req.body -m reg "\\"command\\"[[:space:]]*:[[:space:]]*\\"(attachToTangle|interruptAttachingToTangle)\\""
     use_backend pow_back if is_pow
-    default_backend main_back
-
-backend main_back
-    balance roundrobin
-    server-template srv ${slots} 0.0.0.0:80 check inter 300ms rise 1 fall 2 disabled init-addr none
-    server-template fast 2 0.0.0.0:80 check inter 100ms rise 1 fall 1 disabled init-addr none
-    server-template slow 2 0.0.0.0:80 check inter 5s rise 1 fall 5 disabled init-addr none
-    server-template tls 2 0.0.0.0:443 check inter 300ms rise 1 fall 2 ssl verify required ca-file ${ca} disabled init-addr none
-    server-template tlsnv 2 0.0.0.0:443 check inter 300ms rise 1 fall 2 ssl verify none disabled init-addr none
-
-backend pow_back
-    balance roundrobin
-    server-template srv ${slots} 0.0.0.0:80 check inter 300ms rise 1 fall 2 disabled init-addr none
-    server-template fast 2 0.0.0.0:80 check inter 100ms rise 1 fall 1 disabled init-addr none
-    server-template slow 2 0.0.0.0:80 check inter 5s rise 1 fall 5 disabled init-addr none
-    server-template tls 2 0.0.0.0:443 check inter 300ms rise 1 fall 2 ssl verify required ca-file ${ca} disabled init-addr none
-    server-template tlsnv 2 0.0.0.0:443 check inter 300ms rise 1 fall 2 ssl verify none disabled init-addr none
+    default_${["main_back", "pow_back"].map((backend) => templates(backend, slots, ca)).join("\n")}
 `;
 }
 
