@@ -60,7 +60,9 @@ describe("reconcile against real Consul and HAProxy", () => {
     const second = await node("second");
     await stack.consul.register(ttlRegistration("first", first.port, { Meta: { haproxy_maxconn: "7", haproxy_weight: "20", haproxy_pow: "true", haproxy_pow_maxconn: "1" } }));
     await syncOk(stack);
-    let row = await stack.stat("srv1");
+    // The slot is filled held DOWN until HAProxy's own check passes; wait for
+    // that, or a drain would show as DOWN rather than DRAIN below.
+    let row = await eventually(() => stack.stat("srv1"), (r) => r.status === "UP", "srv1 UP for the first node");
     assert.equal(row["slim"], "7");
     assert.equal(row["weight"], "20");
     assert.equal((await stack.stat("srv1", "pow_back"))["slim"], "1");

@@ -64,8 +64,9 @@ frontend front
     option http-buffer-request
     acl is_pow req.body -m reg "\\"command\\"[[:space:]]*:[[:space:]]*\\"(attachToTangle|interruptAttachingToTangle)\\""
     use_backend pow_back if is_pow
-    default_${["main_back", "pow_back"].map((backend) => templates(backend, slots, ca)).join("\n")}
-`;
+    default_backend main_back
+
+${["main_back", "pow_back"].map((backend) => templates(backend, slots, ca)).join("\n")}`;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
