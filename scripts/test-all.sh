@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Lint, typecheck and every suite; each suite prints "<suite>: N passed, N failed".
 # Runs them all even when one fails, then exits non-zero if any did.
+# Each step has a deadline (seconds) so that a hung suite fails on its own
+# instead of holding CI until CI's own deadline kills everything.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 failed=()
 step() {
-  local name=$1; shift
+  local name=$1 limit=$2; shift 2
+  local started=$SECONDS rc
   echo "==> $name"
-  if "$@"; then echo "==> $name: ok"; else echo "==> $name: FAILED"; failed+=("$name"); fi
+  timeout --kill-after=30 "$limit" "$@"
+  rc=$?
+  if (( rc == 0 )); then
+    echo "==> $name: ok ($(( SECONDS - started )) s)"
+  else
+    (( rc == 124 )) && echo "==> $name: timed out after $limit s"
+    echo "==> $name: FAILED (exit $rc, $(( SECONDS - started )) s)"
+    failed+=("$name")
+  fi
 }
-step lint npm run --silent lint
-step typecheck npm run --silent typecheck
-step build npm run --silent build
-step unit node test/run-suite.mjs unit
-step integration node test/run-suite.mjs integration
+step lint 300 npm run --silent lint
+step typecheck 300 npm run --silent typecheck
+step build 300 npm run --silent build
+step unit 300 node test/run-suite.mjs unit
+step integration 900 node test/run-suite.mjs integration
 if [ -f test/playbook/run.sh ] && [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
-  step playbook bash test/playbook/run.sh
+  step playbook 1800 bash test/playbook/run.sh
 fi
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAILED: ${failed[*]}"

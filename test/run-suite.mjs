@@ -35,7 +35,8 @@ if (files.length === 0) {
 
 const child = spawn(
   process.execPath,
-  ["--enable-source-maps", "--test", "--test-reporter=tap", `--test-concurrency=${concurrency}`, ...files],
+  // A test that hangs fails after two minutes instead of holding CI until its deadline.
+  ["--enable-source-maps", "--test", "--test-reporter=tap", `--test-concurrency=${concurrency}`, "--test-timeout=120000", ...files],
   { stdio: ["ignore", "pipe", "inherit"] },
 );
 let passed = 0;
