@@ -124,7 +124,10 @@ export class Controller {
       this.listener = await startHttpListener(this.config.run.listen, {
         metrics: () => this.metrics.registry.render(),
         health: () => this.health(),
-        trigger: () => this.runner.trigger(),
+        trigger: () => {
+          this.metrics.watchRequests.inc();
+          this.runner.trigger();
+        },
       });
       this.logger.info("listening", { address: this.config.run.listen });
     }

@@ -86,6 +86,8 @@ describe("run", () => {
     // A Consul watch with handler_type http only triggers a reconcile.
     const posted = await fetch(`http://${listen}/watch`, { method: "POST", body: "[]" });
     assert.equal(posted.status, 202);
+    const afterPost = parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
+    assert.equal(afterPost.get("chh_watch_requests_total"), 1, "the POST was counted");
     assert.equal(await cli.stop("SIGTERM"), 0, cli.logs());
   });
 
