@@ -94,6 +94,7 @@ for pkg in ansible ansible-lint debootstrap systemd-container iproute2 nftables 
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if (( ${#need[@]} )); then
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 fi
 have_tools() { which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null; }
@@ -364,6 +365,24 @@ check "watch mode: register node-a again" register node-a 14001 false
 check "watch mode: node-a UP in iri_back (the watch ran the handler)" wait_for 40 slot_up iri_back "$A"
 check "watch mode: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
 check "watch mode: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+
+log "switching the watch to handler_type http (handler_watch_type=http)"
+if playbook watchhttp -e handler_mode=watch -e handler_watch_type=http; then
+    pass "playbook run with handler_watch_type=http: $(recap watchhttp | tr -s ' ')"
+else
+    tail -30 "$WORK/watchhttp.log"; fail "playbook run with handler_watch_type=http"
+fi
+check "http watch: the unit runs to receive it" cin "systemctl is-active --quiet consul-haproxy-handler"
+check "http watch: the watch definition POSTs to the listener" \
+    cin "grep -q '\"handler_type\": \"http\"' /etc/consul/conf.d/60-consul-haproxy-handler-watch.json && grep -q '127.0.0.1:9701/watch' /etc/consul/conf.d/60-consul-haproxy-handler-watch.json"
+watch_posts() { cin "curl -sf http://127.0.0.1:9701/metrics" | awk '$1 == "chh_watch_requests_total" { n = $2 } END { print n + 0 }'; }
+posts_grew() { (( $(watch_posts) > $1 )); }
+check "http watch: register node-a again" register node-a 14001 false
+check "http watch: node-a UP in iri_back" wait_for 40 slot_up iri_back "$A"
+posts_before=$(watch_posts)
+check "http watch: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
+check "http watch: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+check "http watch: Consul POSTed the change to /watch (chh_watch_requests_total grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
 
 # ---------------------------------------------------------------- uninstall
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then exit 0; fi
