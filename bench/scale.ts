@@ -21,7 +21,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
       const n = i % perService;
       const response = await stack.consul.api("PUT", "/v1/catalog/register", {
         Node: `ext-${service}-${n}`,
-        Address: `10.${service}.${Math.floor(n / 250)}.${(n % 250) + 1}`,
+        Address: `127.${service}.${Math.floor(n / 250)}.${(n % 250) + 1}`,
         Service: { ID: `svc${service}-${n}`, Service: `svc${service}`, Port: 14265, Meta: { haproxy_maxconn: "50" } },
       });
       if (response.status !== 200) throw new Error(`catalog register failed: ${JSON.stringify(response.json)}`);
@@ -67,7 +67,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
       const weight = String(10 + i);
       await stack.consul.api("PUT", "/v1/catalog/register", {
         Node: "ext-1-0",
-        Address: "10.1.0.1",
+        Address: "127.1.0.1",
         Service: { ID: "svc1-0", Service: "svc1", Port: 14265, Meta: { haproxy_maxconn: "50", haproxy_weight: weight } },
       });
       await poller.untilState("be1", (rows) => rows.some((row) => row.serverName === "srv1" && String(row.userWeight) === weight), 30_000);

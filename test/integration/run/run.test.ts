@@ -2,7 +2,6 @@
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startNode, type TestNode } from "../../harness/backends.js";
-import { freePort } from "../../harness/ports.js";
 import { startCli, type RunningCli } from "../../harness/cli.js";
 import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
 
@@ -25,10 +24,19 @@ async function startRun(stack: Stack): Promise<RunningCli> {
   return cli;
 }
 
-async function runStack(extra: Record<string, unknown> = {}): Promise<{ stack: Stack; listen: string }> {
-  const listen = `127.0.0.1:${await freePort()}`;
-  const stack = await startStack({ slots: 20, handler: (base) => ({ ...base, run: { listen, resyncSeconds: 60 }, ...extra }) });
-  return { stack, listen };
+async function runStack(extra: Record<string, unknown> = {}): Promise<Stack> {
+  // Port 0: the handler binds a port the OS picks and logs it. A port probed
+  // free beforehand can be taken by any outgoing connection in the meantime.
+  return startStack({ slots: 20, handler: (base) => ({ ...base, run: { listen: "127.0.0.1:0", resyncSeconds: 60 }, ...extra }) });
+}
+
+/** The address `run` listens on, from its "listening" log line. */
+async function listenAddress(cli: RunningCli): Promise<string> {
+  const logs = await eventually(() => Promise.resolve(cli.logs()), (text) => /"message":"listening"/.test(text), "the listener to start");
+  const line = logs.split("\n").find((entry) => entry.includes('"message":"listening"')) ?? "";
+  const address = /"address":"(127\.0\.0\.1:\d+)"/.exec(line)?.[1];
+  assert.ok(address, `no listening address in the logs: ${logs}`);
+  return address;
 }
 
 const upCount = async (stack: Stack, backend = "main_back") => (await stack.servers(backend)).filter((row) => row.status === "UP").length;
@@ -58,11 +66,12 @@ function parsePrometheus(text: string): Map<string, number> {
 
 describe("run", () => {
   test("picks up register, health and deregister changes; /metrics and /healthz", async () => {
-    const { stack, listen } = await runStack();
+    const stack = await runStack();
     const a = await node("a");
     const b = await node("b");
     await stack.consul.register(ttlRegistration("a", a.port));
     const cli = await startRun(stack);
+    const listen = await listenAddress(cli);
     await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a UP without any sync", 15_000);
 
     await stack.consul.register(ttlRegistration("b", b.port, { Meta: { haproxy_weight: "40" } }));
@@ -92,7 +101,7 @@ describe("run", () => {
   });
 
   test("HAProxy restarted under it: slots and maxconn come back without a handler restart", async () => {
-    const { stack } = await runStack();
+    const stack = await runStack();
     const a = await node("a");
     await stack.consul.register(ttlRegistration("a", a.port, { Meta: { haproxy_maxconn: "11", haproxy_pow: "true" } }));
     const cli = await startRun(stack);
@@ -106,12 +115,13 @@ describe("run", () => {
   });
 
   test("Consul killed and restarted: no change while it is down, converged after", async () => {
-    const { stack, listen } = await runStack();
+    const stack = await runStack();
     const a = await node("a");
     const b = await node("b");
     await stack.consul.register(ttlRegistration("a", a.port));
     await stack.consul.register(ttlRegistration("b", b.port));
     const cli = await startRun(stack);
+    const listen = await listenAddress(cli);
     await eventually(() => upCount(stack), (count) => count === 2, "both UP");
     const before = (await stack.servers("main_back")).map((row) => `${row.svname} ${row.status} ${row["addr"]}`);
 
@@ -131,7 +141,7 @@ describe("run", () => {
   });
 
   test("SIGTERM mid-burst leaves HAProxy consistent; the next start converges", async () => {
-    const { stack } = await runStack();
+    const stack = await runStack();
     const started = await Promise.all(Array.from({ length: 15 }, (_, index) => node(`burst${index}`)));
     const cli = await startRun(stack);
     await eventually(() => Promise.resolve(cli.logs()), (logs) => /reconciled/.test(logs), "first reconcile");
