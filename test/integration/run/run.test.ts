@@ -1,6 +1,8 @@
 // `run` as a real process against a real Consul and HAProxy.
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { parse, stringify } from "yaml";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { startCli, type RunningCli } from "../../harness/cli.js";
 import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
@@ -138,6 +140,34 @@ describe("run", () => {
     await eventually(() => stack.stat("srv2"), (row) => row.status === "MAINT", "b out after Consul is back", 20_000);
     await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a still UP");
     assert.equal(await cli.stop(), 0);
+  });
+
+  test("SIGHUP reloads the config; a broken file keeps the running one", async () => {
+    const stack = await runStack();
+    const a = await node("a");
+    const b = await node("b");
+    await stack.consul.register(ttlRegistration("a", a.port));
+    const cli = await startRun(stack);
+    const first = await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a UP");
+    assert.equal(first["weight"], "1");
+
+    // A new default weight: after SIGHUP the running controller applies it.
+    const config = parse(readFileSync(stack.configFile, "utf8")) as { services: { defaults: { weight: number } }[] };
+    const service = config.services[0];
+    assert.ok(service);
+    service.defaults.weight = 7;
+    writeFileSync(stack.configFile, stringify(config));
+    cli.child.kill("SIGHUP");
+    await eventually(() => stack.stat("srv1"), (row) => row["weight"] === "7", "weight 7 after the reload");
+
+    // A broken file: logged, the process keeps running with the last good config.
+    writeFileSync(stack.configFile, "services: nope\n");
+    cli.child.kill("SIGHUP");
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /config reload failed; keeping the running config/.test(logs), "the failed reload logged");
+    await stack.consul.register(ttlRegistration("b", b.port));
+    const second = await eventually(() => stack.stat("srv2"), (row) => row.status === "UP", "b UP after the failed reload");
+    assert.equal(second["weight"], "7");
+    assert.equal(await cli.stop(), 0, cli.logs());
   });
 
   test("SIGTERM mid-burst leaves HAProxy consistent; the next start converges", async () => {
