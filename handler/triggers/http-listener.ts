@@ -11,7 +11,8 @@ export interface ListenerHandlers {
 }
 
 export interface HttpListener {
-  port: number;
+  /** `host:port` actually bound (port 0 in the config asks the OS for one). */
+  address: string;
   close(): Promise<void>;
 }
 
@@ -62,8 +63,9 @@ export function startHttpListener(address: string, handlers: ListenerHandlers): 
     server.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${address} (${error.code ?? error.message}); change run.listen`)));
     server.listen(port, host, () => {
       const bound = server.address();
+      const boundPort = typeof bound === "object" && bound ? bound.port : port;
       resolve({
-        port: typeof bound === "object" && bound ? bound.port : port,
+        address: `${address.slice(0, separator)}:${boundPort}`,
         close: () =>
           new Promise((done) => {
             server.closeAllConnections?.();

@@ -129,10 +129,7 @@ export class Controller {
           this.runner.trigger();
         },
       });
-      // Port 0 asks the OS for a free port; log the one actually bound.
-      const configured = this.config.run.listen;
-      const address = `${configured.slice(0, configured.lastIndexOf(":"))}:${this.listener.port}`;
-      this.logger.info("listening", { address });
+      this.logger.info("listening", { address: this.listener.address });
     }
     this.startLoops();
   }

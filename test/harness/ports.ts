@@ -37,8 +37,9 @@ function canBind(port: number): Promise<number | undefined> {
   });
 }
 
+const range = candidateRange();
+
 export async function freePort(): Promise<number> {
-  const range = candidateRange();
   for (let attempt = 0; range && attempt < 200; attempt += 1) {
     const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
     if (handedOut.has(port)) continue;
