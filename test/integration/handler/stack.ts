@@ -7,6 +7,7 @@ import { startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
 import { freePort } from "../../harness/ports.js";
 import { runCli, writeHandlerConfig, type CliResult } from "../../harness/cli.js";
 import { RuntimeApiClient, type StatRow } from "../../../handler/haproxy-runtime-api/index.js";
+export { eventually } from "../../harness/eventually.js";
 
 export interface StackOptions {
   acl?: boolean;
@@ -131,25 +132,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   };
   return stack;
-}
-
-/** Polls until the check passes; fails with the last observation. Generous deadline, no fixed sleeps. */
-export async function eventually<T>(observe: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await observe();
-      if (accept(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}${lastError ? `; last error: ${String(lastError)}` : ""}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 export function registration(id: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
