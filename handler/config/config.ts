@@ -15,6 +15,8 @@ export interface ConsulConfig {
   timeoutMs: number;
   /** A service every cluster has; an empty answer is only believed while this one is visible. "" disables. */
   aclCanaryService: string;
+  /** `wait` of `run`'s blocking queries; a read is abandoned after wait + wait/16 + timeoutMs. */
+  blockingWaitSeconds: number;
 }
 
 export interface HaproxyConfig {
@@ -28,6 +30,12 @@ export interface HaproxyConfig {
 export interface PolicyConfig {
   warningAs: "ready" | "drain";
   drainSeconds: number;
+  /** Mass-removal guard: an answer may take at most this fraction of a backend's serving nodes out at once... */
+  maxRemovalFraction: number;
+  /** ...unless fewer than this many nodes would go. */
+  massRemovalMinNodes: number;
+  /** A held removal is applied once the same answer has stood this long. */
+  massRemovalHoldSeconds: number;
 }
 
 export interface SlotClassConfig {
@@ -58,6 +66,8 @@ export interface RunConfig {
   /** `host:port` for /healthz, /metrics and POST /watch; undefined = no listener. */
   listen?: string;
   resyncSeconds: number;
+  /** run.listen may name a non-loopback address only when this is true. */
+  allowNonLoopback: boolean;
 }
 
 export interface HandlerConfig {
@@ -240,7 +250,7 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
   reader.unknownKeys(root, "(top level)", ["consul", "haproxy", "policy", "lockFile", "run", "log", "services"]);
 
   const consulRaw = reader.section(root, "consul", "consul", false);
-  reader.unknownKeys(consulRaw, "consul", ["address", "tokenFile", "caFile", "datacenter", "timeoutMs", "aclCanaryService"]);
+  reader.unknownKeys(consulRaw, "consul", ["address", "tokenFile", "caFile", "datacenter", "timeoutMs", "aclCanaryService", "blockingWaitSeconds"]);
   const address = reader.string(consulRaw, "address", "consul.address", { pattern: /^https?:\/\/[^\s/]+\/?$/, hint: "a URL like http://127.0.0.1:8500", fallback: "http://127.0.0.1:8500" }) ?? "http://127.0.0.1:8500";
   const canary = consulRaw["aclCanaryService"];
   if (canary !== undefined && (typeof canary !== "string" || (canary !== "" && !CONSUL_SERVICE_NAME.test(canary)))) {
@@ -250,6 +260,7 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
     address: address.replace(/\/$/, ""),
     timeoutMs: reader.integer(consulRaw, "timeoutMs", "consul.timeoutMs", 100, 600_000, 5000),
     aclCanaryService: typeof canary === "string" ? canary : "consul",
+    blockingWaitSeconds: reader.integer(consulRaw, "blockingWaitSeconds", "consul.blockingWaitSeconds", 1, 600, 60),
   };
   const tokenFile = reader.string(consulRaw, "tokenFile", "consul.tokenFile", { hint: "a file path" });
   if (tokenFile) consul.tokenFile = tokenFile;
@@ -267,17 +278,31 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
   };
 
   const policyRaw = reader.section(root, "policy", "policy", false);
-  reader.unknownKeys(policyRaw, "policy", ["warningAs", "drainSeconds"]);
+  reader.unknownKeys(policyRaw, "policy", ["warningAs", "drainSeconds", "maxRemovalFraction", "massRemovalMinNodes", "massRemovalHoldSeconds"]);
   const policy: PolicyConfig = {
     warningAs: reader.oneOf(policyRaw, "warningAs", "policy.warningAs", ["ready", "drain"] as const, "ready"),
     drainSeconds: reader.integer(policyRaw, "drainSeconds", "policy.drainSeconds", 0, 86_400, 30),
+    maxRemovalFraction: readFraction(reader, policyRaw, "maxRemovalFraction", "policy.maxRemovalFraction", 0.5),
+    massRemovalMinNodes: reader.integer(policyRaw, "massRemovalMinNodes", "policy.massRemovalMinNodes", 1, 1_000_000, 3),
+    massRemovalHoldSeconds: reader.integer(policyRaw, "massRemovalHoldSeconds", "policy.massRemovalHoldSeconds", 0, 86_400 * 7, 300),
   };
 
   const runRaw = reader.section(root, "run", "run", false);
-  reader.unknownKeys(runRaw, "run", ["listen", "resyncSeconds"]);
-  const run: RunConfig = { resyncSeconds: reader.integer(runRaw, "resyncSeconds", "run.resyncSeconds", 1, 86_400, 60) };
+  reader.unknownKeys(runRaw, "run", ["listen", "resyncSeconds", "allowNonLoopback"]);
+  const run: RunConfig = {
+    resyncSeconds: reader.integer(runRaw, "resyncSeconds", "run.resyncSeconds", 1, 86_400, 60),
+    allowNonLoopback: reader.boolean(runRaw, "allowNonLoopback", "run.allowNonLoopback", false),
+  };
   const listen = reader.string(runRaw, "listen", "run.listen", { pattern: /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, hint: "host:port, e.g. 127.0.0.1:9701" });
-  if (listen) run.listen = listen;
+  if (listen) {
+    run.listen = listen;
+    if (!run.allowNonLoopback && !isLoopbackListen(listen)) {
+      reader.problems.push(
+        `run.listen: ${JSON.stringify(listen)} is not a loopback address; /healthz, /metrics and POST /watch have no authentication, so anyone who reaches the port can read the metrics and trigger reconciles. ` +
+          "Use 127.0.0.1:<port> (or [::1]:<port>), or set run.allowNonLoopback: true and firewall the port",
+      );
+    }
+  }
 
   const logRaw = reader.section(root, "log", "log", false);
   reader.unknownKeys(logRaw, "log", ["level"]);
@@ -324,6 +349,25 @@ function checkBackendsAreNotShared(services: ServiceConfig[], reader: Reader): v
       seen.add(prefix);
     }
   }
+}
+
+/** A fraction from 0 to 1 (YAML number). */
+function readFraction(reader: Reader, parent: Raw, key: string, path: string, fallback: number): number {
+  const value = parent[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
+    reader.problems.push(`${path}: expected a fraction from 0 to 1 (0.5 = half), got ${describe(value)}`);
+    return fallback;
+  }
+  return value;
+}
+
+/** Whether `host:port` binds loopback only: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackListen(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  if (host === "localhost" || host === "::1") return true;
+  const octets = host.split(".");
+  return octets.length === 4 && octets[0] === "127" && octets.every((octet) => /^\d{1,3}$/.test(octet) && Number(octet) <= 255);
 }
 
 export function loadConfig(file: string): HandlerConfig {

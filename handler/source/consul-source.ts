@@ -2,16 +2,27 @@
 // Fail static: any answer that cannot be trusted (an error, no known leader,
 // an ACL-filtered result, a malformed body) is an exception, never an empty
 // list, so the caller leaves HAProxy as it is.
-import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { IncomingHttpHeaders } from "node:http";
-import Consul from "consul";
 import type { ConsulConfig } from "../config/config.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
+import { consulGet, ConsulHttpError } from "./consul-http.js";
 
-export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token";
+export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token" | "truncated" | "timeout";
+
+/**
+ * How long a read may take before it is abandoned. A blocking query may
+ * legitimately take `wait` plus Consul's jitter (up to wait/16); the margin
+ * (consul.timeoutMs) covers the network and the server's own work. Anything
+ * later is a stalled answer: abandoned and retried, never waited for.
+ */
+export function readDeadlineMs(timeoutMs: number, blockingWaitSeconds: number | undefined): number {
+  if (blockingWaitSeconds === undefined) return timeoutMs;
+  const waitMs = blockingWaitSeconds * 1000;
+  return waitMs + waitMs / 16 + timeoutMs;
+}
 
 /** Consul's answer cannot be trusted; the message says what the operator should check. */
 export class ConsulUntrusted extends Error {
@@ -57,34 +68,13 @@ export function readToken(config: ConsulConfig, environment: NodeJS.ProcessEnv =
   return fromEnvironment ? fromEnvironment : undefined;
 }
 
-interface ResponseLike {
-  statusCode?: number;
-  headers: IncomingHttpHeaders;
-}
-
-/** The consul client's options, including the ones its type declarations omit. */
-interface HealthServiceRequest {
-  service: string;
-  token?: string;
-  dc?: string;
-  index?: string;
-  wait?: string;
-  timeout: number;
-  /** papi only honours a ctx that is an EventEmitter; emitting "cancel" aborts the request. */
-  ctx: EventEmitter & { includeResponse: true };
-}
-
-interface HealthServiceCall {
-  service(options: HealthServiceRequest): Promise<unknown>;
-}
-
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
 export class ConsulSource {
-  private readonly client: Consul;
+  private readonly base: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly token: string | undefined;
 
@@ -94,12 +84,7 @@ export class ConsulSource {
     this.agent = secure
       ? new HttpsAgent({ keepAlive: true, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) })
       : new HttpAgent({ keepAlive: true });
-    this.client = new Consul({
-      host: url.hostname.replace(/^\[|\]$/g, ""),
-      port: Number(url.port || (secure ? 443 : 80)),
-      secure,
-      agent: this.agent,
-    });
+    this.base = url;
     this.token = readToken(config);
   }
 
@@ -108,35 +93,30 @@ export class ConsulSource {
    * the answer must not be acted on.
    */
   async readService(service: string, options: ReadOptions = {}): Promise<ServiceSnapshot> {
-    const waitSeconds = options.waitSeconds ?? 0;
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: true as const });
-    const request: HealthServiceRequest = {
-      service,
-      // A blocking query may legitimately take `wait` plus Consul's jitter (wait/16).
-      timeout: this.config.timeoutMs + (options.index !== undefined ? waitSeconds * 1000 * 1.1 : 0),
-      ctx,
-    };
-    const cancel = () => ctx.emit("cancel");
-    options.signal?.addEventListener("abort", cancel, { once: true });
-    if (this.token) request.token = this.token;
-    if (this.config.datacenter) request.dc = this.config.datacenter;
-    if (options.index !== undefined && options.index >= 1) {
-      request.index = String(options.index);
-      request.wait = `${Math.max(1, Math.round(waitSeconds))}s`;
+    const blocking = options.index !== undefined && options.index >= 1;
+    const waitSeconds = Math.max(1, Math.round(options.waitSeconds ?? 0));
+    const url = new URL(`/v1/health/service/${encodeURIComponent(service)}`, this.base);
+    if (this.config.datacenter) url.searchParams.set("dc", this.config.datacenter);
+    if (blocking) {
+      url.searchParams.set("index", String(options.index));
+      url.searchParams.set("wait", `${waitSeconds}s`);
     }
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.token) headers["x-consul-token"] = this.token;
 
-    let answer: unknown;
+    let response: { statusCode: number; headers: IncomingHttpHeaders; body: unknown };
     try {
-      answer = await (this.client.health as unknown as HealthServiceCall).service(request);
+      response = await consulGet(url, {
+        agent: this.agent,
+        headers,
+        deadlineMs: readDeadlineMs(this.config.timeoutMs, blocking ? waitSeconds : undefined),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } catch (error) {
       throw this.explain(error, service);
-    } finally {
-      options.signal?.removeEventListener("abort", cancel);
     }
-    if (!Array.isArray(answer) || answer.length !== 2) {
-      throw new ConsulUntrusted("bad-answer", `Consul's answer for service ${service} has an unexpected form`);
-    }
-    const [response, body] = answer as [ResponseLike, unknown];
+    if (response.statusCode < 200 || response.statusCode > 299) throw this.explainStatus(response.statusCode, String(response.body), service);
+    const body = response.body;
     if (header(response.headers, "x-consul-knownleader") === "false") {
       throw new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
     }
@@ -188,15 +168,28 @@ export class ConsulSource {
     this.agent.destroy();
   }
 
-  private explain(error: unknown, service: string): ConsulUntrusted {
-    const failure = error as { message?: string; code?: string; statusCode?: number; response?: ResponseLike };
-    const status = failure.statusCode ?? failure.response?.statusCode;
+  private explainStatus(status: number, text: string, service: string): ConsulUntrusted {
+    const detail = text.trim().slice(0, 120);
     if (status === 403 || status === 401) {
-      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${failure.message ?? ""}); check the ACL token (consul.tokenFile or CONSUL_HTTP_TOKEN)`);
+      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${detail}); check the ACL token (consul.tokenFile or CONSUL_HTTP_TOKEN)`);
     }
-    if (status !== undefined) {
-      return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${failure.message ?? ""}`);
+    return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${detail}`);
+  }
+
+  private explain(error: unknown, service: string): ConsulUntrusted {
+    if (error instanceof ConsulHttpError) {
+      switch (error.failure) {
+        case "truncated":
+          return new ConsulUntrusted("truncated", `Consul's answer for ${service} was cut short (${error.message}); retrying. A proxy or the agent closed the connection mid-answer`);
+        case "bad-answer":
+          return new ConsulUntrusted("bad-answer", `Consul's answer for ${service} cannot be read: ${error.message}`);
+        case "timeout":
+          return new ConsulUntrusted("timeout", `Consul did not answer the read of ${service} in time: ${error.message}; retrying (check the agent's load and consul.timeoutMs)`);
+        case "unreachable":
+          break;
+      }
     }
-    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} (${failure.code ?? failure.message ?? String(error)}); is the agent running? check consul.address`);
+    const failure = error as { message?: string };
+    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} (${failure.message ?? String(error)}); is the agent running? check consul.address`);
   }
 }

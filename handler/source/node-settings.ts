@@ -3,7 +3,7 @@
 // read from service Meta (`haproxy_<key>`), tags (`haproxy.<key>=<value>`)
 // and Node Meta, in that order of precedence. A bad value rejects the node
 // (with the service ID, key and value) instead of reaching the admin socket.
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import type { ConsulHealthEntry } from "./health-entry.js";
 import type { Endpoint, Health, NodeSettings, PowMode, Scheme } from "../planner/model.js";
 
@@ -111,6 +111,34 @@ function parseScheme(value: string): SettingParse<Scheme> {
   return { ok: false, reason: "expected http or https" };
 }
 
+/**
+ * Addresses that are no node's: the unspecified address (0.0.0.0/8, ::),
+ * multicast (224.0.0.0/4, ff00::/8), the broadcast address, and their
+ * IPv4-mapped IPv6 forms. HAProxy would point a slot at the load balancer
+ * itself (0.0.0.0) or at nothing, and 0.0.0.0 also reads back as a free
+ * slot, so such a node would be refilled into a new slot on every reconcile.
+ */
+const NO_NODE_ADDRESSES = (() => {
+  const list = new BlockList();
+  list.addSubnet("0.0.0.0", 8, "ipv4");
+  list.addSubnet("224.0.0.0", 4, "ipv4");
+  list.addAddress("255.255.255.255", "ipv4");
+  list.addAddress("::", "ipv6");
+  list.addSubnet("ff00::", 8, "ipv6");
+  list.addSubnet("::ffff:0.0.0.0", 104, "ipv6");
+  list.addSubnet("::ffff:224.0.0.0", 100, "ipv6");
+  list.addAddress("::ffff:255.255.255.255", "ipv6");
+  return list;
+})();
+
+/** Why an IP literal cannot be a node's address, or undefined when it can. */
+export function notANodeAddress(address: string): string | undefined {
+  const family = isIP(address);
+  if (family === 0) return undefined;
+  if (!NO_NODE_ADDRESSES.check(address, family === 4 ? "ipv4" : "ipv6")) return undefined;
+  return "an unspecified, multicast or broadcast address is no node's address (0.0.0.0 and :: would point the slot at the load balancer itself); register the node's own IP";
+}
+
 /** The address HAProxy will connect to: Service.Address, or Node.Address when empty. */
 export function entryAddress(entry: ConsulHealthEntry): string {
   return entry.Service.Address !== "" ? entry.Service.Address : entry.Node.Address;
@@ -126,6 +154,8 @@ export function endpointFromEntry(entry: ConsulHealthEntry): EndpointResult {
   if (isIP(address) === 0 || address.includes("%")) {
     return reject("address", address, "expected an IPv4 or IPv6 literal without a zone (host names are not resolved)");
   }
+  const unusable = notANodeAddress(address);
+  if (unusable !== undefined) return reject("address", address, unusable);
   const port = entry.Service.Port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) return reject("port", String(port), "expected a port from 1 to 65535");
 

@@ -16,8 +16,23 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-/** Watch payloads are small; refuse anything that is not. */
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * Limits for a listener nobody should be able to tie up: the handler needs
+ * it for /healthz, /metrics and a watch's trigger, nothing bigger or slower.
+ * A watch payload is a few KiB per node; 1 MiB is far above any of them (the
+ * body is only a trigger anyway).
+ */
+export const LISTENER_LIMITS = {
+  maxBodyBytes: 1024 * 1024,
+  /** All headers must arrive within this (slowloris). */
+  headersTimeoutMs: 5_000,
+  /** The whole request, body included. */
+  requestTimeoutMs: 10_000,
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: 5_000,
+  /** Connections beyond this are refused at once. */
+  maxConnections: 64,
+} as const;
 
 function reply(response: ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8"): void {
   response.writeHead(status, { "content-type": type });
@@ -36,15 +51,28 @@ function handle(handlers: ListenerHandlers, request: IncomingMessage, response: 
     return;
   }
   if (request.method === "POST" && path === "/watch") {
+    const tooLarge = (): void => {
+      // Close the connection: the rest of the body is not read.
+      response.setHeader("connection", "close");
+      reply(response, 413, `payload too large: at most ${LISTENER_LIMITS.maxBodyBytes} bytes\n`);
+      response.once("finish", () => request.destroy());
+    };
+    const declared = Number(request.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > LISTENER_LIMITS.maxBodyBytes) {
+      tooLarge();
+      return;
+    }
     let size = 0;
+    let refused = false;
     request.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reply(response, 413, "payload too large\n");
-        request.destroy();
+      if (size > LISTENER_LIMITS.maxBodyBytes && !refused) {
+        refused = true;
+        tooLarge();
       }
     });
     request.on("end", () => {
+      if (refused) return;
       // The payload says "something changed"; the controller reads Consul itself.
       handlers.trigger();
       reply(response, 202, "reconcile queued\n");
@@ -58,7 +86,19 @@ export function startHttpListener(address: string, handlers: ListenerHandlers): 
   const separator = address.lastIndexOf(":");
   const host = address.slice(0, separator).replace(/^\[|\]$/g, "");
   const port = Number(address.slice(separator + 1));
-  const server = createServer((request, response) => handle(handlers, request, response));
+  const server = createServer(
+    {
+      headersTimeout: LISTENER_LIMITS.headersTimeoutMs,
+      requestTimeout: LISTENER_LIMITS.requestTimeoutMs,
+      keepAliveTimeout: LISTENER_LIMITS.keepAliveTimeoutMs,
+      // How often the timeouts above are enforced (Node's default is 30 s).
+      connectionsCheckingInterval: 1_000,
+    },
+    (request, response) => handle(handlers, request, response),
+  );
+  server.maxConnections = LISTENER_LIMITS.maxConnections;
+  // A connection that sends nothing at all is closed too.
+  server.setTimeout(LISTENER_LIMITS.requestTimeoutMs, (socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${address} (${error.code ?? error.message}); change run.listen`)));
     server.listen(port, host, () => {

@@ -17,20 +17,32 @@ function ownerIsAlive(pid: number): boolean {
   }
 }
 
-function tryCreate(path: string): boolean {
+function cannotCreate(path: string, code: string): Error {
+  return new Error(`cannot create the lock file ${path} (${code}); check lockFile in the config: it must be a file in a writable folder on a normal file system (e.g. /run/lock/consul-haproxy-handler.lock)`);
+}
+
+/** Creates the lock file; false when another process holds it. `folderMade`: the folder was just created. */
+function tryCreate(path: string, folderMade = false): boolean {
   try {
     const descriptor = openSync(path, "wx", 0o644);
     writeSync(descriptor, `${process.pid}\n`);
     closeSync(descriptor);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      // First run: create the folder, then try once more.
-      mkdirSync(dirname(path), { recursive: true });
-      return tryCreate(path);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    if (code === "EEXIST") return false;
+    // First run: create the folder, then try once more. Only once: where the
+    // folder exists but no file can be created in it (under /proc, say),
+    // ENOENT comes back and retrying would never end.
+    if (code === "ENOENT" && !folderMade) {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (mkdirError) {
+        throw cannotCreate(path, (mkdirError as NodeJS.ErrnoException).code ?? String(mkdirError));
+      }
+      return tryCreate(path, true);
     }
-    throw new Error(`cannot create the lock file ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check lockFile in the config and that its folder is writable`);
+    throw cannotCreate(path, code);
   }
 }
 

@@ -21,14 +21,19 @@ import { withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 
-/** How long a blocking query waits for a change before Consul answers anyway. */
-const BLOCKING_WAIT_SECONDS = 300;
 const HAPROXY_POLL_MS = 1000;
 const DRAIN_RECHECK_MS = 1000;
 
-/** Exponential backoff with full jitter: 100 ms doubling up to 30 s. */
-export function backoffDelay(failures: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(30_000, 100 * 2 ** Math.min(failures, 20));
+/**
+ * The longest pause between two reads of a Consul that fails. A read is one
+ * cheap request to the local agent, so retrying every second costs nothing,
+ * and `run` converges within about 2 s of Consul answering again.
+ */
+export const CONSUL_RETRY_CAP_MS = 1_000;
+
+/** Exponential backoff with jitter: 100 ms doubling up to `capMs` (half to all of it). */
+export function backoffDelay(failures: number, random: () => number = Math.random, capMs: number = CONSUL_RETRY_CAP_MS): number {
+  const ceiling = Math.min(capMs, 100 * 2 ** Math.min(failures, 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
@@ -157,7 +162,7 @@ export class Controller {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const snapshot = await this.context.consul.readService(service, index > 0 ? { index, waitSeconds: BLOCKING_WAIT_SECONDS, signal } : { signal });
+        const snapshot = await this.context.consul.readService(service, index > 0 ? { index, waitSeconds: this.config.consul.blockingWaitSeconds, signal } : { signal });
         if (signal.aborted) return;
         // Consul 1.8 filters by ACL silently: an empty answer must be confirmed.
         if (snapshot.entries.length === 0) await this.context.consul.confirmEmptyAnswer();

@@ -39,7 +39,7 @@ describe("config", () => {
     assert.equal(config.consul.tokenFile, "/etc/consul/consul_master_token");
     assert.equal(config.haproxy.socket, "127.0.0.1:9999");
     assert.equal(config.haproxy.holdDownUntilChecked, true);
-    assert.deepEqual(config.policy, { warningAs: "ready", drainSeconds: 30 });
+    assert.deepEqual(config.policy, { warningAs: "ready", drainSeconds: 30, maxRemovalFraction: 0.5, massRemovalMinNodes: 3, massRemovalHoldSeconds: 300 });
     assert.deepEqual(config.services[0], {
       name: "iri",
       backend: "iri_back",

@@ -43,8 +43,9 @@ describe("run helpers", () => {
     assert.equal(backoffDelay(1, () => 0), 100);
     assert.equal(backoffDelay(1, () => 1), 200);
     assert.equal(backoffDelay(3, () => 1), 800);
-    assert.equal(backoffDelay(50, () => 1), 30_000);
-    assert.equal(backoffDelay(50, () => 0), 15_000);
+    assert.equal(backoffDelay(50, () => 1), 1_000, "capped at 1 s: Consul is probed every second while down");
+    assert.equal(backoffDelay(50, () => 0), 500);
+    assert.equal(backoffDelay(50, () => 1, 30_000), 30_000);
   });
 
   test("metrics render as Prometheus text", () => {
