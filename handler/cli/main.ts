@@ -13,6 +13,7 @@ import { ConsulUntrusted } from "../source/consul-source.js";
 import { collectStatus, formatStatus } from "./status.js";
 import { checkConfig } from "./check-config.js";
 import { registerRunCommand } from "./run-command.js";
+import { describeHold } from "../reconcile/mass-removal.js";
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -99,16 +100,19 @@ export function buildProgram(): Command {
     .command("sync")
     .description("reconcile once now")
     .option("--dry-run", "print the plan as the exact runtime commands; send nothing")
-    .action(async (options: { dryRun?: boolean }) => {
+    .option("--allow-mass-removal", "apply a removal of most of a backend's nodes that the mass-removal guard holds back (policy.maxRemovalFraction)")
+    .action(async (options: { dryRun?: boolean; allowMassRemoval?: boolean }) => {
+      const allowMassRemoval = options.allowMassRemoval === true;
       await execute(globals(), async (context) => {
         if (options.dryRun) {
-          const outcome = await reconcile(context, { dryRun: true });
+          const outcome = await reconcile(context, { dryRun: true, allowMassRemoval });
+          for (const hold of outcome.held) console.log(`# held: ${describeHold(hold)}: ${hold.slots.join(", ")}`);
           for (const left of outcome.plan.leftOut) console.log(`# left out of ${left.backend}: ${left.serviceId}: ${left.reason}`);
           for (const command of outcome.commands) console.log(command);
           if (outcome.commands.length === 0) console.log("# nothing to do: HAProxy matches Consul");
           return 0;
         }
-        const outcome = await withLock(context.config.lockFile, () => reconcile(context));
+        const outcome = await withLock(context.config.lockFile, () => reconcile(context, { allowMassRemoval }));
         return reconcileSucceeded(outcome) ? 0 : EXIT_FAILED;
       });
     });

@@ -4,6 +4,7 @@
 import type { Endpoint, Slot } from "../planner/model.js";
 import { readDesired, readSlots, type HandlerContext } from "../reconcile/reconcile.js";
 import { ConsulUntrusted } from "../source/consul-source.js";
+import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 
 export interface SlotStatus {
   backend: string;
@@ -21,6 +22,8 @@ export interface SlotStatus {
 export interface StatusReport {
   consul: { trusted: boolean; problem?: string };
   backends: { backend: string; used: number; free: number; slots: SlotStatus[] }[];
+  /** Removals the mass-removal guard holds back (from its state file beside the lock file). */
+  massRemovalHeld: { backend: string; since: string; releasesAt: string; slots: string }[];
 }
 
 function describeAddress(slot: Slot): string | null {
@@ -41,7 +44,14 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
   const byAddress = new Map<string, Endpoint>();
   for (const endpoint of endpoints ?? []) byAddress.set(`${endpoint.serviceName}|${endpoint.address}|${endpoint.port}`, endpoint);
 
-  const report: StatusReport = { consul: problem === undefined ? { trusted: true } : { trusted: false, problem }, backends: [] };
+  const holdMs = context.config.policy.massRemovalHoldSeconds * 1000;
+  const massRemovalHeld = Object.entries(loadGuardMemory(context.config.lockFile)).map(([backend, hold]) => ({
+    backend,
+    since: new Date(hold.since).toISOString(),
+    releasesAt: new Date(hold.since + holdMs).toISOString(),
+    slots: hold.signature,
+  }));
+  const report: StatusReport = { consul: problem === undefined ? { trusted: true } : { trusted: false, problem }, backends: [], massRemovalHeld };
   for (const backend of context.policy.backends) {
     const own = slots.filter((slot) => slot.backend === backend.backend).sort((a, b) => a.prefix.localeCompare(b.prefix) || a.number - b.number);
     const rows = own.map<SlotStatus>((slot) => {
@@ -74,6 +84,12 @@ function table(rows: string[][]): string {
 export function formatStatus(report: StatusReport, options: { all?: boolean } = {}): string {
   const lines: string[] = [];
   if (!report.consul.trusted) lines.push(`WARNING: Consul view unavailable, service IDs and health unknown: ${report.consul.problem ?? ""}`, "");
+  for (const held of report.massRemovalHeld) {
+    lines.push(
+      `WARNING: mass removal held in ${held.backend} since ${held.since}: these slots are kept as they are until ${held.releasesAt} (if Consul's answer stays the same) or 'sync --allow-mass-removal': ${held.slots}`,
+      "",
+    );
+  }
   for (const backend of report.backends) {
     lines.push(`backend ${backend.backend}: ${backend.used} used, ${backend.free} free of ${backend.slots.length} slots`);
     const shown = options.all ? backend.slots : backend.slots.filter((slot) => slot.address !== null || slot.state !== "maint");

@@ -11,6 +11,8 @@ import { slotsFromRuntime } from "../planner/slots.js";
 import type { Endpoint, Plan, PlannerPolicy, Slot } from "../planner/model.js";
 import { applyPlan, planCommands, type ApplyReport } from "../applier/apply.js";
 import { policyFromConfig, managedPrefixes } from "./policy.js";
+import { describeHold, guardMassRemoval, type HeldRemoval, type MassRemovalPolicy, type ReleasedRemoval } from "./mass-removal.js";
+import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
 
 export interface HandlerContext {
   config: HandlerConfig;
@@ -95,25 +97,54 @@ export interface ReconcileOutcome {
   endpoints: number;
   rejected: Rejection[];
   durationMs: number;
+  /** Backends whose mass removal the guard held back (their leaving nodes kept as they are). */
+  held: HeldRemoval[];
+  released: ReleasedRemoval[];
+}
+
+export interface ReconcileOptions {
+  dryRun?: boolean;
+  /** `sync --allow-mass-removal`: apply a removal the guard would hold. */
+  allowMassRemoval?: boolean;
+}
+
+export function massRemovalPolicy(config: HandlerConfig): MassRemovalPolicy {
+  return { maxRemovalFraction: config.policy.maxRemovalFraction, minNodes: config.policy.massRemovalMinNodes, holdSeconds: config.policy.massRemovalHoldSeconds };
 }
 
 export function logPlanProblems(plan: Plan, logger: Logger): void {
   for (const left of plan.leftOut) logger.error("node left out", { ...left });
 }
 
-export async function reconcileWith(context: HandlerContext, desired: DesiredState, options: { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
+export async function reconcileWith(context: HandlerContext, desired: DesiredState, options: ReconcileOptions = {}): Promise<ReconcileOutcome> {
   const started = process.hrtime.bigint();
   // One connection per reconcile: read the slots, then apply on the same one.
-  const { plan, report } = await context.haproxy.session(async (session) => {
+  const { plan, report, guard } = await context.haproxy.session(async (session) => {
     const slots = await readSlotsIn(session, context.policy);
-    const planned = planReconcile(desired.endpoints, slots, context.policy);
+    const unguarded = planReconcile(desired.endpoints, slots, context.policy);
+    // Fail static against an answer that would empty a backend (see mass-removal.ts).
+    const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), loadGuardMemory(context.config.lockFile), Date.now(), options.allowMassRemoval === true);
+    const planned = decision.plan;
     const applied = !options.dryRun && planned.steps.length > 0 ? await applyPlan(session, planned.steps) : undefined;
-    return { plan: planned, report: applied };
+    return { plan: planned, report: applied, guard: decision };
   });
+  if (!options.dryRun) {
+    try {
+      saveGuardMemory(context.config.lockFile, guard.memory);
+    } catch (error) {
+      context.logger.error("cannot write the mass-removal guard's state beside the lock file; a held removal will not release by itself", { detail: (error as Error).message });
+    }
+  }
+  for (const hold of guard.held) {
+    context.logger.error("mass removal held: nodes kept as they are", { backend: hold.backend, servingBefore: hold.servingBefore, leaving: hold.leaving, joining: hold.joining, slots: hold.slots, detail: describeHold(hold) });
+  }
+  for (const release of guard.released) {
+    context.logger.warn("mass removal applied", { backend: release.backend, leaving: release.leaving, why: release.why });
+  }
   logPlanProblems(plan, context.logger);
   // The command texts are only needed to show them (dry run); the applier builds its own.
   const commands = options.dryRun ? planCommands(plan.steps) : [];
-  const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0 };
+  const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0, held: guard.held, released: guard.released };
   if (report) {
     outcome.report = report;
     const verbose = report.applied.length <= 20;
@@ -137,6 +168,7 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     failed: outcome.report?.failures.length ?? 0,
     leftOut: plan.leftOut.length,
     draining: plan.draining,
+    held: guard.held.reduce((total, hold) => total + hold.leaving, 0),
     dryRun: options.dryRun === true,
     ms: Math.round(outcome.durationMs * 10) / 10,
   });
@@ -144,16 +176,17 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
 }
 
 /** Fresh reads of both sides, then plan and apply. Throws ConsulUntrusted (HAProxy untouched). */
-export async function reconcile(context: HandlerContext, options: { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
+export async function reconcile(context: HandlerContext, options: ReconcileOptions = {}): Promise<ReconcileOutcome> {
   const desired = await readDesired(context);
   return reconcileWith(context, desired, options);
 }
 
 /**
  * For the exit code: a reconcile succeeded when every step applied and no
- * node was left out for want of a slot or class. (Nodes with invalid
- * settings are the registration's problem: logged, not a failure here.)
+ * node was left out for want of a slot or class, and no mass removal was
+ * held back. (Nodes with invalid settings are the registration's problem:
+ * logged, not a failure here.)
  */
 export function reconcileSucceeded(outcome: ReconcileOutcome): boolean {
-  return (outcome.report?.failures.length ?? 0) === 0 && outcome.plan.leftOut.length === 0;
+  return (outcome.report?.failures.length ?? 0) === 0 && outcome.plan.leftOut.length === 0 && outcome.held.length === 0;
 }

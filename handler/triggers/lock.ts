@@ -2,7 +2,7 @@
 // event, and two watches can fire at once) reconcile one after another. A
 // lock file created with O_EXCL holds the owner's PID; a lock whose owner is
 // gone is taken over, so a crashed run cannot block the next ones forever.
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 export class LockTimeout extends Error {}
@@ -21,6 +21,26 @@ function cannotCreate(path: string, code: string): Error {
   return new Error(`cannot create the lock file ${path} (${code}); check lockFile in the config: it must be a file in a writable folder on a normal file system (e.g. /run/lock/consul-haproxy-handler.lock)`);
 }
 
+/**
+ * Creates the lock file's missing folders one by one. Not mkdirSync's
+ * `recursive`: under /proc it retries ENOENT forever (the process hangs).
+ */
+function makeFolders(path: string, folder: string): void {
+  const missing: string[] = [];
+  for (let current = folder; !existsSync(current); current = dirname(current)) {
+    missing.unshift(current);
+    if (dirname(current) === current) break;
+  }
+  for (const each of missing) {
+    try {
+      mkdirSync(each);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      if (code !== "EEXIST") throw cannotCreate(path, code);
+    }
+  }
+}
+
 /** Creates the lock file; false when another process holds it. `folderMade`: the folder was just created. */
 function tryCreate(path: string, folderMade = false): boolean {
   try {
@@ -35,11 +55,7 @@ function tryCreate(path: string, folderMade = false): boolean {
     // folder exists but no file can be created in it (under /proc, say),
     // ENOENT comes back and retrying would never end.
     if (code === "ENOENT" && !folderMade) {
-      try {
-        mkdirSync(dirname(path), { recursive: true });
-      } catch (mkdirError) {
-        throw cannotCreate(path, (mkdirError as NodeJS.ErrnoException).code ?? String(mkdirError));
-      }
+      makeFolders(path, dirname(path));
       return tryCreate(path, true);
     }
     throw cannotCreate(path, code);

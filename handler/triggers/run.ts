@@ -20,9 +20,12 @@ import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState
 import { withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
+import { describeHold, type HeldRemoval } from "../reconcile/mass-removal.js";
 
 const HAPROXY_POLL_MS = 1000;
 const DRAIN_RECHECK_MS = 1000;
+/** While a mass removal is held, reconcile this often: the hold may be over or lifted by `sync --allow-mass-removal`. */
+const HOLD_RECHECK_MS = 5000;
 
 /**
  * The longest pause between two reads of a Consul that fails. A read is one
@@ -111,6 +114,8 @@ export class Controller {
   private haproxyIdentity: { pid: number; uptimeSeconds: number } | undefined;
   private timers: NodeJS.Timeout[] = [];
   private drainTimer: NodeJS.Timeout | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private held: HeldRemoval[] = [];
   private listener: HttpListener | undefined;
   private lastOutcome: { ok: boolean; at: number; reason: string } = { ok: false, at: 0, reason: "no reconcile yet" };
 
@@ -154,6 +159,8 @@ export class Controller {
     this.timers = [];
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
   }
 
   /** The blocking-query loop of one service. */
@@ -242,6 +249,7 @@ export class Controller {
     if (ok) this.metrics.lastSuccess.set(Math.floor(Date.now() / 1000));
     this.lastOutcome = { ok, at: Date.now(), reason: ok ? "ok" : `${failures} command(s) refused by HAProxy` };
     this.updateSlotGauges(outcome);
+    this.recordHolds(outcome);
     if (outcome.plan.draining > 0) this.scheduleDrainCheck();
     if (!ok) this.scheduleRetry();
   }
@@ -259,6 +267,24 @@ export class Controller {
         { labels: { backend, use: "used" }, value: used },
         { labels: { backend, use: "free" }, value: free },
       ]),
+    );
+  }
+
+  private recordHolds(outcome: ReconcileOutcome): void {
+    this.held = outcome.held;
+    if (outcome.held.length > 0) this.metrics.failures.inc({ cause: "mass-removal-held" });
+    this.metrics.massRemovalHeld.replaceAll(this.context.policy.backends.map((backend) => ({
+      labels: { backend: backend.backend },
+      value: outcome.held.filter((hold) => hold.backend === backend.backend).reduce((total, hold) => total + hold.leaving, 0),
+    })));
+    if (outcome.held.length === 0 || this.holdTimer || this.stopping) return;
+    const nextRelease = Math.min(...outcome.held.map((hold) => hold.releasesAt));
+    this.holdTimer = setTimeout(
+      () => {
+        this.holdTimer = undefined;
+        this.runner.trigger();
+      },
+      Math.max(50, Math.min(HOLD_RECHECK_MS, nextRelease - Date.now() + 50)),
     );
   }
 
@@ -317,6 +343,7 @@ export class Controller {
     const problem = [...this.watches.values()].find((watch) => watch.problem !== undefined)?.problem;
     if (problem !== undefined) return { healthy: false, reason: `Consul not trusted: ${problem}` };
     if (!this.lastOutcome.ok) return { healthy: false, reason: this.lastOutcome.reason };
+    if (this.held.length > 0) return { healthy: false, reason: this.held.map((hold) => describeHold(hold)).join("; ") };
     return { healthy: true, reason: "ok" };
   }
 

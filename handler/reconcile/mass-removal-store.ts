@@ -1,0 +1,53 @@
+// Where the mass-removal guard keeps its memory between reconciles: a small
+// JSON file beside the lock file. `run`, `sync` and every `watch` process
+// share it (they all reconcile under that lock), so a hold started by one
+// is released by whichever reconciles after the hold time, and `status`
+// can show it.
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import type { GuardMemory, RememberedHold } from "./mass-removal.js";
+
+export function guardMemoryPath(lockFile: string): string {
+  return `${lockFile}.mass-removal.json`;
+}
+
+function isRemembered(value: unknown): value is RememberedHold {
+  if (typeof value !== "object" || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return typeof candidate["signature"] === "string" && typeof candidate["since"] === "number" && Number.isFinite(candidate["since"]);
+}
+
+/** The remembered holds; a missing or unreadable file is an empty memory (a hold then starts over). */
+export function loadGuardMemory(lockFile: string): GuardMemory {
+  let text: string;
+  try {
+    text = readFileSync(guardMemoryPath(lockFile), "utf8");
+  } catch {
+    return {};
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    const memory: GuardMemory = {};
+    if (typeof parsed === "object" && parsed !== null) {
+      for (const [backend, hold] of Object.entries(parsed)) if (isRemembered(hold)) memory[backend] = hold;
+    }
+    return memory;
+  } catch {
+    return {};
+  }
+}
+
+/** Writes the memory atomically; no holds, no file. */
+export function saveGuardMemory(lockFile: string, memory: GuardMemory): void {
+  const path = guardMemoryPath(lockFile);
+  if (Object.keys(memory).length === 0) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // nothing held before either
+    }
+    return;
+  }
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(memory)}\n`, { mode: 0o644 });
+  renameSync(temporary, path);
+}

@@ -1,0 +1,137 @@
+// The mass-removal guard: one Consul answer must never take most of a
+// backend out of rotation. A Consul agent restarted with an empty catalog
+// (a dev agent, a lost data dir, a wrong snapshot) answers "no instances"
+// with every sign of health, and the plan would drain every slot.
+//
+// Pure: from the plan, the slots it was made from, the guard's memory and
+// the clock, to the plan to apply and what is held. The caller keeps the
+// memory (a small state file) and logs, counts and reports the holds.
+//
+// Rules:
+// - A backend's serving nodes are its slots in `ready` with an address.
+// - A step leaves when it takes a serving slot to drain or maint (the node
+//   left Consul, went critical or into maintenance); a step joins when it
+//   puts a slot into `ready` that was not (fill, grow, back from maint).
+// - Net loss = leaving - joining, so nodes replaced as they leave and churn
+//   of one or two at a time never count.
+// - Held when the net loss is at least `minNodes` and more than
+//   `maxRemovalFraction` of the serving nodes: the leaving steps are dropped
+//   (those nodes stay as they are), every other step is applied.
+// - Released when the same removal (the same leaving slots and addresses)
+//   has been asked for `holdSeconds`, or when the operator allows it.
+import type { Plan, PlanStep, Slot } from "../planner/model.js";
+
+export interface MassRemovalPolicy {
+  maxRemovalFraction: number;
+  minNodes: number;
+  holdSeconds: number;
+}
+
+/** What the guard remembers per backend between reconciles. */
+export interface RememberedHold {
+  /** Identifies the removal: the leaving slots with their addresses. */
+  signature: string;
+  /** When this removal was first seen (ms since the epoch). */
+  since: number;
+}
+
+export type GuardMemory = Record<string, RememberedHold>;
+
+export interface HeldRemoval {
+  backend: string;
+  servingBefore: number;
+  leaving: number;
+  joining: number;
+  /** The slots kept as they are, `server address:port`. */
+  slots: string[];
+  since: number;
+  /** When the hold releases by itself if nothing changes (ms since the epoch). */
+  releasesAt: number;
+}
+
+export interface ReleasedRemoval {
+  backend: string;
+  leaving: number;
+  why: "hold time over" | "allowed by the operator";
+}
+
+export interface GuardDecision {
+  plan: Plan;
+  held: HeldRemoval[];
+  released: ReleasedRemoval[];
+  memory: GuardMemory;
+}
+
+function isServing(slot: Slot): boolean {
+  return slot.adminState === "ready" && slot.address !== undefined;
+}
+
+function targetState(step: PlanStep): string | undefined {
+  for (const operation of step.activate) if (operation.kind === "set-state") return operation.state;
+  return undefined;
+}
+
+function describeSlot(slot: Slot): string {
+  const address = slot.address ?? "";
+  return `${slot.name} ${address.includes(":") ? `[${address}]` : address}:${slot.port ?? ""}`;
+}
+
+/** Whether a net loss of `loss` out of `before` serving nodes is a mass removal. */
+export function isMassRemoval(before: number, loss: number, policy: MassRemovalPolicy): boolean {
+  return loss >= policy.minNodes && loss > policy.maxRemovalFraction * before;
+}
+
+export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: MassRemovalPolicy, memory: GuardMemory, now: number, allow: boolean): GuardDecision {
+  const bySlot = new Map(slots.map((slot) => [`${slot.backend}/${slot.name}`, slot]));
+  const backends = [...new Set([...slots.map((slot) => slot.backend), ...plan.steps.map((step) => step.backend)])];
+  const dropped = new Set<PlanStep>();
+  const held: HeldRemoval[] = [];
+  const released: ReleasedRemoval[] = [];
+  const nextMemory: GuardMemory = {};
+
+  for (const backend of backends) {
+    const servingBefore = slots.filter((slot) => slot.backend === backend && isServing(slot)).length;
+    const leavingSteps: { step: PlanStep; slot: Slot }[] = [];
+    let joining = 0;
+    for (const step of plan.steps) {
+      if (step.backend !== backend) continue;
+      const slot = bySlot.get(`${backend}/${step.server}`);
+      const state = targetState(step);
+      if (slot && isServing(slot) && (state === "drain" || state === "maint")) leavingSteps.push({ step, slot });
+      else if (state === "ready" && !(slot && isServing(slot))) joining += 1;
+    }
+    const loss = leavingSteps.length - joining;
+    if (!isMassRemoval(servingBefore, loss, policy)) continue;
+
+    const leavingSlots = leavingSteps.map(({ slot }) => describeSlot(slot)).sort();
+    const signature = leavingSlots.join(",");
+    const remembered = memory[backend];
+    const since = remembered && remembered.signature === signature ? remembered.since : now;
+    const releasesAt = since + policy.holdSeconds * 1000;
+    if (allow || now >= releasesAt) {
+      released.push({ backend, leaving: leavingSteps.length, why: allow ? "allowed by the operator" : "hold time over" });
+      continue;
+    }
+    nextMemory[backend] = { signature, since };
+    for (const { step } of leavingSteps) dropped.add(step);
+    held.push({ backend, servingBefore, leaving: leavingSteps.length, joining, slots: leavingSlots, since, releasesAt });
+  }
+
+  if (dropped.size === 0) return { plan, held, released, memory: nextMemory };
+  const drainingDropped = [...dropped].filter((step) => targetState(step) === "drain").length;
+  return {
+    plan: { ...plan, steps: plan.steps.filter((step) => !dropped.has(step)), draining: Math.max(0, plan.draining - drainingDropped) },
+    held,
+    released,
+    memory: nextMemory,
+  };
+}
+
+/** One line for logs, /healthz and status. */
+export function describeHold(hold: HeldRemoval): string {
+  const seconds = Math.max(0, Math.ceil((hold.releasesAt - Date.now()) / 1000));
+  return (
+    `mass removal held in ${hold.backend}: Consul's answer would take ${hold.leaving - hold.joining} of ${hold.servingBefore} serving nodes out at once; ` +
+    `they stay as they are until the same answer has stood for the hold time (${seconds} s left) or 'sync --allow-mass-removal' is run`
+  );
+}

@@ -1,0 +1,119 @@
+// The mass-removal guard as a pure function, on plans the real planner makes.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { planReconcile } from "../../../handler/planner/plan.js";
+import { guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/reconcile/mass-removal.js";
+import type { Endpoint, Health, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
+
+const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
+const planner: PlannerPolicy = {
+  backends: [
+    { backend: "be", role: "default", serviceName: "iri", classes: [httpClass], defaults: { weight: 1, maxconn: 0 } },
+    { backend: "other", role: "default", serviceName: "api", classes: [httpClass], defaults: { weight: 1, maxconn: 0 } },
+  ],
+  warningAs: "ready",
+  drainSeconds: 30,
+  holdDownUntilChecked: true,
+};
+const guard: MassRemovalPolicy = { maxRemovalFraction: 0.5, minNodes: 3, holdSeconds: 300 };
+
+function endpoint(index: number, health: Health = "passing", serviceName = "iri"): Endpoint {
+  return { serviceName, serviceId: `n${index}`, node: `node${index}`, address: `10.0.0.${index}`, port: 80, health, settings: { pow: "false", scheme: "http", sslVerify: true, timeoutClass: "default" } };
+}
+
+/** `serving` slots hold nodes 1..serving (ready, UP); the rest are free. */
+function slots(serving: number, total = 20, backend = "be"): Slot[] {
+  return Array.from({ length: total }, (_, index) => {
+    const number = index + 1;
+    const base: Slot = { backend, name: `srv${number}`, prefix: "srv", number, adminState: "maint", status: "MAINT", checksEnabled: true, weight: 1, maxconn: 0, sessions: 0, secondsSinceChange: 100 };
+    return number <= serving ? { ...base, address: `10.0.0.${number}`, port: 80, adminState: "ready", status: "UP" } : base;
+  });
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, index) => from + index);
+const T0 = 1_000_000;
+
+function decide(serving: number, desired: Endpoint[], memory: GuardMemory = {}, now = T0, allow = false) {
+  const current = slots(serving);
+  const plan = planReconcile(desired, current, planner);
+  return { plan, decision: guardMassRemoval(plan, current, guard, memory, now, allow) };
+}
+
+describe("mass-removal guard", () => {
+  test("the threshold: more than the fraction and at least the minimum", () => {
+    assert.equal(isMassRemoval(10, 5, guard), false, "exactly half is not more than half");
+    assert.equal(isMassRemoval(10, 6, guard), true);
+    assert.equal(isMassRemoval(4, 2, guard), false, "two of four: below the minimum of 3");
+    assert.equal(isMassRemoval(4, 3, guard), true);
+    assert.equal(isMassRemoval(2, 2, guard), false, "a tiny backend can always lose its nodes");
+  });
+
+  test("an empty answer for ten serving nodes is held: no step touches them, the hold is remembered", () => {
+    const { plan, decision } = decide(10, []);
+    assert.equal(plan.steps.length, 10, "unguarded, the planner drains all ten");
+    assert.deepEqual(decision.plan.steps, []);
+    assert.equal(decision.plan.draining, 0);
+    assert.equal(decision.held.length, 1);
+    const hold = decision.held[0]!;
+    assert.equal(hold.backend, "be");
+    assert.equal(hold.servingBefore, 10);
+    assert.equal(hold.leaving, 10);
+    assert.equal(hold.slots.length, 10);
+    assert.equal(hold.releasesAt, T0 + 300_000);
+    assert.deepEqual(Object.keys(decision.memory), ["be"]);
+  });
+
+  test("critical and maintenance count as leaving; the rest of the plan still applies", () => {
+    const desired = [...range(1, 5).map((index) => endpoint(index, "critical")), endpoint(6, "maintenance"), endpoint(7), endpoint(8), endpoint(11)];
+    const { decision } = decide(8, desired);
+    assert.equal(decision.held.length, 1, "6 of 8 leaving (net 5 with one joining) is held");
+    assert.equal(decision.held[0]!.leaving, 6);
+    assert.equal(decision.held[0]!.joining, 1);
+    assert.deepEqual(
+      decision.plan.steps.map((step) => `${step.server} ${step.reason}`),
+      ["srv9 fill"],
+      "the new node is still filled; the leaving ones are left as they are",
+    );
+  });
+
+  test("normal churn is never held: one or two at a time, or replaced as they leave", () => {
+    assert.deepEqual(decide(10, range(1, 8).map((index) => endpoint(index))).decision.held, [], "two of ten leave");
+    assert.deepEqual(decide(4, range(1, 2).map((index) => endpoint(index))).decision.held, [], "two of four leave");
+    const replaced = decide(10, range(11, 20).map((index) => endpoint(index)));
+    assert.deepEqual(replaced.decision.held, [], "all ten replaced by ten new ones in one answer");
+    assert.equal(replaced.decision.plan.steps.length, replaced.plan.steps.length);
+    const mostlyReplaced = decide(10, [...range(1, 4), ...range(11, 14)].map((index) => endpoint(index)));
+    assert.deepEqual(mostlyReplaced.decision.held, [], "six leave, four join: net two");
+  });
+
+  test("released when the same removal has stood for the hold time", () => {
+    const first = decide(10, []);
+    const early = decide(10, [], first.decision.memory, T0 + 299_000);
+    assert.equal(early.decision.held.length, 1, "still held before the hold time");
+    assert.equal(early.decision.held[0]!.since, T0, "the first-seen time is kept");
+    const late = decide(10, [], early.decision.memory, T0 + 300_000);
+    assert.deepEqual(late.decision.held, []);
+    assert.deepEqual(late.decision.released, [{ backend: "be", leaving: 10, why: "hold time over" }]);
+    assert.equal(late.decision.plan.steps.length, 10, "the whole plan applies");
+    assert.deepEqual(late.decision.memory, {});
+  });
+
+  test("a different removal starts its own hold time; the operator can allow it at once", () => {
+    const first = decide(10, []);
+    const other = decide(10, [endpoint(1)], first.decision.memory, T0 + 299_000);
+    assert.equal(other.decision.held[0]?.since, T0 + 299_000, "another set of leaving nodes is another removal");
+    const allowed = decide(10, [], first.decision.memory, T0 + 1_000, true);
+    assert.deepEqual(allowed.decision.held, []);
+    assert.equal(allowed.decision.released[0]?.why, "allowed by the operator");
+    assert.equal(allowed.decision.plan.steps.length, 10);
+  });
+
+  test("only the backend that would empty is held", () => {
+    const current = [...slots(5), ...slots(5, 10, "other")];
+    const desired = range(1, 5).map((index) => endpoint(index, "passing", "api"));
+    const plan = planReconcile(desired, current, planner);
+    // "be" loses its five nodes (held); "other" keeps its own five.
+    const decision = guardMassRemoval(plan, current, guard, {}, T0, false);
+    assert.deepEqual(decision.held.map((hold) => hold.backend), ["be"]);
+  });
+});
