@@ -22,6 +22,8 @@ export interface ConsulAgent {
   createToken(rules: string): Promise<string>;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Restarts the agent on the same ports with its data dir wiped: an empty catalog (a lost data dir, a re-bootstrapped cluster). */
+  restartEmpty(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -135,6 +137,11 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     },
     stop,
     start,
+    async restartEmpty() {
+      await stop();
+      rmSync(join(directory, "data"), { recursive: true, force: true });
+      await start();
+    },
     async cleanup() {
       await stop();
       rmSync(directory, { recursive: true, force: true });
