@@ -8,7 +8,7 @@
 //   stall      read the request, never answer (the socket stays open)
 //   empty      HTTP 200 `[]` for the health of any service but `consul`
 //              (so the ACL canary still sees Consul's own service), with
-//              Consul's real headers (index, known leader)
+//              Consul's real headers (known leader) and a newer index
 // The mode is read when a request arrives; requests in flight finish in
 // the mode they started with. Stalled requests are released by `close()`.
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
@@ -111,7 +111,9 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
           return;
         }
         const empty = Buffer.from("[]");
-        response.writeHead(200, { ...consulHeaders(upstream), "content-length": String(empty.length) });
+        // A new index, as a catalog that changed would have: the handler acts on changes only.
+        const index = Number(upstream.headers["x-consul-index"] ?? 0) + 1000;
+        response.writeHead(200, { ...consulHeaders(upstream), "x-consul-index": String(index), "content-length": String(empty.length) });
         response.end(empty);
         return;
       }
