@@ -4,6 +4,7 @@
 import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
+import { isLoopbackListen } from "../config/config.js";
 
 export interface CheckResult {
   ok: boolean;
@@ -13,6 +14,15 @@ export interface CheckResult {
 
 export async function checkConfig(context: HandlerContext): Promise<CheckResult[]> {
   const results: CheckResult[] = [{ ok: true, what: "config", detail: `${context.config.services.length} service(s), ${context.policy.backends.length} backend(s)` }];
+  const listen = context.config.run.listen;
+  if (listen !== undefined && !isLoopbackListen(listen)) {
+    // Only reachable with run.allowNonLoopback: true (the config refuses it otherwise).
+    results.push({
+      ok: true,
+      what: "run.listen",
+      detail: `${listen} is not loopback (run.allowNonLoopback: true): /healthz, /metrics and POST /watch have no authentication, so anyone who reaches the port can read the metrics and trigger reconciles; firewall it to your monitoring hosts`,
+    });
+  }
 
   try {
     const desired = await readDesired(context);
