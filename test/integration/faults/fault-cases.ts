@@ -9,7 +9,7 @@ import type { FaultMode } from "../../harness/fault-proxy.js";
 import { eventually, hasLog, ttlRegistration } from "../handler/stack.js";
 import { node, startFaultStack } from "./fault-stack.js";
 
-interface FaultCase {
+export interface FaultCase {
   mode: Exclude<FaultMode, "pass" | "empty">;
   /** The `reason` in the log line and the `cause` label (consul-<reason>). */
   reason: string;
@@ -19,18 +19,9 @@ interface FaultCase {
   convergeMs: number;
 }
 
-const cases: FaultCase[] = [
-  // Eight failures in a row: with the old 30 s backoff the next retry was
-  // 13-26 s away; with the 1 s cap the change is applied within ~2 s (the
-  // 5 s deadline leaves room for a loaded CI machine).
-  { mode: "500", reason: "http-error", answers: 8, convergeMs: 5_000 },
-  { mode: "garbage", reason: "bad-answer", answers: 3, convergeMs: 5_000 },
-  { mode: "truncated", reason: "truncated", answers: 3, convergeMs: 5_000 },
-  // A stalled read is abandoned after wait (2 s) + wait/16 + timeoutMs (1 s).
-  { mode: "stall", reason: "timeout", answers: 2, convergeMs: 8_000 },
-];
-
-describe("Consul faults under run", () => {
+/** One test per fault (a file per few faults keeps each file well under the runner's 2-minute limit). */
+export function describeFaults(title: string, cases: readonly FaultCase[]): void {
+  describe(title, () => {
   for (const fault of cases) {
     test(`${fault.mode}: logged as ${fault.reason}, counted, nothing drained; converges after`, async () => {
       const lab = await startFaultStack();
@@ -64,3 +55,4 @@ describe("Consul faults under run", () => {
     });
   }
 });
+}

@@ -1,0 +1,11 @@
+// Consul answers with an error or with garbage, through the fault proxy in
+// front of a real Consul, with `run` driving a real HAProxy (see fault-cases.ts).
+import { describeFaults } from "./fault-cases.js";
+
+describeFaults("Consul error answers under run", [
+  // Eight failures in a row: with the old 30 s backoff the next retry was
+  // 13-26 s away; with the 1 s cap the change is applied within ~2 s (the
+  // 5 s deadline leaves room for a loaded CI machine).
+  { mode: "500", reason: "http-error", answers: 8, convergeMs: 5_000 },
+  { mode: "garbage", reason: "bad-answer", answers: 3, convergeMs: 5_000 },
+]);
