@@ -30,6 +30,9 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     assert.equal(sync.code, 1, "a plain sync refuses the mass removal");
     assert.ok(hasLog(sync.stderr, heldLog), sync.stderr);
     assert.deepEqual(await lab.serving(), before, "still serving after the refused sync");
+    const dryRun = await lab.stack.cli(["sync", "--dry-run"]);
+    assert.match(dryRun.stdout, /^# held: mass removal held in main_back: .* srv1 127\.0\.0\.1:\d+/m, dryRun.stdout);
+    assert.doesNotMatch(dryRun.stdout, /state (drain|maint)/, "the dry run shows no removal either");
 
     const allowed = await lab.stack.cli(["sync", "--allow-mass-removal"]);
     assert.equal(allowed.code, 0, allowed.stderr);
