@@ -19,8 +19,8 @@ export interface HttpListener {
 /**
  * Limits for a listener nobody should be able to tie up: the handler needs
  * it for /healthz, /metrics and a watch's trigger, nothing bigger or slower.
- * A watch payload is a few KiB per node; 1 MiB is far above any of them (the
- * body is only a trigger anyway).
+ * The body of POST /watch is only a trigger and is never kept; bodies are
+ * refused beyond 1 MiB (413) so nobody can stream megabytes into it.
  */
 export const LISTENER_LIMITS = {
   maxBodyBytes: 1024 * 1024,
@@ -52,6 +52,12 @@ function handle(handlers: ListenerHandlers, request: IncomingMessage, response: 
   }
   if (request.method === "POST" && path === "/watch") {
     const tooLarge = (): void => {
+      // The body is only a trigger, so the reconcile still runs: a Consul
+      // `service` watch of several hundred instances sends more than the cap
+      // (about 1.5 KiB per instance), and its change must not wait for the
+      // next blocking-query answer. A trigger costs at most one coalesced
+      // reconcile, whoever sends it.
+      handlers.trigger();
       // Close the connection: the rest of the body is not read.
       response.setHeader("connection", "close");
       reply(response, 413, `payload too large: at most ${LISTENER_LIMITS.maxBodyBytes} bytes\n`);
