@@ -17,7 +17,7 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     assert.equal(before.length, 4);
 
     await lab.stack.consul.restartEmpty();
-    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 20_000);
+    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 30_000);
     const health = await eventually(() => lab.healthz(), (answer) => answer.status === 503, "healthz 503");
     assert.match(health.text, /mass removal held in main_back: Consul's answer would take 4 of 4 serving nodes out/);
     assert.equal(await lab.metric('chh_mass_removal_held{backend="main_back"}'), 4);
@@ -37,8 +37,8 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     const allowed = await lab.stack.cli(["sync", "--allow-mass-removal"]);
     assert.equal(allowed.code, 0, allowed.stderr);
     assert.ok(hasLog(allowed.stderr, { message: "mass removal applied", why: "allowed by the operator" }), allowed.stderr);
-    await eventually(() => lab.serving(), (rows) => rows.length === 0, "all four drained, then freed", 10_000);
-    await eventually(() => lab.healthz(), (answer) => answer.status === 200, "healthy once the removal is done", 10_000);
+    await eventually(() => lab.serving(), (rows) => rows.length === 0, "all four drained, then freed", 30_000);
+    await eventually(() => lab.healthz(), (answer) => answer.status === 200, "healthy once the removal is done", 30_000);
     assert.equal(await lab.metric('chh_mass_removal_held{backend="main_back"}'), 0);
     assert.equal(await lab.cli.stop(), 0);
   });
@@ -61,7 +61,7 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     assert.ok(existsSync(`${lockFile}.mass-removal.json`), "the first-seen time is kept beside the lock file");
     assert.equal((await stack.servers("main_back")).filter((row) => row.status === "UP").length, 4, "nothing drained");
 
-    const released = await eventually(() => stack.sync(), (result) => result.code === 0, "a sync after the hold time applies the removal", 15_000);
+    const released = await eventually(() => stack.sync(), (result) => result.code === 0, "a sync after the hold time applies the removal", 30_000);
     assert.ok(hasLog(released.stderr, { message: "mass removal applied", why: "hold time over" }), released.stderr);
     assert.equal(existsSync(`${lockFile}.mass-removal.json`), false, "the state file is gone once nothing is held");
   });

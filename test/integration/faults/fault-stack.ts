@@ -42,7 +42,7 @@ export function patchConfig(stack: Stack, change: (config: Record<string, unknow
 export async function startRun(stack: Stack): Promise<{ cli: RunningCli; listen: string }> {
   const cli = startCli(["--config", stack.configFile, "run"]);
   cleanups.push(() => cli.stop("SIGKILL"));
-  const logs = await eventually(() => Promise.resolve(cli.logs()), (text) => /"message":"listening"/.test(text), "the listener to start");
+  const logs = await eventually(() => Promise.resolve(cli.logs()), (text) => /"message":"listening"/.test(text), "the listener to start", 30_000);
   const listen = /"message":"listening"[^\n]*"address":"(127\.0\.0\.1:\d+)"|"address":"(127\.0\.0\.1:\d+)"[^\n]*"message":"listening"/.exec(logs);
   const address = listen?.[1] ?? listen?.[2];
   assert.ok(address, `no listening address in the logs: ${logs}`);
@@ -74,7 +74,7 @@ export async function startFaultStack(options: { nodes?: number; policy?: Record
       .filter((row) => row.status !== "MAINT")
       .map((row) => `${row.svname} ${row["addr"]} ${row.status}`)
       .sort();
-  await eventually(serving, (rows) => rows.length === nodes.length && rows.every((row) => row.endsWith(" UP")), "every node UP through run", 15_000);
+  await eventually(serving, (rows) => rows.length === nodes.length && rows.every((row) => row.endsWith(" UP")), "every node UP through run", 30_000);
   return {
     stack,
     proxy,

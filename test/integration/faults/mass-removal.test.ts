@@ -14,11 +14,11 @@ describe("mass-removal guard under run", () => {
     const lab = await startFaultStack();
     const before = await lab.serving();
     lab.proxy.mode = "empty";
-    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 15_000);
+    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 30_000);
     assert.equal((await lab.healthz()).status, 503);
     assert.deepEqual(await lab.serving(), before);
     lab.proxy.mode = "pass";
-    await eventually(() => lab.healthz(), (answer) => answer.status === 200, "healthy again, nothing held", 10_000);
+    await eventually(() => lab.healthz(), (answer) => answer.status === 200, "healthy again, nothing held", 30_000);
     assert.deepEqual(await lab.serving(), before, "nothing was drained");
     assert.equal(await lab.cli.stop(), 0);
   });
@@ -27,10 +27,10 @@ describe("mass-removal guard under run", () => {
     const lab = await startFaultStack({ policy: { massRemovalHoldSeconds: 3 } });
     // One answer in which every node is gone (deregistering one by one would be churn).
     lab.proxy.mode = "empty";
-    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 15_000);
+    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 30_000);
     assert.equal((await lab.serving()).length, 4, "held: all four still serve");
-    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, { message: "mass removal applied", why: "hold time over" }), "released after the hold time", 15_000);
-    await eventually(() => lab.serving(), (rows) => rows.length === 0, "all four drained and freed", 10_000);
+    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, { message: "mass removal applied", why: "hold time over" }), "released after the hold time", 30_000);
+    await eventually(() => lab.serving(), (rows) => rows.length === 0, "all four drained and freed", 30_000);
     assert.equal(await lab.cli.stop(), 0);
   });
 
@@ -38,7 +38,7 @@ describe("mass-removal guard under run", () => {
     const lab = await startFaultStack();
     await lab.stack.consul.deregister("n0");
     await lab.stack.consul.deregister("n1");
-    await eventually(() => lab.serving(), (rows) => rows.length === 2 && rows.every((row) => row.endsWith(" UP")), "two drained and freed", 10_000);
+    await eventually(() => lab.serving(), (rows) => rows.length === 2 && rows.every((row) => row.endsWith(" UP")), "two drained and freed", 30_000);
     assert.ok(!hasLog(lab.cli.logs(), heldLog), "nothing held");
     assert.equal(await lab.cli.stop(), 0);
   });
