@@ -24,6 +24,13 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
   try {
     const info = await context.haproxy.showInfo();
     results.push({ ok: true, what: "haproxy", detail: `${context.config.haproxy.socket}: HAProxy ${info.version}, pid ${info.pid}` });
+    // Reads work at every level; only `set server` needs admin, and would fail slot by slot.
+    const level = await context.haproxy.showCliLevel();
+    results.push(
+      level === "admin"
+        ? { ok: true, what: "haproxy level", detail: "admin" }
+        : { ok: false, what: "haproxy level", detail: `${context.config.haproxy.socket} is at level ${level}; the handler needs level admin: point haproxy.socket at a 'stats socket ... level admin' (the playbook's unix socket)` },
+    );
     // Unfiltered reads: a backend missing from HAProxy is a finding, not an error.
     const stats = await context.haproxy.showStat();
     const slots = slotsFromRuntime(await context.haproxy.showServersState(), stats, managedPrefixes(context.policy));
