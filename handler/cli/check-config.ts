@@ -1,9 +1,12 @@
 // `check-config`: the config is valid, Consul answers with a trustworthy
 // view, HAProxy's admin socket answers at admin level, and every configured
 // backend and slot prefix exists there. Each check prints one line.
+import { accessSync, constants, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
+import { renderSlotsFile } from "../slots-file/render.js";
 
 export interface CheckResult {
   ok: boolean;
@@ -51,6 +54,17 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
     }
   } catch (error) {
     results.push({ ok: false, what: "haproxy", detail: (error as Error).message });
+  }
+  const slotsFile = context.config.haproxy.slotsFile;
+  if (slotsFile) {
+    try {
+      renderSlotsFile(readFileSync(slotsFile.template, "utf8"), [], managedPrefixes(context.policy), slotsFile.template);
+      // The file is replaced by a rename: the directory must be writable.
+      accessSync(dirname(slotsFile.output), constants.W_OK);
+      results.push({ ok: true, what: "slots file", detail: `${slotsFile.template} renders into ${slotsFile.output}` });
+    } catch (error) {
+      results.push({ ok: false, what: "slots file", detail: `${(error as Error).message}; a reload of HAProxy would put nodes in other slots until this is fixed` });
+    }
   }
   return results;
 }
