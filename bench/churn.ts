@@ -5,7 +5,8 @@
 // then maint), and only then stop the old node's process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { freePort, now, repositoryRoot, startCli, startHandlerStack, StatPoller, type HandlerStack, type StatRow } from "./lib.js";
+import { freePort, now, parseWrk, repositoryRoot, startCli, startHandlerStack, StatPoller, type HandlerStack, type StatRow } from "./lib.js";
+import { reloadBenchmark } from "./reload.js";
 
 interface Node {
   id: string;
@@ -29,20 +30,6 @@ async function startNode(id: string): Promise<Node> {
 
 async function register(stack: HandlerStack, node: Node): Promise<void> {
   await stack.consul.register({ ID: node.id, Name: "svc1", Address: "127.0.0.1", Port: node.port, Check: { CheckID: `ttl-${node.id}`, TTL: "1h", Status: "passing" } });
-}
-
-export interface WrkFigures {
-  requests: number;
-  non2xx: number;
-  socketErrors: string;
-  raw: string;
-}
-
-export function parseWrk(output: string): WrkFigures {
-  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
-  const socketErrors = /Socket errors: (.*)/.exec(output)?.[1] ?? "none";
-  return { requests, non2xx, socketErrors, raw: output };
 }
 
 export async function churnBenchmark(quick: boolean): Promise<string[]> {
@@ -94,5 +81,6 @@ export async function churnBenchmark(quick: boolean): Promise<string[]> {
   const figures = parseWrk(wrkOutput);
   const line = `churn under load (wrk -t2 -c32, ${seconds} s, keep-alive): ${figures.requests} requests, ${figures.non2xx} non-2xx, socket errors: ${figures.socketErrors}; ${replaced} node replacements (${nodeCount} nodes, ${generation} generation(s))`;
   console.log(line);
-  return [line];
+  // Requests lost per HAProxy reload: ours next to the consul-template-style anchor.
+  return [line, ...(await reloadBenchmark(quick))];
 }

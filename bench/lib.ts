@@ -157,3 +157,18 @@ export async function waitForLog(cli: RunningCli, pattern: RegExp, timeoutMs = 1
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** wrk's summary: requests, non-2xx answers, socket errors. */
+export interface WrkFigures {
+  requests: number;
+  non2xx: number;
+  socketErrors: string;
+  raw: string;
+}
+
+export function parseWrk(output: string): WrkFigures {
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const socketErrors = /Socket errors: (.*)/.exec(output)?.[1] ?? "none";
+  return { requests, non2xx, socketErrors, raw: output };
+}

@@ -1,10 +1,13 @@
 // `check-config`: the config is valid, Consul answers with a trustworthy
 // view, HAProxy's admin socket answers at admin level, and every configured
 // backend and slot prefix exists there. Each check prints one line.
+import { accessSync, constants, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
 import { isLoopbackListen } from "../config/config.js";
+import { renderSlotsFile } from "../slots-file/render.js";
 
 export interface CheckResult {
   ok: boolean;
@@ -34,6 +37,13 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
   try {
     const info = await context.haproxy.showInfo();
     results.push({ ok: true, what: "haproxy", detail: `${context.config.haproxy.socket}: HAProxy ${info.version}, pid ${info.pid}` });
+    // Reads work at every level; only `set server` needs admin, and would fail slot by slot.
+    const level = await context.haproxy.showCliLevel();
+    results.push(
+      level === "admin"
+        ? { ok: true, what: "haproxy level", detail: "admin" }
+        : { ok: false, what: "haproxy level", detail: `${context.config.haproxy.socket} is at level ${level}; the handler needs level admin: point haproxy.socket at a 'stats socket ... level admin' (the playbook's unix socket)` },
+    );
     // Unfiltered reads: a backend missing from HAProxy is a finding, not an error.
     const stats = await context.haproxy.showStat();
     const slots = slotsFromRuntime(await context.haproxy.showServersState(), stats, managedPrefixes(context.policy));
@@ -54,6 +64,17 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
     }
   } catch (error) {
     results.push({ ok: false, what: "haproxy", detail: (error as Error).message });
+  }
+  const slotsFile = context.config.haproxy.slotsFile;
+  if (slotsFile) {
+    try {
+      renderSlotsFile(readFileSync(slotsFile.template, "utf8"), [], managedPrefixes(context.policy), slotsFile.template);
+      // The file is replaced by a rename: the directory must be writable.
+      accessSync(dirname(slotsFile.output), constants.W_OK);
+      results.push({ ok: true, what: "slots file", detail: `${slotsFile.template} renders into ${slotsFile.output}` });
+    } catch (error) {
+      results.push({ ok: false, what: "slots file", detail: `${(error as Error).message}; a reload of HAProxy would put nodes in other slots until this is fixed` });
+    }
   }
   return results;
 }

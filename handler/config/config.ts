@@ -25,6 +25,15 @@ export interface HaproxyConfig {
   timeoutMs: number;
   /** Fill slots with `health down` so traffic waits for HAProxy's own check. */
   holdDownUntilChecked: boolean;
+  /** Keep a configuration file HAProxy loads current with the slot assignment (see README, "Reloads"). */
+  slotsFile?: SlotsFileConfig;
+}
+
+export interface SlotsFileConfig {
+  /** The backends' configuration with `server-template` lines, written by the operator. */
+  template: string;
+  /** The rendered file HAProxy loads (an extra `-f`); rewritten atomically after each apply. */
+  output: string;
 }
 
 export interface PolicyConfig {
@@ -270,12 +279,20 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
   if (datacenter) consul.datacenter = datacenter;
 
   const haproxyRaw = reader.section(root, "haproxy", "haproxy", true);
-  reader.unknownKeys(haproxyRaw, "haproxy", ["socket", "timeoutMs", "holdDownUntilChecked"]);
+  reader.unknownKeys(haproxyRaw, "haproxy", ["socket", "timeoutMs", "holdDownUntilChecked", "slotsFile"]);
   const haproxy: HaproxyConfig = {
     socket: reader.string(haproxyRaw, "socket", "haproxy.socket", { required: true, hint: "host:port (127.0.0.1:9999) or a unix socket path" }) ?? "",
     timeoutMs: reader.integer(haproxyRaw, "timeoutMs", "haproxy.timeoutMs", 100, 600_000, 5000),
     holdDownUntilChecked: reader.boolean(haproxyRaw, "holdDownUntilChecked", "haproxy.holdDownUntilChecked", true),
   };
+  if (haproxyRaw["slotsFile"] !== undefined && haproxyRaw["slotsFile"] !== null) {
+    const slotsRaw = reader.section(haproxyRaw, "slotsFile", "haproxy.slotsFile", false);
+    reader.unknownKeys(slotsRaw, "haproxy.slotsFile", ["template", "output"]);
+    const template = reader.string(slotsRaw, "template", "haproxy.slotsFile.template", { required: true, hint: "the path of the backends template (HAProxy configuration with server-template lines)" });
+    const output = reader.string(slotsRaw, "output", "haproxy.slotsFile.output", { required: true, hint: "the path of the file HAProxy loads with an extra -f" });
+    if (template && output && template === output) reader.problems.push("haproxy.slotsFile: template and output must be different files (the output is rewritten)");
+    if (template && output) haproxy.slotsFile = { template, output };
+  }
 
   const policyRaw = reader.section(root, "policy", "policy", false);
   reader.unknownKeys(policyRaw, "policy", ["warningAs", "drainSeconds", "maxRemovalFraction", "massRemovalMinNodes", "massRemovalHoldSeconds"]);

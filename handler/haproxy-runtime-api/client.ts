@@ -238,6 +238,11 @@ export class RuntimeApiClient {
     return parseShowServersState(await this.showOne(commands.showServersState(backend)));
   }
 
+  /** `admin`, `operator` or `user`. */
+  async showCliLevel(): Promise<string> {
+    return (await this.showOne(commands.showCliLevel())).trim();
+  }
+
   async showInfo(): Promise<ProcessInfo> {
     return parseShowInfo(await this.showOne(commands.showInfo()));
   }

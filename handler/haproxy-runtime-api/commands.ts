@@ -108,4 +108,8 @@ export const commands = {
   showInfo(): RuntimeCommand {
     return command("show info", startsWith("Name:"));
   },
+  /** The connection's level: `admin`, `operator` or `user` (HAProxy 2.0 and later). */
+  showCliLevel(): RuntimeCommand {
+    return command("show cli level", (output) => ["admin", "operator", "user"].includes(output.trim()));
+  },
 };

@@ -13,6 +13,7 @@ import { applyPlan, planCommands, type ApplyReport } from "../applier/apply.js";
 import { policyFromConfig, managedPrefixes } from "./policy.js";
 import { describeHold, guardMassRemoval, type HeldRemoval, type MassRemovalPolicy, type ReleasedRemoval } from "./mass-removal.js";
 import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
+import { keepSlotsFile } from "./slots-file.js";
 
 export interface HandlerContext {
   config: HandlerConfig;
@@ -126,6 +127,10 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), loadGuardMemory(context.config.lockFile), Date.now(), options.allowMassRemoval === true);
     const planned = decision.plan;
     const applied = !options.dryRun && planned.steps.length > 0 ? await applyPlan(session, planned.steps) : undefined;
+    // After each apply, the slots file follows what HAProxy now runs (read back, not predicted).
+    if (!options.dryRun && context.config.haproxy.slotsFile) {
+      keepSlotsFile(context, context.config.haproxy.slotsFile, applied && applied.applied.length + applied.failures.length > 0 ? await readSlotsIn(session, context.policy) : slots);
+    }
     return { plan: planned, report: applied, guard: decision };
   });
   if (!options.dryRun) {
@@ -151,7 +156,16 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     if (verbose) {
       for (const step of report.applied) context.logger.info(step.reason, { slot: `${step.backend}/${step.server}`, serviceId: step.serviceId });
     }
+    // A socket below level admin refuses every change: one line, not one per slot.
+    const denied = report.failures.filter((failure) => isPermissionDenied(failure.reply));
+    if (denied.length > 0) {
+      context.logger.error("HAProxy answered 'Permission denied': the handler needs level admin on its socket; point haproxy.socket at a 'stats socket ... level admin' (check-config verifies it)", {
+        socket: context.config.haproxy.socket,
+        refusedSlots: denied.length,
+      });
+    }
     for (const failure of report.failures) {
+      if (isPermissionDenied(failure.reply)) continue;
       context.logger.error("HAProxy refused a command; the slot was not enabled", {
         slot: `${failure.step.backend}/${failure.step.server}`,
         serviceId: failure.step.serviceId,
@@ -173,6 +187,11 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     ms: Math.round(outcome.durationMs * 10) / 10,
   });
   return outcome;
+}
+
+/** HAProxy's reply to a command above the connection's level. */
+export function isPermissionDenied(reply: string): boolean {
+  return reply.trim() === "Permission denied";
 }
 
 /** Fresh reads of both sides, then plan and apply. Throws ConsulUntrusted (HAProxy untouched). */

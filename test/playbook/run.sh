@@ -234,8 +234,8 @@ for unit in consul haproxy consul-haproxy-handler; do
     check "unit $unit is active" cin "systemctl is-active --quiet $unit"
 done
 check "master token is 0400 root" cin "test \"\$(stat -c '%a %U' /etc/consul/consul_master_token)\" = '400 root'"
-check "haproxy.cfg has the server-template slots" \
-    cin "grep -q 'server-template irisrv 1-50 0.0.0.0:80 check disabled init-addr none' /etc/haproxy/haproxy.cfg"
+check "the backends template has the server-template slots" \
+    cin "grep -q 'server-template irisrv 1-50 0.0.0.0:80 check disabled init-addr none' /etc/haproxy/backends.cfg.in"
 
 TOKEN=$(cin "cat /etc/consul/consul_master_token" 2>/dev/null || true)
 CURL_TOKEN="curl -sf -H 'X-Consul-Token: $TOKEN'"
@@ -311,6 +311,65 @@ check "handler token is not the master token, cannot write" \
     cin "T=\$(cat /etc/consul-haproxy-handler/consul_token) && test -n \"\$T\" && test \"\$T\" != '$TOKEN' && test \"\$(curl -s -o /dev/null -w '%{http_code}' -H \"X-Consul-Token: \$T\" -X PUT -d '{\"Name\":\"x\"}' http://127.0.0.1:8500/v1/agent/service/register)\" = 403"
 check "consul-haproxy-handler status runs" \
     cin "runuser -u consul-haproxy-handler -- consul-haproxy-handler status --config /etc/consul-haproxy-handler/config.yml >/dev/null"
+
+# ------------------------------------- hitless reload/restart, least privilege
+# Kept in one block. The handler renders the backends template into the file
+# HAProxy loads, so a reload or restart finds every node in its slot with its
+# weight and maxconn; `option idle-close-on-response` keeps keep-alive
+# clients whole across a reload. wrk runs in the container's network
+# namespace only (loopback there), bounded in time.
+check "the rendered backends file has node-a and node-b as server lines" \
+    cin "grep -Eq '^ *server irisrv[0-9]+ $A ' /var/lib/haproxy-slots/backends.cfg && grep -Eq '^ *server irisrv[0-9]+ $B ' /var/lib/haproxy-slots/backends.cfg"
+# backend/slot address status weight maxconn, for the slots in use
+slot_map() {
+    stat_rows | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $2 ~ /^irisrv/ && $col["addr"] !~ /^0\.0\.0\.0:/ && $col["status"] !~ /^MAINT/ {
+            split($col["status"], s, " "); print $1 "/" $2, $col["addr"], s[1], $col["weight"], $col["slim"] }' | sort
+}
+haproxy_pid() { cin "echo 'show info' | socat -t 2 stdio unix-connect:/run/haproxy/admin.sock" | awk '/^Pid:/ { print $2 }'; }
+backend_requests() { stat_rows | awk -F, '$1 == "iri_back" && $2 == "BACKEND" { print $8 }'; }
+traffic_flows() { local n; n=$(backend_requests); [[ -n "$n" ]] && (( n > $1 + 50 )); }
+WRK="nsenter -t $C -n wrk -t1 -c8 -H 'X-IOTA-API-Version: 1' https://127.0.0.1:14267/"
+# under_load NAME ACTION: wrk runs while ACTION runs; then the slot map and wrk's figures.
+under_load() {
+    local name=$1 action=$2 before pid
+    before=$(slot_map)
+    pid=$(haproxy_pid)
+    eval "$WRK -d12s" >"$WORK/wrk-$name.txt" 2>&1 &
+    local wrk_pid=$!
+    wait_for 10 traffic_flows "$(backend_requests)"
+    cin "$action"
+    wait_for 20 eval '[[ -n "$(haproxy_pid)" && "$(haproxy_pid)" != "'"$pid"'" ]]'
+    SLOTS_AFTER=$(slot_map)
+    # wrk ends by itself (-d12s); the new process must have served traffic by then.
+    wait_for 10 traffic_flows 0
+    wait "$wrk_pid" || true
+    SLOTS_BEFORE=$before
+    log "$name under load: $(grep -E 'requests in|Non-2xx|Socket errors' "$WORK/wrk-$name.txt" | tr -s ' \n' ' ')"
+}
+if command -v wrk >/dev/null; then
+    under_load reload "systemctl reload haproxy"
+    check "reload: every node in its slot with weight and maxconn, UP, at once" test "$SLOTS_AFTER" = "$SLOTS_BEFORE" -a -n "$SLOTS_BEFORE"
+    check "reload under load: requests went through" grep -q 'requests in' "$WORK/wrk-reload.txt"
+    check "reload under load: 0 failed requests (no non-2xx, no socket errors)" \
+        bash -c "! grep -Eq 'Non-2xx|Socket errors' '$WORK/wrk-reload.txt'"
+    under_load restart "systemctl restart haproxy"
+    check "restart: every node in its slot with weight and maxconn, UP, at once" test "$SLOTS_AFTER" = "$SLOTS_BEFORE" -a -n "$SLOTS_BEFORE"
+    # Connections are refused while no process listens (counted, not failed);
+    # what must not happen is a 503 while slots wait for the handler.
+    check "restart under load: no non-2xx answer" bash -c "! grep -q 'Non-2xx' '$WORK/wrk-restart.txt'"
+else
+    fail "wrk is not installed on the host (apt-get install wrk): reload/restart under load not checked"
+fi
+check "TCP runtime socket is at level operator" \
+    cin "test \"\$(echo 'show cli level' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999)\" = operator"
+check "TCP runtime socket answers show stat" cin "echo 'show stat' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999 | grep -q '^iri_back,BACKEND,'"
+check "TCP runtime socket refuses disable frontend (Permission denied)" \
+    cin "echo 'disable frontend iri_front' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999 | grep -q 'Permission denied'"
+check "the frontend is still enabled" cin "echo 'show stat' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999 | grep -q '^iri_front,FRONTEND,.*,OPEN,'"
+check "check-config: the handler's unix socket is at level admin" \
+    cin "runuser -u consul-haproxy-handler -- consul-haproxy-handler check-config --config /etc/consul-haproxy-handler/config.yml | grep -q '^ok   haproxy level: admin'"
+# ------------------------------------------------------------------- end block
 
 # -------------------------------------------------------- deregister/restart
 check "deregister node-a (curl)" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"

@@ -1,0 +1,133 @@
+// HAProxy in master-worker mode (`haproxy -W -S <master socket> -f main -f
+// slots`), as Debian's unit runs it, with the two things its systemd unit
+// does around a reload or a stop: save the server state first (so the next
+// process restores weights, admin and operational states), then SIGUSR2
+// (reload) or SIGTERM (stop).
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { RuntimeApiClient } from "../../handler/haproxy-runtime-api/index.js";
+
+export interface MasterWorkerHaproxy {
+  admin: RuntimeApiClient;
+  /** The worker's Pid as `show info` reports it. */
+  workerPid(): Promise<number>;
+  /** Saves the server state, sends SIGUSR2, waits until a new worker answers. */
+  reload(): Promise<void>;
+  /** Saves the server state, stops the master (SIGTERM) and starts a new one. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface MasterWorkerOptions {
+  configFiles: string[];
+  masterSocket: string;
+  adminAddress: string;
+  stateFile: string;
+}
+
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+export async function startMasterWorker(options: MasterWorkerOptions): Promise<MasterWorkerHaproxy> {
+  const admin = new RuntimeApiClient(options.adminAddress, { timeoutMs: 2000 });
+  let master: ChildProcess | undefined;
+  let stderr = "";
+
+  const workerPid = async (): Promise<number> => (await admin.showInfo()).pid;
+
+  const waitForWorker = async (other: number | undefined): Promise<void> => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const pid = await workerPid();
+        if (pid !== other) return;
+      } catch {
+        // not up yet
+      }
+      if (master?.exitCode !== null && master?.exitCode !== undefined) throw new Error(`haproxy exited (${master.exitCode}): ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`no new HAProxy worker answered on ${options.adminAddress}: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    const args = ["-W", "-db", "-S", options.masterSocket, ...options.configFiles.flatMap((file) => ["-f", file])];
+    const child = spawn("haproxy", args, { stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)));
+    children.add(child);
+    child.once("exit", () => children.delete(child));
+    master = child;
+    await waitForWorker(undefined);
+  };
+
+  // What haproxy-save-server-state does before every reload and stop: the
+  // answer byte for byte, as `echo "show servers state" | socat` writes it.
+  const saveState = async (): Promise<void> => {
+    const [host = "", port = ""] = options.adminAddress.split(":");
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host, port: Number(port) });
+      let output = "";
+      socket.setEncoding("utf8");
+      socket.on("connect", () => socket.write("show servers state\n"));
+      socket.on("data", (chunk: string) => (output += chunk));
+      socket.on("close", () => resolve(output));
+      socket.on("error", reject);
+    });
+    if (!answer.startsWith("1\n")) throw new Error(`show servers state: unexpected answer ${JSON.stringify(answer.slice(0, 200))}`);
+    writeFileSync(options.stateFile, answer);
+  };
+
+  const stop = async (): Promise<void> => {
+    const current = master;
+    master = undefined;
+    if (!current || current.exitCode !== null) return;
+    const exited = new Promise((resolve) => current.once("exit", resolve));
+    current.kill("SIGTERM");
+    await exited;
+  };
+
+  /** One command on the master CLI; undefined while the master does not answer (re-exec after a reload). */
+  const masterCommand = (text: string): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      const socket = connect({ path: options.masterSocket });
+      let output = "";
+      socket.setEncoding("utf8");
+      socket.on("connect", () => socket.end(`${text}\n`));
+      socket.on("data", (chunk: string) => (output += chunk));
+      socket.on("close", () => resolve(output));
+      socket.on("error", () => resolve(undefined));
+    });
+
+  /** The master re-executes itself on a reload; a signal sent meanwhile is lost. Wait until it lists the worker. */
+  const waitForMaster = async (pid: number): Promise<void> => {
+    const deadline = Date.now() + 15_000;
+    while (!(await masterCommand("show proc"))?.includes(`\n${pid} `)) {
+      if (Date.now() > deadline) throw new Error(`the HAProxy master does not list worker ${pid}: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  await start();
+  await waitForMaster(await workerPid());
+  return {
+    admin,
+    workerPid,
+    async reload() {
+      const before = await workerPid();
+      await saveState();
+      master?.kill("SIGUSR2");
+      await waitForWorker(before);
+      await waitForMaster(await workerPid());
+    },
+    async restart() {
+      await saveState();
+      await stop();
+      await start();
+      await waitForMaster(await workerPid());
+    },
+    stop,
+  };
+}
