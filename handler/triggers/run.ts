@@ -19,6 +19,7 @@ import { ConsulUntrusted } from "../source/consul-source.js";
 import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
 import { withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
+import { recordVersionMetrics } from "../metrics/version-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 
 /** How long a blocking query waits for a change before Consul answers anyway. */
@@ -237,6 +238,7 @@ export class Controller {
     if (ok) this.metrics.lastSuccess.set(Math.floor(Date.now() / 1000));
     this.lastOutcome = { ok, at: Date.now(), reason: ok ? "ok" : `${failures} command(s) refused by HAProxy` };
     this.updateSlotGauges(outcome);
+    recordVersionMetrics(this.metrics, outcome.plan);
     if (outcome.plan.draining > 0) this.scheduleDrainCheck();
     if (!ok) this.scheduleRetry();
   }
@@ -330,6 +332,7 @@ export class Controller {
     await this.runner.idle().catch(() => undefined);
     this.runner.clearWaiting();
     this.context.consul.close();
+    this.context.promotions.close();
     this.config = config;
     this.context = createContext(config, this.logger);
     this.haproxyIdentity = undefined;
@@ -345,6 +348,7 @@ export class Controller {
     await this.runner.idle();
     await this.listener?.close();
     this.context.consul.close();
+    this.context.promotions.close();
     this.logger.info("stopped");
   }
 }
