@@ -118,8 +118,9 @@ function addressKey(address: string, port: number): string {
  * The generations HAProxy shows taking traffic: slots in state ready with a
  * weight above 0 whose address:port belongs to a current instance.
  */
-function generationsTakingTraffic(states: Map<string, GenerationState>, slots: readonly Slot[], backends: readonly BackendPolicy[], inputs: VersionInputs): GenerationState[] {
+function generationsTakingTraffic(states: Map<string, GenerationState>, slots: readonly Slot[], backends: readonly BackendPolicy[], inputs: VersionInputs): { live: GenerationState[]; unknown: number } {
   const live = new Set<GenerationState>();
+  let unknown = 0;
   for (const backend of backends) {
     const byAddress = new Map<string, GenerationState>();
     for (const state of states.values()) {
@@ -130,9 +131,10 @@ function generationsTakingTraffic(states: Map<string, GenerationState>, slots: r
       if (slot.adminState !== "ready" || slot.weight === 0) continue;
       const state = byAddress.get(addressKey(slot.address, slot.port));
       if (state) live.add(state);
+      else unknown += 1;
     }
   }
-  return [...live].sort((a, b) => compareGenerations(a.generation, b.generation));
+  return { live: [...live].sort((a, b) => compareGenerations(a.generation, b.generation)), unknown };
 }
 
 function describeLoss(state: GenerationState | undefined, label: string, inputs: VersionInputs): string {
@@ -173,7 +175,8 @@ export function decideVersions(
   // What HAProxy shows. Several generations with traffic: a canary (the
   // oldest is the serving one) when canaries are on, else a mix from before
   // versioning was turned on (nothing serves yet; `prefer` decides).
-  const live = generationsTakingTraffic(states, slots, own, inputs);
+  // Slots with traffic whose node left Consul: their generation is unknown now.
+  const { live, unknown } = generationsTakingTraffic(states, slots, own, inputs);
   const previous = live.length === 1 || (live.length > 1 && versioning.canaryPercent > 0) ? live[0] : undefined;
 
   let serving: GenerationState | undefined;
@@ -191,6 +194,7 @@ export function decideVersions(
     if (serving) {
       if (previous) reason = `${describeLoss(previous, previous.generation.label, inputs)}; prefer ${versioning.prefer}`;
       else if (live.length > 1) reason = `several generations took traffic (${live.map((state) => state.generation.label).join(", ")}); prefer ${versioning.prefer}`;
+      else if (unknown > 0) reason = `the serving generation has no instance left in Consul; prefer ${versioning.prefer}`;
       else reason = `no generation served yet; prefer ${versioning.prefer}`;
     } else {
       // Nothing healthy anywhere: keep what HAProxy shows (the health states take everything out anyway).
