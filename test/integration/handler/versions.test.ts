@@ -190,4 +190,22 @@ describe("versioning against real Consul and HAProxy", () => {
     assert.doesNotMatch(report, /Socket errors/, report);
     assert.ok(oldHits > 0 && next.hits > 0);
   });
+
+  test("ACLs: the handler's token needs key read on consul-haproxy-handler/ (write to promote); without it HAProxy stays as it is", async () => {
+    const stack = await startStack({ acl: true, handler: versioned() });
+    const a = await versionNode("acl-a", "1.0.1");
+    await register(stack, a, "1.0.1");
+    const rules = 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\nagent_prefix "" { policy = "read" }';
+    const withoutKv = await stack.consul.createToken(rules);
+    const denied = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: withoutKv } });
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /key_prefix \\"consul-haproxy-handler\/\\"/);
+    assert.ok((await stack.servers("main_back")).every((row) => row.status === "MAINT"), "HAProxy untouched");
+    // The rules the handler role grants.
+    const granted = await stack.consul.createToken(`${rules}\nkey_prefix "consul-haproxy-handler/" { policy = "write" }`);
+    const synced = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: granted } });
+    assert.equal(synced.code, 0, synced.stderr);
+    const promoted = await stack.cli(["promote", "iri", "1.0.1"], { env: { CONSUL_HTTP_TOKEN: granted } });
+    assert.equal(promoted.code, 0, promoted.stderr);
+  });
 });
