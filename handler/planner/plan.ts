@@ -174,7 +174,9 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       if (!server) continue;
       const { prepare, activate } = updateOperations(slot, server, policy);
       if (prepare.length + activate.length > 0) {
-        plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason: `update: ${server.endpoint.health}`, prepare, activate });
+        const generation = versions?.members.get(server.endpoint.serviceId);
+        const reason = `update: ${server.endpoint.health}${generation ? `, ${generation.generation} ${generation.role}` : ""}`;
+        plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason, prepare, activate });
       }
     }
 

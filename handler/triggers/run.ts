@@ -215,7 +215,8 @@ export class Controller {
       this.record(outcome, started, changedAt);
     } catch (error) {
       this.metrics.reconciles.inc({ result: "failed" });
-      this.metrics.failures.inc({ cause: "haproxy" });
+      // The promoted versions are read from Consul KV inside the reconcile.
+      this.metrics.failures.inc({ cause: error instanceof ConsulUntrusted ? `consul-${error.reason}` : "haproxy" });
       this.lastOutcome = { ok: false, at: Date.now(), reason: (error as Error).message };
       this.logger.error("reconcile failed; will retry", { detail: (error as Error).message });
       // HAProxy may be restarting: the Pid poll triggers again when it is back,
