@@ -152,9 +152,14 @@ describe("versioning: rollout and promote", () => {
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, /key_prefix \\"consul-haproxy-handler\/\\"/);
     assert.ok((await stack.servers("main_back")).every((row) => row.status === "MAINT"), "HAProxy untouched");
+    const check = await stack.cli(["check-config"], { env: { CONSUL_HTTP_TOKEN: withoutKv } });
+    assert.equal(check.code, 1);
+    assert.match(check.stdout, /^FAIL consul kv: .*key_prefix/m);
     // The rules the handler role grants.
     const granted = await stack.consul.createToken(`${rules}\nkey_prefix "consul-haproxy-handler/" { policy = "write" }`);
     const synced = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: granted } });
+    const checkGranted = await stack.cli(["check-config"], { env: { CONSUL_HTTP_TOKEN: granted } });
+    assert.match(checkGranted.stdout, /^ok {3}consul kv: promoted versions readable \(none promoted\)/m);
     assert.equal(synced.code, 0, synced.stderr);
     const promoted = await stack.cli(["promote", "iri", "1.0.1"], { env: { CONSUL_HTTP_TOKEN: granted } });
     assert.equal(promoted.code, 0, promoted.stderr);
