@@ -1,7 +1,7 @@
 // `check-config`: the config is valid, Consul answers with a trustworthy
 // view, HAProxy's admin socket answers at admin level, and every configured
 // backend and slot prefix exists there. Each check prints one line.
-import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
+import { readDesired, readPromoted, versionedServices, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
 
@@ -19,6 +19,16 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
     results.push({ ok: true, what: "consul", detail: `${context.config.consul.address}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
   } catch (error) {
     results.push({ ok: false, what: "consul", detail: (error as Error).message });
+  }
+  if (versionedServices(context).length > 0) {
+    // A reconcile of a versioned service reads the promoted versions from KV.
+    try {
+      const promoted = await readPromoted(context);
+      const listed = [...promoted].map(([service, version]) => `${service} ${version}`).join(", ");
+      results.push({ ok: true, what: "consul kv", detail: `promoted versions readable${listed ? `: ${listed}` : " (none promoted)"}` });
+    } catch (error) {
+      results.push({ ok: false, what: "consul kv", detail: (error as Error).message });
+    }
   }
 
   try {

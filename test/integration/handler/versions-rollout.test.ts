@@ -149,11 +149,11 @@ describe("versioning: rollout and promote", () => {
     const rules = 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\nagent_prefix "" { policy = "read" }';
     const withoutKv = await stack.consul.createToken(rules);
     const denied = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: withoutKv } });
-    assert.equal(denied.code, 1);
+    assert.equal(denied.code, 1, `sync without key read succeeded: ${denied.stderr}`);
     assert.match(denied.stderr, /key_prefix \\"consul-haproxy-handler\/\\"/);
     assert.ok((await stack.servers("main_back")).every((row) => row.status === "MAINT"), "HAProxy untouched");
     const check = await stack.cli(["check-config"], { env: { CONSUL_HTTP_TOKEN: withoutKv } });
-    assert.equal(check.code, 1);
+    assert.equal(check.code, 1, check.stdout + check.stderr);
     assert.match(check.stdout, /^FAIL consul kv: .*key_prefix/m);
     // The rules the handler role grants.
     const granted = await stack.consul.createToken(`${rules}\nkey_prefix "consul-haproxy-handler/" { policy = "write" }`);
