@@ -23,7 +23,7 @@ fi
 
 stop
 mkdir -p "$state"
-for port in 8500 9999 8080; do
+for port in 8500 9999 8080 8081; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "demo: port $port is in use; stop what listens there (or run 'make demo-stop') and try again" >&2
     exit 1
@@ -50,6 +50,14 @@ pows=(false true only)
 for i in 0 1 2; do
   node demo/sample-node.mjs "${names[$i]}" "${ports[$i]}" >"$state/${names[$i]}.log" 2>&1 &
   echo $! >"$state/${names[$i]}.pid"
+done
+# Nodes of the versioned `api` service, started but not registered: the
+# README's rollout registers them one by one.
+api_ports=(15001 15002 15003 15004)
+api_versions=(1.0.1 1.0.1 1.0.2 1.1.0)
+for i in 0 1 2 3; do
+  node demo/sample-node.mjs "api-${api_ports[$i]}" "${api_ports[$i]}" "${api_versions[$i]}" >"$state/api-${api_ports[$i]}.log" 2>&1 &
+  echo $! >"$state/api-${api_ports[$i]}.pid"
 done
 sleep 0.3
 
@@ -82,7 +90,7 @@ done
 cat <<TXT
 
 Demo is up (logs in $state):
-  Consul      http://127.0.0.1:8500   HAProxy frontend http://127.0.0.1:8080
+  Consul      http://127.0.0.1:8500   HAProxy frontend http://127.0.0.1:8080 (iri), :8081 (api, versioned)
   admin socket 127.0.0.1:9999          handler log $state/handler.log
 
 Look at the slots:
@@ -97,6 +105,9 @@ Register another node with per-node settings, then deregister it:
   node demo/sample-node.mjs node-d 14268 &
   curl -X PUT http://127.0.0.1:8500/v1/agent/service/register -d '{"ID":"127.0.0.1:14268","Name":"iri","Address":"127.0.0.1","Port":14268,"Meta":{"haproxy_pow":"true","haproxy_maxconn":"7","haproxy_weight":"20"},"Check":{"HTTP":"http://127.0.0.1:14268/health","Interval":"2s"}}'
   curl -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/127.0.0.1:14268
+
+Version-aware routing: the api nodes on 15001-15004 (1.0.1, 1.0.1, 1.0.2,
+1.1.0) run unregistered; README "Versions" walks through a rollout with them.
 
 See what a sync would send, without sending it:
   $handler sync --dry-run

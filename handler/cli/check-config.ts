@@ -3,7 +3,7 @@
 // backend and slot prefix exists there. Each check prints one line.
 import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
+import { readDesired, readPromoted, versionedServices, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
 import { isLoopbackListen } from "../config/config.js";
@@ -32,6 +32,16 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
     results.push({ ok: true, what: "consul", detail: `${context.config.consul.address}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
   } catch (error) {
     results.push({ ok: false, what: "consul", detail: (error as Error).message });
+  }
+  if (versionedServices(context).length > 0) {
+    // A reconcile of a versioned service reads the promoted versions from KV.
+    try {
+      const promoted = await readPromoted(context);
+      const listed = [...promoted].map(([service, version]) => `${service} ${version}`).join(", ");
+      results.push({ ok: true, what: "consul kv", detail: `promoted versions readable${listed ? `: ${listed}` : " (none promoted)"}` });
+    } catch (error) {
+      results.push({ ok: false, what: "consul kv", detail: (error as Error).message });
+    }
   }
 
   try {

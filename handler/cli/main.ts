@@ -14,6 +14,7 @@ import { collectStatus, formatStatus } from "./status.js";
 import { checkConfig } from "./check-config.js";
 import { registerRunCommand } from "./run-command.js";
 import { describeHold } from "../reconcile/mass-removal.js";
+import { promote } from "./promote.js";
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -51,6 +52,7 @@ async function execute(options: GlobalOptions, body: (context: HandlerContext) =
     }
   } finally {
     context?.consul.close();
+    context?.promotions.close();
   }
 }
 
@@ -138,6 +140,24 @@ export function buildProgram(): Command {
         const results = await checkConfig(context);
         for (const result of results) console.log(`${result.ok ? "ok  " : "FAIL"} ${result.what}: ${result.detail}`);
         return results.every((result) => result.ok) ? 0 : EXIT_FAILED;
+      });
+    });
+
+  program
+    .command("promote")
+    .description("make a version's generation serve now (kept in Consul KV consul-haproxy-handler/<service>/promoted, so it survives restarts); --clear returns to the automatic rules")
+    .argument("<service>", "a service with versioning in the config")
+    .argument("[version]", "MAJOR.MINOR.PATCH[-pre]; its generation serves while it has a healthy instance")
+    .option("--clear", "remove the promotion")
+    .action(async (service: string, version: string | undefined, options: { clear?: boolean }) => {
+      await execute(globals(), async (context) => {
+        const result = await promote(context, service, version, { clear: options.clear === true });
+        if (!result.ok) {
+          console.error(result.message);
+          return result.usage ? EXIT_USAGE : EXIT_FAILED;
+        }
+        console.log(result.message);
+        return 0;
       });
     });
 

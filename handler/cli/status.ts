@@ -1,8 +1,9 @@
 // `status`: every managed slot, joined with the Consul instance behind it.
 // HAProxy is read first; if Consul cannot be trusted right now the table is
 // still shown, with the Consul columns marked unknown and a warning.
-import type { Endpoint, Slot } from "../planner/model.js";
-import { readDesired, readSlots, type HandlerContext } from "../reconcile/reconcile.js";
+import type { Endpoint, GenerationSummary, Slot, VersionDecision } from "../planner/model.js";
+import { decideAllVersions } from "../planner/plan.js";
+import { readDesired, readPromoted, readSlots, type HandlerContext } from "../reconcile/reconcile.js";
 import { ConsulUntrusted } from "../source/consul-source.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 
@@ -17,6 +18,17 @@ export interface SlotStatus {
   sessions: number;
   serviceId: string | null;
   health: string | null;
+  /** With versioning on: the node's version (null when it announces none) and its generation's role. */
+  version?: string | null;
+  role?: string | null;
+}
+
+export interface ServiceVersions {
+  service: string;
+  serving: string | null;
+  canary: string | null;
+  promoted: string | null;
+  generations: GenerationSummary[];
 }
 
 export interface StatusReport {
@@ -24,6 +36,7 @@ export interface StatusReport {
   backends: { backend: string; used: number; free: number; slots: SlotStatus[] }[];
   /** Removals the mass-removal guard holds back (from its state file beside the lock file). */
   massRemovalHeld: { backend: string; since: string; releasesAt: string; slots: string }[];
+  versions: ServiceVersions[];
 }
 
 function describeAddress(slot: Slot): string | null {
@@ -34,9 +47,11 @@ function describeAddress(slot: Slot): string | null {
 export async function collectStatus(context: HandlerContext): Promise<StatusReport> {
   const slots = await readSlots(context);
   let endpoints: Endpoint[] | undefined;
+  let promoted = new Map<string, string>();
   let problem: string | undefined;
   try {
     endpoints = (await readDesired(context)).endpoints;
+    promoted = await readPromoted(context);
   } catch (error) {
     if (!(error instanceof ConsulUntrusted)) throw error;
     problem = error.message;
@@ -51,7 +66,12 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
     releasesAt: new Date(hold.since + holdMs).toISOString(),
     slots: hold.signature,
   }));
-  const report: StatusReport = { consul: problem === undefined ? { trusted: true } : { trusted: false, problem }, backends: [], massRemovalHeld };
+  const report: StatusReport = { consul: problem === undefined ? { trusted: true } : { trusted: false, problem }, backends: [], massRemovalHeld, versions: [] };
+  // The same decision the planner makes: after a reconcile it is what HAProxy shows.
+  const decisions: Map<string, VersionDecision> = endpoints === undefined ? new Map() : decideAllVersions(endpoints, slots, context.policy, { promoted });
+  for (const decision of decisions.values()) {
+    report.versions.push({ service: decision.serviceName, serving: decision.serving ?? null, canary: decision.canary ?? null, promoted: decision.promoted ?? null, generations: decision.generations });
+  }
   for (const backend of context.policy.backends) {
     const own = slots.filter((slot) => slot.backend === backend.backend).sort((a, b) => a.prefix.localeCompare(b.prefix) || a.number - b.number);
     const rows = own.map<SlotStatus>((slot) => {
@@ -67,6 +87,9 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
         sessions: slot.sessions,
         serviceId: endpoint?.serviceId ?? null,
         health: endpoint ? endpoint.health : endpoints === undefined ? null : slot.address !== undefined ? "not in Consul" : null,
+        ...(backend.versioning
+          ? { version: endpoint?.settings.version ?? null, role: endpoint ? (decisions.get(backend.serviceName)?.members.get(endpoint.serviceId)?.role ?? null) : null }
+          : {}),
       };
     });
     const used = own.filter((slot) => slot.adminState !== "maint" || slot.address !== undefined && byAddress.has(`${backend.serviceName}|${slot.address}|${slot.port ?? 0}`)).length;
@@ -90,11 +113,20 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
       "",
     );
   }
+  for (const service of report.versions) {
+    const others = service.generations.filter((generation) => generation.role === "waiting").map((generation) => `${generation.generation} (${generation.healthy}/${generation.instances} healthy)`);
+    lines.push(
+      `service ${service.service}: serving ${service.serving ?? "-"}${service.promoted ? ` (promoted ${service.promoted})` : ""}` +
+        `${service.canary ? `, canary ${service.canary}` : ""}${others.length > 0 ? `, waiting ${others.join(", ")}` : ""}`,
+    );
+  }
+  if (report.versions.length > 0) lines.push("");
   for (const backend of report.backends) {
     lines.push(`backend ${backend.backend}: ${backend.used} used, ${backend.free} free of ${backend.slots.length} slots`);
     const shown = options.all ? backend.slots : backend.slots.filter((slot) => slot.address !== null || slot.state !== "maint");
     if (shown.length > 0) {
-      const header = ["SLOT", "STATE", "STATUS", "ADDRESS", "WEIGHT", "MAXCONN", "SESS", "SERVICE ID", "HEALTH"];
+      const versioned = shown.some((slot) => slot.version !== undefined);
+      const header = ["SLOT", "STATE", "STATUS", "ADDRESS", "WEIGHT", "MAXCONN", "SESS", "SERVICE ID", "HEALTH", ...(versioned ? ["VERSION", "ROLE"] : [])];
       const body = shown.map((slot) => [
         slot.slot,
         slot.state,
@@ -105,6 +137,7 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
         String(slot.sessions),
         slot.serviceId ?? "-",
         slot.health ?? (report.consul.trusted ? "-" : "?"),
+        ...(versioned ? [slot.version ?? "-", slot.role ?? "-"] : []),
       ]);
       lines.push(table([header, ...body]).replace(/^/gm, "  "));
     }

@@ -60,6 +60,31 @@ export interface GrowConfig {
   limit: number;
 }
 
+/**
+ * Version-aware routing for one service (see README "Versions"). Present
+ * (even as `versioning: {}`) = on; absent = every healthy node serves.
+ */
+export interface VersioningConfig {
+  /**
+   * Which versions serve side by side: same MAJOR.MINOR (`minor`), same
+   * MAJOR (`major`) or only the same version (`exact`).
+   * @default "minor"
+   */
+  compatible: "minor" | "major" | "exact";
+  /**
+   * Which generation serves when the serving one has no healthy instance
+   * left, and which one serves first when the handler meets several.
+   * @default "newest"
+   */
+  prefer: "newest" | "oldest";
+  /**
+   * Share (0..50) of new requests for the newest healthy generation newer
+   * than the serving one while the serving one is healthy; 0 = it waits.
+   * @default 0
+   */
+  canaryPercent: number;
+}
+
 export interface ServiceConfig {
   name: string;
   backend: string;
@@ -69,6 +94,7 @@ export interface ServiceConfig {
   defaults: { weight: number; maxconn: number };
   powDefaults: { weight: number; maxconn: number };
   grow?: GrowConfig;
+  versioning?: VersioningConfig;
 }
 
 export interface RunConfig {
@@ -203,7 +229,7 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
     reader.problems.push(`${path}: expected a mapping with name, backend and slotPrefix, got ${describe(raw)}`);
     return undefined;
   }
-  reader.unknownKeys(raw, path, ["name", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow"]);
+  reader.unknownKeys(raw, path, ["name", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow", "versioning"]);
   const nameHint = "letters, digits, '_', '.', ':' or '-' (at most 64)";
   const name = reader.string(raw, "name", `${path}.name`, { required: true, pattern: CONSUL_SERVICE_NAME, hint: "a Consul service name (letters, digits, '_' or '-')" });
   const backend = reader.string(raw, "backend", `${path}.backend`, { required: true, pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
@@ -242,13 +268,26 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
     }
   }
 
+  const versioning = readVersioning(reader, raw, `${path}.versioning`);
   const defaults = readWeightAndMaxconn(reader, raw, "defaults", `${path}.defaults`, { weight: 1, maxconn: 0 });
   const powDefaults = readWeightAndMaxconn(reader, raw, "powDefaults", `${path}.powDefaults`, defaults);
   if (!name || !backend || !slotPrefix) return undefined;
   const service: ServiceConfig = { name, backend, slotPrefix, slotClasses, defaults, powDefaults };
   if (powBackend) service.powBackend = powBackend;
   if (grow) service.grow = grow;
+  if (versioning) service.versioning = versioning;
   return service;
+}
+
+function readVersioning(reader: Reader, parent: Raw, path: string): VersioningConfig | undefined {
+  if (parent["versioning"] === undefined || parent["versioning"] === null) return undefined;
+  const section = reader.section(parent, "versioning", path, false);
+  reader.unknownKeys(section, path, ["compatible", "prefer", "canaryPercent"]);
+  return {
+    compatible: reader.oneOf(section, "compatible", `${path}.compatible`, ["minor", "major", "exact"] as const, "minor"),
+    prefer: reader.oneOf(section, "prefer", `${path}.prefer`, ["newest", "oldest"] as const, "newest"),
+    canaryPercent: reader.integer(section, "canaryPercent", `${path}.canaryPercent`, 0, 50, 0),
+  };
 }
 
 /** Validates a parsed YAML document; throws ConfigError listing every problem. */

@@ -15,6 +15,8 @@ export class HandlerMetrics {
   readonly massRemovalHeld = this.registry.register(
     new Gauge("chh_mass_removal_held", "Nodes per backend that a held mass removal keeps as they are (0: nothing held); see policy.maxRemovalFraction."),
   );
+  readonly servingVersion = this.registry.register(new Gauge("chh_serving_version", "1 for the generation that serves each service with versioning on (label version: 1.4.x, 2.x or the exact version)."));
+  readonly versionSwitches = this.registry.register(new Counter("chh_version_switches_total", "Switches of the serving generation, per service."));
   readonly reconcileSeconds = this.registry.register(new Histogram("chh_reconcile_duration_seconds", "Time for one reconcile (read HAProxy, plan, apply).", [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]));
   readonly changeToApplied = this.registry.register(
     new Histogram("chh_change_to_applied_seconds", "From a Consul answer with a change to the change applied in HAProxy.", [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]),

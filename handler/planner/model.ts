@@ -24,6 +24,8 @@ export interface NodeSettings {
   sslVerify: boolean;
   /** Name of a check-timing class; "default" unless the node asks for another. */
   timeoutClass: string;
+  /** Semantic version the node announces (MAJOR.MINOR.PATCH[-pre]); undefined when it announces none. */
+  version?: string;
 }
 
 /** One instance of a configured Consul service, validated and ready to plan with. */
@@ -97,11 +99,51 @@ export interface BackendDefaults {
 /** One HAProxy backend the handler manages, as the planner sees it. */
 export interface BackendPolicy {
   backend: string;
+  /** Version-aware routing for the backend's service; undefined = every healthy node serves. */
+  versioning?: VersioningPolicy;
   /** `default` or `pow`: which node settings apply (pow, maxconn vs powMaxconn). */
   role: "default" | "pow";
   serviceName: string;
   classes: SlotClass[];
   defaults: BackendDefaults;
+}
+
+/** Which versions may serve side by side (see planner/versions.ts). */
+export type Compatibility = "minor" | "major" | "exact";
+
+export interface VersioningPolicy {
+  compatible: Compatibility;
+  prefer: "newest" | "oldest";
+  /** 0..50: share of new requests for a newer generation while the serving one is healthy. */
+  canaryPercent: number;
+}
+
+/** A generation's part in the traffic of its service. */
+export type GenerationRole = "serving" | "canary" | "waiting";
+
+export interface GenerationSummary {
+  /** `1.0.x` (compatible minor), `1.x` (major), the full version (exact), or `unversioned`. */
+  generation: string;
+  role: GenerationRole;
+  instances: number;
+  healthy: number;
+}
+
+/** The version decision for one service, shared by its default and PoW backends. */
+export interface VersionDecision {
+  serviceName: string;
+  /** The generation that takes the traffic; undefined only when the service has no instance. */
+  serving?: string;
+  /** The serving generation HAProxy showed before this plan (undefined: none yet, or a mix). */
+  previous?: string;
+  /** Set when `serving` differs from `previous`: why the traffic moves (for the log, once). */
+  switchReason?: string;
+  canary?: string;
+  /** The promoted version that is in force, if any (from Consul KV). */
+  promoted?: string;
+  generations: GenerationSummary[];
+  /** Service ID -> its generation and role. */
+  members: Map<string, { generation: string; role: GenerationRole }>;
 }
 
 export interface PlannerPolicy {
@@ -160,4 +202,12 @@ export interface Plan {
   /** Slots held by a node that left Consul and are still draining. */
   draining: number;
   usage: SlotUsage[];
+  /** One per service with versioning on. */
+  versions: VersionDecision[];
+}
+
+/** Per-reconcile inputs besides endpoints and slots. */
+export interface PlannerInputs {
+  /** Service name -> version promoted by the operator (`promote`), read from Consul KV. */
+  promoted?: ReadonlyMap<string, string>;
 }

@@ -14,7 +14,10 @@
 //   DOWN until HAProxy's own check passes.
 // - Out of slots: grow with `add server` when the class allows it, otherwise
 //   leave the node out with a reason; a healthy node is never evicted.
-import type { AdminState, BackendPolicy, Endpoint, LeftOut, Plan, PlannerPolicy, PlanStep, Slot, SlotClass, SlotOperation } from "./model.js";
+// - Versioning (versions.ts): one decision per service sets the weights of
+//   waiting (0), serving and canary generations in both backends.
+import type { AdminState, BackendPolicy, Endpoint, LeftOut, Plan, PlannerInputs, PlannerPolicy, PlanStep, Slot, SlotClass, SlotOperation, VersionDecision } from "./model.js";
+import { applyVersionWeights, decideVersions } from "./versions.js";
 
 interface DesiredServer {
   endpoint: Endpoint;
@@ -146,8 +149,9 @@ function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; drain
   return { draining: true };
 }
 
-function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], backend: BackendPolicy, policy: PlannerPolicy, plan: Plan): void {
+function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], backend: BackendPolicy, policy: PlannerPolicy, plan: Plan, versions?: VersionDecision): void {
   const desired = desiredServers(endpoints, backend, policy, plan.leftOut);
+  if (versions && backend.versioning) applyVersionWeights(desired, versions, backend.versioning.canaryPercent);
   const usage = { backend: backend.backend, total: 0, used: 0, free: 0 };
   plan.usage.push(usage);
   for (const slotClass of backend.classes) {
@@ -170,7 +174,9 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       if (!server) continue;
       const { prepare, activate } = updateOperations(slot, server, policy);
       if (prepare.length + activate.length > 0) {
-        plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason: `update: ${server.endpoint.health}`, prepare, activate });
+        const generation = versions?.members.get(server.endpoint.serviceId);
+        const reason = `update: ${server.endpoint.health}${generation ? `, ${generation.generation} ${generation.role}` : ""}`;
+        plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason, prepare, activate });
       }
     }
 
@@ -230,8 +236,25 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
   }
 }
 
-export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[], policy: PlannerPolicy): Plan {
-  const plan: Plan = { steps: [], leftOut: [], draining: 0, usage: [] };
-  for (const backend of policy.backends) planBackend(endpoints, slots, backend, policy, plan);
+/** One version decision per service with versioning on (its backends share it). */
+export function decideAllVersions(endpoints: readonly Endpoint[], slots: readonly Slot[], policy: PlannerPolicy, inputs: PlannerInputs = {}): Map<string, VersionDecision> {
+  const decisions = new Map<string, VersionDecision>();
+  const versionInputs = {
+    healthy: (endpoint: Endpoint) => desiredState(endpoint, policy) === "ready",
+    serves: servesBackend,
+  };
+  for (const backend of policy.backends) {
+    if (!backend.versioning || decisions.has(backend.serviceName)) continue;
+    const promoted = inputs.promoted?.get(backend.serviceName);
+    decisions.set(backend.serviceName, decideVersions(backend.serviceName, backend.versioning, endpoints, slots, policy.backends, versionInputs, promoted));
+  }
+  return decisions;
+}
+
+export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[], policy: PlannerPolicy, inputs: PlannerInputs = {}): Plan {
+  const plan: Plan = { steps: [], leftOut: [], draining: 0, usage: [], versions: [] };
+  const decisions = decideAllVersions(endpoints, slots, policy, inputs);
+  plan.versions = [...decisions.values()];
+  for (const backend of policy.backends) planBackend(endpoints, slots, backend, policy, plan, decisions.get(backend.serviceName));
   return plan;
 }

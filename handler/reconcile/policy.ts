@@ -28,9 +28,10 @@ export function policyFromConfig(config: HandlerConfig): PlannerPolicy {
   const backends: BackendPolicy[] = [];
   for (const service of config.services) {
     const classes = classesOf(service);
-    backends.push({ backend: service.backend, role: "default", serviceName: service.name, classes, defaults: service.defaults });
+    const versioning = service.versioning ? { versioning: { ...service.versioning } } : {};
+    backends.push({ backend: service.backend, role: "default", serviceName: service.name, classes, defaults: service.defaults, ...versioning });
     if (service.powBackend) {
-      backends.push({ backend: service.powBackend, role: "pow", serviceName: service.name, classes, defaults: service.powDefaults });
+      backends.push({ backend: service.powBackend, role: "pow", serviceName: service.name, classes, defaults: service.powDefaults, ...versioning });
     }
   }
   return {

@@ -6,6 +6,7 @@ import type { Logger } from "../log.js";
 import { RuntimeApiClient, RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
 import { ConsulSource, type ServiceSnapshot } from "../source/consul-source.js";
 import { endpointFromEntry, type Rejection } from "../source/node-settings.js";
+import { PromotionStore } from "../source/promotion.js";
 import { planReconcile } from "../planner/plan.js";
 import { slotsFromRuntime } from "../planner/slots.js";
 import type { Endpoint, Plan, PlannerPolicy, Slot } from "../planner/model.js";
@@ -21,6 +22,8 @@ export interface HandlerContext {
   consul: ConsulSource;
   haproxy: RuntimeApiClient;
   policy: PlannerPolicy;
+  /** The operator's promoted versions (Consul KV), for services with versioning. */
+  promotions: PromotionStore;
 }
 
 export function createContext(config: HandlerConfig, logger: Logger): HandlerContext {
@@ -30,7 +33,34 @@ export function createContext(config: HandlerConfig, logger: Logger): HandlerCon
     consul: new ConsulSource(config.consul),
     haproxy: new RuntimeApiClient(config.haproxy.socket, { timeoutMs: config.haproxy.timeoutMs }),
     policy: policyFromConfig(config),
+    promotions: new PromotionStore(config.consul),
   };
+}
+
+/** Services with versioning on: only these need their promoted version read. */
+export function versionedServices(context: HandlerContext): string[] {
+  return context.config.services.filter((service) => service.versioning).map((service) => service.name);
+}
+
+/** Reads the promoted versions (fail static: a KV error throws ConsulUntrusted, HAProxy untouched). */
+export async function readPromoted(context: HandlerContext): Promise<Map<string, string>> {
+  const services = versionedServices(context);
+  if (services.length === 0) return new Map();
+  const read = await context.promotions.read(services);
+  for (const { service, value } of read.invalid) {
+    context.logger.warn("promoted version in Consul KV is not a version; ignored", { service, value, fix: `consul-haproxy-handler promote ${service} <version> (or --clear)` });
+  }
+  return read.promoted;
+}
+
+/** Each switch of a serving generation, logged once: the next reconcile sees it in HAProxy. */
+export function logVersionSwitches(plan: Plan, logger: Logger, applied: boolean): void {
+  for (const decision of plan.versions) {
+    if (decision.switchReason === undefined || decision.serving === undefined) continue;
+    const fields = { service: decision.serviceName, from: decision.previous ?? null, to: decision.serving, reason: decision.switchReason };
+    if (applied) logger.info("serving generation switched", fields);
+    else logger.info("serving generation would switch (dry run)", fields);
+  }
 }
 
 export interface DesiredState {
@@ -120,9 +150,10 @@ export function logPlanProblems(plan: Plan, logger: Logger): void {
 export async function reconcileWith(context: HandlerContext, desired: DesiredState, options: ReconcileOptions = {}): Promise<ReconcileOutcome> {
   const started = process.hrtime.bigint();
   // One connection per reconcile: read the slots, then apply on the same one.
+  const promoted = await readPromoted(context);
   const { plan, report, guard } = await context.haproxy.session(async (session) => {
     const slots = await readSlotsIn(session, context.policy);
-    const unguarded = planReconcile(desired.endpoints, slots, context.policy);
+    const unguarded = planReconcile(desired.endpoints, slots, context.policy, { promoted });
     // Fail static against an answer that would empty a backend (see mass-removal.ts).
     const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), loadGuardMemory(context.config.lockFile), Date.now(), options.allowMassRemoval === true);
     const planned = decision.plan;
@@ -147,6 +178,7 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     context.logger.warn("mass removal applied", { backend: release.backend, leaving: release.leaving, why: release.why });
   }
   logPlanProblems(plan, context.logger);
+  logVersionSwitches(plan, context.logger, !options.dryRun);
   // The command texts are only needed to show them (dry run); the applier builds its own.
   const commands = options.dryRun ? planCommands(plan.steps) : [];
   const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0, held: guard.held, released: guard.released };

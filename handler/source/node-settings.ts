@@ -6,8 +6,9 @@
 import { BlockList, isIP } from "node:net";
 import type { ConsulHealthEntry } from "./health-entry.js";
 import type { Endpoint, Health, NodeSettings, PowMode, Scheme } from "../planner/model.js";
+import { parseVersion } from "../planner/versions.js";
 
-export const SETTING_KEYS = ["pow", "maxconn", "pow_maxconn", "weight", "scheme", "sslverify", "timeout"] as const;
+export const SETTING_KEYS = ["pow", "maxconn", "pow_maxconn", "weight", "scheme", "sslverify", "timeout", "version"] as const;
 export type SettingKey = (typeof SETTING_KEYS)[number];
 
 export interface Rejection {
@@ -198,6 +199,11 @@ export function endpointFromEntry(entry: ConsulHealthEntry): EndpointResult {
       case "timeout": {
         if (!TIMEOUT_CLASS.test(value)) return reject(key, value, "expected a timeout class name (a-z, 0-9, '_' or '-')");
         settings.timeoutClass = value;
+        break;
+      }
+      case "version": {
+        if (!parseVersion(value)) return reject(key, value, "expected a semantic version MAJOR.MINOR.PATCH with an optional pre-release (1.4.2, 2.0.0-rc.1), at most 64 characters");
+        settings.version = value;
         break;
       }
     }

@@ -19,6 +19,7 @@ import { ConsulUntrusted } from "../source/consul-source.js";
 import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
 import { withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
+import { recordVersionMetrics } from "../metrics/version-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 import { describeHold, type HeldRemoval } from "../reconcile/mass-removal.js";
 
@@ -226,7 +227,8 @@ export class Controller {
       this.record(outcome, started, changedAt);
     } catch (error) {
       this.metrics.reconciles.inc({ result: "failed" });
-      this.metrics.failures.inc({ cause: "haproxy" });
+      // The promoted versions are read from Consul KV inside the reconcile.
+      this.metrics.failures.inc({ cause: error instanceof ConsulUntrusted ? `consul-${error.reason}` : "haproxy" });
       this.lastOutcome = { ok: false, at: Date.now(), reason: (error as Error).message };
       this.logger.error("reconcile failed; will retry", { detail: (error as Error).message });
       // HAProxy may be restarting: the Pid poll triggers again when it is back,
@@ -250,6 +252,7 @@ export class Controller {
     this.lastOutcome = { ok, at: Date.now(), reason: ok ? "ok" : `${failures} command(s) refused by HAProxy` };
     this.updateSlotGauges(outcome);
     this.recordHolds(outcome);
+    recordVersionMetrics(this.metrics, outcome.plan);
     if (outcome.plan.draining > 0) this.scheduleDrainCheck();
     if (!ok) this.scheduleRetry();
   }
@@ -362,6 +365,7 @@ export class Controller {
     await this.runner.idle().catch(() => undefined);
     this.runner.clearWaiting();
     this.context.consul.close();
+    this.context.promotions.close();
     this.config = config;
     this.context = createContext(config, this.logger);
     this.haproxyIdentity = undefined;
@@ -377,6 +381,7 @@ export class Controller {
     await this.runner.idle();
     await this.listener?.close();
     this.context.consul.close();
+    this.context.promotions.close();
     this.logger.info("stopped");
   }
 }

@@ -43,7 +43,8 @@ export function makeSelfSigned(): TlsMaterial {
   return { caFile: path("cert.pem"), certFile: path("cert.pem"), keyFile: path("key.pem") };
 }
 
-export async function startNode(name: string, options: { tls?: TlsMaterial; address?: string } = {}): Promise<TestNode> {
+/** `version`: the node answers with it too, so a test sees which generation served a request. */
+export async function startNode(name: string, options: { tls?: TlsMaterial; address?: string; version?: string } = {}): Promise<TestNode> {
   let healthy = true;
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     if (request.url === "/health") {
@@ -56,7 +57,7 @@ export async function startNode(name: string, options: { tls?: TlsMaterial; addr
     request.resume();
     request.on("end", () => {
       response.writeHead(200, { "content-type": "application/json" });
-      response.end(JSON.stringify({ node: name }));
+      response.end(JSON.stringify(options.version === undefined ? { node: name } : { node: name, version: options.version }));
     });
   };
   const server: Server = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handle) : createHttpServer(handle);

@@ -29,7 +29,7 @@ export interface Stack {
   sync(): Promise<CliResult>;
   stat(server: string, backend?: string): Promise<StatRow>;
   servers(backend: string): Promise<StatRow[]>;
-  request(body?: string): Promise<{ status: number; node: string | undefined }>;
+  request(body?: string): Promise<{ status: number; node: string | undefined; version?: string }>;
 }
 
 /** One backend's slots: the default class, two timing classes and two TLS classes. */
@@ -123,12 +123,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const response = await fetch(`http://127.0.0.1:${frontendPort}/`, body === undefined ? {} : { method: "POST", body, headers: { "content-type": "application/json" } });
       const text = await response.text();
       let node: string | undefined;
+      let version: string | undefined;
       try {
-        node = (JSON.parse(text) as { node?: string }).node;
+        ({ node, version } = JSON.parse(text) as { node?: string; version?: string });
       } catch {
         node = undefined;
       }
-      return { status: response.status, node };
+      return version === undefined ? { status: response.status, node } : { status: response.status, node, version };
     },
   };
   return stack;

@@ -229,7 +229,7 @@ describe("planner", () => {
     const slots = emptySlots("be", 3);
     slots[0] = occupy(slots[0]!, "10.0.0.1", { weight: 5, maxconn: 4 });
     const plan = planReconcile([endpoint("a", "10.0.0.1", "passing", { weight: 5, maxconn: 4 })], slots, policy());
-    assert.deepEqual({ ...plan, usage: undefined }, { steps: [], leftOut: [], draining: 0, usage: undefined });
+    assert.deepEqual({ ...plan, usage: undefined }, { steps: [], leftOut: [], draining: 0, usage: undefined, versions: [] });
   });
 
   test("slot usage counts what the plan leaves: filled, held, draining and free slots", () => {

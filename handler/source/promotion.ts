@@ -1,0 +1,108 @@
+// The operator's promoted version per service (`promote <service> <version>`),
+// kept in Consul's KV store so a restarted handler (or another host's) finds
+// it: key consul-haproxy-handler/<service>/promoted. The token needs
+// key:read on that prefix to reconcile, and key:write to promote.
+import { readFileSync } from "node:fs";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import Consul from "consul";
+import type { ConsulConfig } from "../config/config.js";
+import { parseVersion } from "../planner/versions.js";
+import { ConsulUntrusted, readToken } from "./consul-source.js";
+
+export const PROMOTION_PREFIX = "consul-haproxy-handler";
+
+export function promotionKey(service: string): string {
+  return `${PROMOTION_PREFIX}/${service}/promoted`;
+}
+
+interface KvRequest {
+  key: string;
+  token?: string;
+  dc?: string;
+  timeout: number;
+}
+
+/** The parts of the consul client's kv this module uses (its typings are loose). */
+interface KvCalls {
+  get(options: KvRequest): Promise<{ Value?: string | null } | undefined>;
+  set(options: KvRequest & { value: string }): Promise<boolean>;
+  del(options: KvRequest): Promise<unknown>;
+}
+
+export interface PromotionRead {
+  promoted: Map<string, string>;
+  /** Values in KV that are not versions: ignored, and said so. */
+  invalid: { service: string; value: string }[];
+}
+
+export class PromotionStore {
+  private readonly kv: KvCalls;
+  private readonly agent: HttpAgent | HttpsAgent;
+  private readonly token: string | undefined;
+
+  constructor(private readonly config: ConsulConfig) {
+    const url = new URL(config.address);
+    const secure = url.protocol === "https:";
+    this.agent = secure ? new HttpsAgent({ keepAlive: true, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) }) : new HttpAgent({ keepAlive: true });
+    const client = new Consul({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || (secure ? 443 : 80)), secure, agent: this.agent });
+    this.kv = client.kv as unknown as KvCalls;
+    this.token = readToken(config);
+  }
+
+  private request(service: string): KvRequest {
+    const request: KvRequest = { key: promotionKey(service), timeout: this.config.timeoutMs };
+    if (this.token) request.token = this.token;
+    if (this.config.datacenter) request.dc = this.config.datacenter;
+    return request;
+  }
+
+  /** The promoted versions of these services. Throws ConsulUntrusted when KV cannot be read. */
+  async read(services: readonly string[]): Promise<PromotionRead> {
+    const result: PromotionRead = { promoted: new Map(), invalid: [] };
+    await Promise.all(
+      services.map(async (service) => {
+        let entry: { Value?: string | null } | undefined;
+        try {
+          entry = await this.kv.get(this.request(service));
+        } catch (error) {
+          throw this.explain(error, "read");
+        }
+        const value = entry?.Value?.trim();
+        if (value === undefined || value === "") return;
+        if (parseVersion(value)) result.promoted.set(service, value);
+        else result.invalid.push({ service, value });
+      }),
+    );
+    return result;
+  }
+
+  async write(service: string, version: string): Promise<void> {
+    try {
+      await this.kv.set({ ...this.request(service), value: version });
+    } catch (error) {
+      throw this.explain(error, "write");
+    }
+  }
+
+  async clear(service: string): Promise<void> {
+    try {
+      await this.kv.del(this.request(service));
+    } catch (error) {
+      throw this.explain(error, "write");
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private explain(error: unknown, access: "read" | "write"): ConsulUntrusted {
+    const failure = error as { message?: string; code?: string; statusCode?: number };
+    if (failure.statusCode === 403 || failure.statusCode === 401) {
+      return new ConsulUntrusted("acl-denied", `Consul refused the KV ${access} under ${PROMOTION_PREFIX}/ (HTTP ${failure.statusCode}); give the token key_prefix "${PROMOTION_PREFIX}/" policy = "${access}"${access === "read" ? ' (or "write" to promote)' : ""}`);
+    }
+    if (failure.statusCode !== undefined) return new ConsulUntrusted("http-error", `Consul answered HTTP ${failure.statusCode} for the KV ${access} of ${PROMOTION_PREFIX}/: ${failure.message ?? ""}`);
+    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} for the KV ${access} (${failure.code ?? failure.message ?? String(error)}); check consul.address`);
+  }
+}
