@@ -1,6 +1,8 @@
 // Starts a real HAProxy (foreground child, `-db`) with a config a test
 // writes, waits until its admin socket answers, and can restart it on the
 // same ports (a fresh process: runtime changes are gone, as after a crash).
+// CHH_HAPROXY_BIN names the program to run instead of `haproxy` from PATH,
+// e.g. test/harness/haproxy-chroot.sh for another Debian release's HAProxy.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +37,9 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
+/** The HAProxy the tests meet: CHH_HAPROXY_BIN, or `haproxy` from PATH. */
+export const haproxyProgram = process.env.CHH_HAPROXY_BIN || "haproxy";
+
 const running = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
@@ -49,14 +54,14 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
 
   const start = async (): Promise<void> => {
     stderr = "";
-    const process_ = spawn("haproxy", ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+    const process_ = spawn(haproxyProgram, ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
     process_.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     running.add(process_);
     process_.once("exit", () => running.delete(process_));
     child = process_;
     const deadline = Date.now() + 10_000;
     while (!(await answers(options.adminPort))) {
-      if (process_.exitCode !== null) throw new Error(`haproxy exited (${process_.exitCode}): ${stderr}`);
+      if (process_.exitCode !== null) throw new Error(`${haproxyProgram} exited (${process_.exitCode}): ${stderr}`);
       if (Date.now() > deadline) throw new Error(`haproxy's admin socket on port ${options.adminPort} did not answer: ${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
