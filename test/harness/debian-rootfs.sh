@@ -37,13 +37,31 @@ if [[ ! -f "$tarball" ]]; then
   # A suite newer than this debootstrap knows (forky on Debian 12) uses sid's script.
   script=()
   [[ -e "/usr/share/debootstrap/scripts/$suite" ]] || script=(/usr/share/debootstrap/scripts/sid)
-  echo "debian-rootfs: debootstrap $suite with $packages (once; cached in $cache)" >&2
-  if ! debootstrap --variant=minbase --include="$packages" "$suite" "$scratch/root" "$uri" "${script[@]}" \
+  echo "debian-rootfs: debootstrap $suite, then apt-get install ${packages//,/ } (once; cached in $cache)" >&2
+  # The packages go in with apt in the chroot, not debootstrap --include:
+  # debootstrap's configure step fails on large sets (ansible: python3-cryptography).
+  if ! debootstrap --variant=minbase "$suite" "$scratch/root" "$uri" "${script[@]}" \
       > "$scratch/debootstrap.log" 2>&1; then
     tail -20 "$scratch/debootstrap.log" >&2
     echo "debian-rootfs: debootstrap $suite failed (log above)" >&2
     exit 1
   fi
+  # This machine's apt options (proxies, snapshot date checks) and resolver.
+  for f in /etc/apt/apt.conf.d/*; do
+    if grep -qiE '^[[:space:]]*Acquire' "$f"; then cp "$f" "$scratch/root/etc/apt/apt.conf.d/"; fi
+  done
+  cp /etc/resolv.conf "$scratch/root/etc/resolv.conf" 2>/dev/null || true
+  if ! unshare --mount --propagation private -- /bin/sh -c '
+      root=$1 packages=$2
+      mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev"
+      chroot "$root" apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends $packages' \
+      sh "$scratch/root" "${packages//,/ }" > "$scratch/apt.log" 2>&1; then
+    tail -20 "$scratch/apt.log" >&2
+    echo "debian-rootfs: apt-get install ${packages//,/ } in $suite failed (log above)" >&2
+    exit 1
+  fi
+  rm -f "$scratch/root/etc/resolv.conf"
   rm -rf "$scratch/root"/var/cache/apt/archives/*.deb "$scratch/root"/var/lib/apt/lists/*
   tar -C "$scratch/root" -cf "$scratch/rootfs.tar" .
   mv -f "$scratch/rootfs.tar" "$tarball"

@@ -439,10 +439,19 @@ check "http watch: Consul POSTed the change to /watch (chh_watch_requests_total 
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then exit 0; fi
 log "uninstall"
 cin "systemctl stop fake-node-a fake-node-b" || true
-if playbook uninstall --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
-    pass "uninstall run: $(recap uninstall | tr -s ' ')"
+# As an operator who changes their mind: a plain uninstall, then one that
+# also removes the packages; each must succeed on what the last one left.
+if playbook uninstall --tags uninstall -e uninstall_playbook=yes; then
+    pass "plain uninstall run: $(recap uninstall | tr -s ' ')"
 else
-    tail -30 "$WORK/uninstall.log"; fail "uninstall run: $(recap uninstall | tr -s ' ')"
+    tail -30 "$WORK/uninstall.log"; fail "plain uninstall run: $(recap uninstall | tr -s ' ')"
+fi
+check "plain uninstall: the handler's unit is gone, HAProxy still runs (packaged config)" \
+    cin "! test -e /etc/systemd/system/consul-haproxy-handler.service && systemctl is-active --quiet haproxy"
+if playbook uninstall2 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
+    pass "uninstall run with uninstall_remove_packages=yes after the plain one: $(recap uninstall2 | tr -s ' ')"
+else
+    tail -30 "$WORK/uninstall2.log"; fail "uninstall run with uninstall_remove_packages=yes after the plain one: $(recap uninstall2 | tr -s ' ')"
 fi
 leftovers=$(cin '
     for p in /etc/systemd/system/consul.service /etc/systemd/system/consul-haproxy-handler.service \
@@ -464,4 +473,9 @@ if [[ -z "$leftovers" ]]; then
     pass "uninstall leaves no unit, user, group, package or file behind"
 else
     fail "uninstall left: $(tr '\n' ';' <<<"$leftovers")"
+fi
+if playbook uninstall3 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
+    pass "uninstall once more on a host with nothing left: $(recap uninstall3 | tr -s ' ')"
+else
+    tail -30 "$WORK/uninstall3.log"; fail "uninstall once more on a host with nothing left: $(recap uninstall3 | tr -s ' ')"
 fi
