@@ -104,8 +104,9 @@ for pkg in ansible ansible-lint debootstrap systemd-container iproute2 nftables 
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if (( ${#need[@]} )); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+    # Two playbook tests (Debian 12 and 13) may start side by side: one apt at a time.
+    flock /var/lock/consul-haproxy-handler-test-apt sh -c \
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null' sh "${need[@]}"
 fi
 have_tools() { which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null; }
 check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" have_tools
