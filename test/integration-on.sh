@@ -13,6 +13,10 @@ cd "$(dirname "$0")/.."
 release=${1:?usage: test/integration-on.sh host|trixie|forky}
 if [[ $release == host ]]; then
   program=haproxy
+elif [[ $(id -u) -ne 0 ]]; then
+  # debootstrap, chroot and a private mount namespace need root.
+  echo "integration-$release: 0 passed, 0 failed, 1 skipped (another release's HAProxy needs root: run as root)"
+  exit 0
 else
   CHH_HAPROXY_ROOT=$(bash test/harness/debian-rootfs.sh "$release" haproxy,ca-certificates)
   program="$PWD/test/harness/haproxy-chroot.sh"
