@@ -59,6 +59,9 @@ step tests integration-haproxy-3.0 900 bash test/integration-on.sh trixie
 step tests integration-haproxy-3.2 900 bash test/integration-on.sh forky
 if [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
   step playbook-12 playbook-debian-12 1800 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
+  # Debian 13's ansible for the controller, built (once, cached) side by side
+  # with the container's own rootfs; the playbook test waits for its lock.
+  step rootfs rootfs-trixie-ansible 1500 bash test/harness/debian-rootfs.sh trixie ansible
   # ansible-lint runs once, in the Debian 12 lane. A longer deadline: on a fresh
   # machine this lane also builds the Debian 13 ansible rootfs (~6 min), and
   # ansible-core 2.19 takes about twice as long per play as 2.14 here.
