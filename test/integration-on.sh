@@ -29,4 +29,6 @@ if [[ -z $version ]]; then
   exit 1
 fi
 echo "integration on HAProxy $("$program" -v 2>/dev/null | head -1 | cut -d' ' -f3) ($release)"
+# The harness checks every HAProxy it starts is this version.
+export CHH_EXPECT_HAPROXY_VERSION=$version
 exec node test/run-suite.mjs integration --name "integration-haproxy-$version" "${@:2}"

@@ -25,16 +25,28 @@ export interface HaproxyOptions {
   adminPort: number;
 }
 
-function answers(port: number): Promise<boolean> {
+/** The `Version:` of `show info` once the admin socket answers, else undefined. */
+function answers(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
     let output = "";
     socket.setEncoding("utf8");
     socket.on("connect", () => socket.write("show info\n"));
     socket.on("data", (chunk: string) => (output += chunk));
-    socket.on("close", () => resolve(output.includes("Name: HAProxy")));
-    socket.on("error", () => resolve(false));
+    socket.on("close", () => resolve(output.includes("Name: HAProxy") ? (/^Version: (\S+)/m.exec(output)?.[1] ?? "") : undefined));
+    socket.on("error", () => resolve(undefined));
   });
+}
+
+/**
+ * CHH_EXPECT_HAPROXY_VERSION (set by test/integration-on.sh, e.g. "3.0"):
+ * the suite must meet that version, not whatever `haproxy` it found.
+ */
+function checkVersion(version: string): void {
+  const expected = process.env.CHH_EXPECT_HAPROXY_VERSION;
+  if (expected && !version.startsWith(`${expected}.`)) {
+    throw new Error(`the tests expect HAProxy ${expected} (CHH_EXPECT_HAPROXY_VERSION) but ${haproxyProgram} is ${version || "of unknown version"}`);
+  }
 }
 
 /** The HAProxy the tests meet: CHH_HAPROXY_BIN, or `haproxy` from PATH. */
@@ -60,10 +72,17 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
     process_.once("exit", () => running.delete(process_));
     child = process_;
     const deadline = Date.now() + 10_000;
-    while (!(await answers(options.adminPort))) {
+    let version: string | undefined;
+    while ((version = await answers(options.adminPort)) === undefined) {
       if (process_.exitCode !== null) throw new Error(`${haproxyProgram} exited (${process_.exitCode}): ${stderr}`);
       if (Date.now() > deadline) throw new Error(`haproxy's admin socket on port ${options.adminPort} did not answer: ${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    try {
+      checkVersion(version);
+    } catch (error) {
+      process_.kill("SIGKILL");
+      throw error;
     }
   };
 
