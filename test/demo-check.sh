@@ -23,6 +23,7 @@ finish() {
   (( failed == 0 && passed > 0 ))
 }
 trap 'finish; exit $?' EXIT
+trap 'exit 143' TERM INT
 
 banner=$(bash scripts/demo.sh 2>&1)
 rc=$?
@@ -49,11 +50,10 @@ demo_pids() {
     pgrep -P "$pid" || true
   done
 }
-listened=$(ss -Hltnp | awk '{print $4, $6}' | while read -r local users; do
-  for pid in $(demo_pids); do
-    if [[ $users == *"pid=$pid,"* ]]; then echo "${local##*:}"; break; fi
-  done
-done | sort -un)
+# One pass over ss's lines (a busy host has hundreds), matching "pid=N,".
+listened=$(ss -Hltnp | awk -v pids="$(demo_pids | sort -u | tr '\n' ' ')" '
+  BEGIN { n = split(pids, list, " "); for (i = 1; i <= n; i++) wanted["pid=" list[i] ","] = 1 }
+  { for (key in wanted) if (index($6, key)) { port = $4; sub(/.*:/, "", port); print port; break } }' | sort -un)
 named=$(sed -n '/^Ports it binds/,/^$/p' <<<"$banner" | awk '$1 ~ /^[0-9]+$/ {print $1}' | sort -un)
 check "every port the demo listens on is in its banner (listened: $(echo $listened))" \
   test -z "$(comm -23 <(echo "$listened") <(echo "$named"))"
