@@ -2,6 +2,8 @@
 # `make demo`: a Consul dev agent, HAProxy with default and PoW slots (admin
 # socket on 127.0.0.1:9999), the handler and three sample nodes, all on
 # loopback. `make demo-stop` (or `scripts/demo.sh stop`) takes it all down.
+# `scripts/demo.sh reload` reloads HAProxy the way the playbook's unit does:
+# check the configuration, save the server state, then SIGUSR2 the master.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=/tmp/consul-haproxy-handler-demo
@@ -15,17 +17,52 @@ stop() {
   done
 }
 
-if [ "${1:-}" = stop ]; then
-  stop
-  echo "demo stopped"
-  exit 0
-fi
+# Every port the demo binds, all on 127.0.0.1 (the banner lists them too).
+ports_in_use=(
+  "8500 Consul HTTP API" "8600 Consul DNS" "8300 Consul server RPC" "8301 Consul Serf LAN"
+  "8302 Consul Serf WAN" "8502 Consul gRPC"
+  "8080 HAProxy frontend (iri)" "8081 HAProxy frontend (api, versioned)"
+  "9999 HAProxy admin socket" "8404 HAProxy stats page"
+  "9701 handler /healthz /metrics"
+  "14265 sample node-a" "14266 sample node-b" "14267 sample node-c"
+  "15001 api node 1.0.1" "15002 api node 1.0.1" "15003 api node 1.0.2" "15004 api node 1.1.0"
+)
+
+# Same steps as the playbook's ExecReload: a broken config does not reload;
+# the state file keeps slot ports, weights and admin states across the reload
+# (HAProxy does not restore a slot's address from it: the handler refills
+# those when it sees the new process).
+reload() {
+  [ -f "$state/haproxy.pid" ] || { echo "demo: not running ('make demo' first)" >&2; exit 1; }
+  haproxy -c -q -f demo/haproxy.cfg
+  local tmp="$state/haproxy.state.tmp"
+  echo "show servers state" | socat -t 5 stdio tcp4-connect:127.0.0.1:9999 > "$tmp"
+  if [ "$(head -n 1 "$tmp")" = 1 ]; then
+    mv -f "$tmp" "$state/haproxy.state"
+  else
+    rm -f "$tmp"
+    echo "demo: HAProxy's server state was not saved (unexpected answer); reloading anyway" >&2
+  fi
+  kill -USR2 "$(cat "$state/haproxy.pid")"
+  echo "HAProxy reloaded (server state in $state/haproxy.state)"
+}
+
+case "${1:-}" in
+  stop) stop; echo "demo stopped"; exit 0 ;;
+  reload) reload; exit 0 ;;
+  "") ;;
+  *) echo "usage: scripts/demo.sh [stop|reload]" >&2; exit 2 ;;
+esac
 
 stop
 mkdir -p "$state"
-for port in 8500 9999 8080 8081; do
+# A state file from an earlier demo would hand its weights and admin states
+# to this HAProxy's first start.
+rm -f "$state/haproxy.state"
+for entry in "${ports_in_use[@]}"; do
+  port=${entry%% *}
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "demo: port $port is in use; stop what listens there (or run 'make demo-stop') and try again" >&2
+    echo "demo: port $port (${entry#* }) is in use; stop what listens there (or run 'make demo-stop') and try again" >&2
     exit 1
   fi
 done
@@ -91,7 +128,10 @@ cat <<TXT
 
 Demo is up (logs in $state):
   Consul      http://127.0.0.1:8500   HAProxy frontend http://127.0.0.1:8080 (iri), :8081 (api, versioned)
-  admin socket 127.0.0.1:9999          handler log $state/handler.log
+  admin socket 127.0.0.1:9999          stats page http://127.0.0.1:8404/
+  handler     http://127.0.0.1:9701/metrics, log $state/handler.log
+Ports it binds on 127.0.0.1:
+$(printf '  %s\n' "${ports_in_use[@]}")
 
 Look at the slots:
   echo "show stat" | socat stdio tcp4-connect:127.0.0.1:9999 | cut -d, -f1,2,18,19,74 | grep irisrv
@@ -111,6 +151,10 @@ Version-aware routing: the api nodes on 15001-15004 (1.0.1, 1.0.1, 1.0.2,
 
 See what a sync would send, without sending it:
   $handler sync --dry-run
+
+Reload HAProxy as the playbook does (state file saved first; the handler
+refills the slot addresses in the new process):
+  scripts/demo.sh reload
 
 Stop everything:  make demo-stop
 TXT

@@ -1,33 +1,104 @@
 #!/usr/bin/env bash
-# Lint, typecheck and every suite; each suite prints "<suite>: N passed, N failed".
+# Lint, typecheck, build, then every suite; each suite prints
+# "<suite>: N passed, N failed, N skipped" and the summary repeats that line.
 # Runs them all even when one fails, then exits non-zero if any did.
-# Each step has a deadline (seconds) so that a hung suite fails on its own
-# instead of holding CI until CI's own deadline kills everything.
+#
+# Steps in one lane run one after the other; lanes run side by side. On 2
+# cores the integration suites share a lane (their health checks tick every
+# 100 ms and must not starve each other); the playbook containers mostly wait
+# on apt and get a lane each. Every step has a deadline (seconds) so that a
+# hung suite fails on its own instead of holding CI until CI's own deadline.
+# Adding a step is one line:  step LANE NAME SECONDS COMMAND...
+#
+# Environment: SKIP_PLAYBOOK=1 skips the playbook container tests;
+# CHH_TEST_CACHE (default /var/cache/consul-haproxy-handler-test) holds the
+# Debian root filesystems the HAProxy 3.x suites and playbook tests use.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-failed=()
-step() {
-  local name=$1 limit=$2; shift 2
-  local started=$SECONDS rc
-  echo "==> $name"
-  timeout --kill-after=30 "$limit" "$@"
+started=$SECONDS
+logs=$(mktemp -d "${TMPDIR:-/tmp}/chh-test-all.XXXXXX")
+export PLAYBOOK_TEST_CACHE=${CHH_TEST_CACHE:-${PLAYBOOK_TEST_CACHE:-/var/cache/consul-haproxy-handler-test}}
+export CHH_TEST_CACHE=$PLAYBOOK_TEST_CACHE
+
+names=() lanes=() limits=() commands=()
+step() { # step LANE NAME SECONDS COMMAND...
+  lanes+=("$1") names+=("$2") limits+=("$3")
+  commands+=("$(printf '%q ' "${@:4}")")
+}
+# Runs step $1 with its deadline; output to its log; its result to $logs/result-$1.
+run_step() {
+  local i=$1 begun=$SECONDS rc
+  echo "==> ${names[$i]} started (lane ${lanes[$i]}, deadline ${limits[$i]} s, at $(( SECONDS - started )) s)"
+  eval "timeout --kill-after=30 ${limits[$i]} ${commands[$i]}" > "$logs/step-$i.log" 2>&1 < /dev/null
   rc=$?
+  echo "$rc $(( SECONDS - begun ))" > "$logs/result-$i"
+  echo "==> ${names[$i]} finished: exit $rc after $(( SECONDS - begun )) s"
+}
+# The suite's own closing line, or what happened instead.
+closing_line() {
+  local i=$1 rc seconds line
+  read -r rc seconds < "$logs/result-$i"
+  line=$(grep -E '^[A-Za-z0-9._-]+: [0-9]+ passed' "$logs/step-$i.log" | tail -n 1)
   if (( rc == 0 )); then
-    echo "==> $name: ok ($(( SECONDS - started )) s)"
+    echo "${line:-${names[$i]}: ok} (${seconds} s)"
+  elif (( rc == 124 || rc == 137 )); then
+    echo "${line:-${names[$i]}:} FAILED: timed out after ${limits[$i]} s"
   else
-    (( rc == 124 )) && echo "==> $name: timed out after $limit s"
-    echo "==> $name: FAILED (exit $rc, $(( SECONDS - started )) s)"
-    failed+=("$name")
+    echo "${line:-${names[$i]}:} FAILED (exit $rc, ${seconds} s)"
   fi
 }
-step lint 300 npm run --silent lint
-step typecheck 300 npm run --silent typecheck
-step build 300 npm run --silent build
-step unit 300 node test/run-suite.mjs unit
-step integration 900 node test/run-suite.mjs integration
-if [ -f test/playbook/run.sh ] && [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
-  step playbook 1800 bash test/playbook/run.sh
+
+# ------------------------------------------------------------------ steps
+step first lint 300 npm run --silent lint
+step first typecheck 300 npm run --silent typecheck
+step first build 300 npm run --silent build
+step tests unit 300 node test/run-suite.mjs unit
+step tests demo 180 bash test/demo-check.sh
+step tests integration-haproxy-2.6 900 bash test/integration-on.sh host
+step tests integration-haproxy-3.0 900 bash test/integration-on.sh trixie
+step tests integration-haproxy-3.2 900 bash test/integration-on.sh forky
+if [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
+  step playbook-12 playbook-debian-12 1800 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
+  # Debian 13's ansible for the controller, built (once, cached) side by side
+  # with the container's own rootfs; the playbook test waits for its lock.
+  step rootfs rootfs-trixie-ansible 1500 bash test/harness/debian-rootfs.sh trixie ansible
+  # ansible-lint runs once, in the Debian 12 lane. A longer deadline: on a fresh
+  # machine this lane also builds the Debian 13 ansible rootfs (~6 min), and
+  # ansible-core 2.19 takes about twice as long per play as 2.14 here.
+  step playbook-13 playbook-debian-13 2700 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
 fi
+
+# ------------------------------------------------------------------- run
+# Lane "first" (lint, typecheck, build) runs alone: every other lane needs the build.
+run_lane() {
+  local lane=$1 i
+  for i in "${!names[@]}"; do
+    if [ "${lanes[$i]}" = "$lane" ]; then run_step "$i"; fi
+  done
+}
+run_lane first
+pids=()
+for lane in $(printf '%s\n' "${lanes[@]}" | awk '$0 != "first" && !seen[$0]++'); do
+  run_lane "$lane" &
+  pids+=($!)
+done
+trap 'kill "${pids[@]}" 2>/dev/null' INT TERM
+wait "${pids[@]}"
+
+failed=()
+for i in "${!names[@]}"; do
+  echo
+  echo "==> ${names[$i]} (lane ${lanes[$i]})"
+  cat "$logs/step-$i.log"
+done
+echo
+echo "==> summary ($(( SECONDS - started )) s in all)"
+for i in "${!names[@]}"; do
+  closing_line "$i"
+  read -r rc _ < "$logs/result-$i"
+  (( rc == 0 )) || failed+=("${names[$i]}")
+done
+rm -rf "$logs"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1

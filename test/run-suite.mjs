@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Runs one test suite (the compiled *.test.js files under dist/test/<suite>)
 // with node's own test runner, and ends with a plain count line that CI reads:
-//   <suite>: N passed, N failed
-// Usage: node test/run-suite.mjs <unit|integration|playbook> [--concurrency N]
+//   <name>: N passed, N failed, N skipped
+// Usage: node test/run-suite.mjs <unit|integration|playbook> [--concurrency N] [--name NAME]
+// NAME (default: the suite) labels the line, e.g. integration-haproxy-3.0
+// when the same suite runs once per HAProxy version.
 import { spawn } from "node:child_process";
 import { readdirSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +16,8 @@ if (!suite) {
 }
 const concurrencyFlag = process.argv.indexOf("--concurrency");
 const concurrency = concurrencyFlag > 0 ? process.argv[concurrencyFlag + 1] : "2";
+const nameFlag = process.argv.indexOf("--name");
+const name = nameFlag > 0 ? process.argv[nameFlag + 1] : suite;
 const root = join("dist", "test", suite);
 if (!existsSync(root)) {
   console.error(`no compiled tests in ${root}: run 'npm run build' first`);
@@ -51,7 +55,7 @@ child.on("close", (code) => {
   passed = Number(/^# pass (\d+)/m.exec(tail)?.[1] ?? 0);
   failed = Number(/^# fail (\d+)/m.exec(tail)?.[1] ?? 0);
   skipped = Number(/^# skipped (\d+)/m.exec(tail)?.[1] ?? 0);
-  console.log(`${suite}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  console.log(`${name}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   const ok = code === 0 && failed === 0 && passed > 0;
   process.exit(ok ? 0 : 1);
 });

@@ -67,7 +67,13 @@ function command(text: string, succeeded: (output: string) => boolean): RuntimeC
 
 export const commands = {
   setServerAddr(backend: string, serverName: string, address: string, port: number): RuntimeCommand {
-    return command(`set server ${server(backend, serverName)} addr ${ipLiteral(address)} port ${integer("port", port, 1, 65535)}`, startsWith("IP changed from", "no need to change the addr"));
+    // 2.6 always starts with the address part ("IP changed from ..." or "no
+    // need to change the addr, ..."); 3.0 and later leave out what did not
+    // change: "port changed from '81' to '82' ..." or just "nothing changed".
+    return command(
+      `set server ${server(backend, serverName)} addr ${ipLiteral(address)} port ${integer("port", port, 1, 65535)}`,
+      startsWith("IP changed from", "no need to change the addr", "port changed from", "nothing changed"),
+    );
   },
   setServerState(backend: string, serverName: string, state: ServerAdminState): RuntimeCommand {
     return command(`set server ${server(backend, serverName)} state ${word("state", state, ["ready", "drain", "maint"])}`, silent);

@@ -1,6 +1,8 @@
 // Starts a real HAProxy (foreground child, `-db`) with a config a test
 // writes, waits until its admin socket answers, and can restart it on the
 // same ports (a fresh process: runtime changes are gone, as after a crash).
+// CHH_HAPROXY_BIN names the program to run instead of `haproxy` from PATH,
+// e.g. test/harness/haproxy-chroot.sh for another Debian release's HAProxy.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,17 +25,32 @@ export interface HaproxyOptions {
   adminPort: number;
 }
 
-function answers(port: number): Promise<boolean> {
+/** The `Version:` of `show info` once the admin socket answers, else undefined. */
+function answers(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
     let output = "";
     socket.setEncoding("utf8");
     socket.on("connect", () => socket.write("show info\n"));
     socket.on("data", (chunk: string) => (output += chunk));
-    socket.on("close", () => resolve(output.includes("Name: HAProxy")));
-    socket.on("error", () => resolve(false));
+    socket.on("close", () => resolve(output.includes("Name: HAProxy") ? (/^Version: (\S+)/m.exec(output)?.[1] ?? "") : undefined));
+    socket.on("error", () => resolve(undefined));
   });
 }
+
+/**
+ * CHH_EXPECT_HAPROXY_VERSION (set by test/integration-on.sh, e.g. "3.0"):
+ * the suite must meet that version, not whatever `haproxy` it found.
+ */
+function checkVersion(version: string): void {
+  const expected = process.env.CHH_EXPECT_HAPROXY_VERSION;
+  if (expected && !version.startsWith(`${expected}.`)) {
+    throw new Error(`the tests expect HAProxy ${expected} (CHH_EXPECT_HAPROXY_VERSION) but ${haproxyProgram} is ${version || "of unknown version"}`);
+  }
+}
+
+/** The HAProxy the tests meet: CHH_HAPROXY_BIN, or `haproxy` from PATH. */
+export const haproxyProgram = process.env.CHH_HAPROXY_BIN || "haproxy";
 
 const running = new Set<ChildProcess>();
 process.once("exit", () => {
@@ -49,16 +66,23 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
 
   const start = async (): Promise<void> => {
     stderr = "";
-    const process_ = spawn("haproxy", ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+    const process_ = spawn(haproxyProgram, ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
     process_.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     running.add(process_);
     process_.once("exit", () => running.delete(process_));
     child = process_;
     const deadline = Date.now() + 10_000;
-    while (!(await answers(options.adminPort))) {
-      if (process_.exitCode !== null) throw new Error(`haproxy exited (${process_.exitCode}): ${stderr}`);
+    let version: string | undefined;
+    while ((version = await answers(options.adminPort)) === undefined) {
+      if (process_.exitCode !== null) throw new Error(`${haproxyProgram} exited (${process_.exitCode}): ${stderr}`);
       if (Date.now() > deadline) throw new Error(`haproxy's admin socket on port ${options.adminPort} did not answer: ${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    try {
+      checkVersion(version);
+    } catch (error) {
+      process_.kill("SIGKILL");
+      throw error;
     }
   };
 

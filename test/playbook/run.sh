@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# End-to-end test of site.yml: boots a Debian 12 systemd container (its own
-# network namespace, NAT to the host's apt archive), runs the real playbook
+# End-to-end test of site.yml: boots a Debian 12 or 13 systemd container (its
+# own network namespace, NAT to the host's apt archive), runs the real playbook
 # into it over the nsenter connection, and checks the load balancer works.
 #
 # Usage: test/playbook/run.sh            (as root, on Debian 12)
 # Environment:
+#   PLAYBOOK_TEST_SUITE=bookworm|trixie  the container's Debian release (default bookworm)
+#   PLAYBOOK_TEST_CONTROLLER=host|suite  whose ansible-playbook runs the play: the host's,
+#                                or the suite's own from a cached rootfs in a chroot
+#                                (default: host for bookworm, suite otherwise)
 #   PLAYBOOK_TEST_SKIP_BUILD=1   do not run npm ci && npm run build
 #   PLAYBOOK_TEST_SKIP_LINT=1    do not run ansible-lint
 #   PLAYBOOK_TEST_SKIP_UNINSTALL=1  stop before the uninstall run (debug)
 #   PLAYBOOK_TEST_KEEP=1         leave the container running at the end (debug)
 #   PLAYBOOK_TEST_ANSIBLE_ARGS=...  extra ansible-playbook arguments (debug)
 #   PLAYBOOK_TEST_CACHE=DIR      rootfs cache (default /var/cache/consul-haproxy-handler-test)
-# Ends with "playbook: N passed, N failed"; exits non-zero on any failure.
+# Ends with "playbook-debian-<N>: N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$REPO/test/playbook"
 CACHE=${PLAYBOOK_TEST_CACHE:-/var/cache/consul-haproxy-handler-test}
-SUITE=bookworm
+SUITE=${PLAYBOOK_TEST_SUITE:-bookworm}
+case "$SUITE" in
+    bookworm) RELEASE=12 ;;
+    trixie) RELEASE=13 ;;
+    *) echo "PLAYBOOK_TEST_SUITE=$SUITE: expected bookworm or trixie"; exit 2 ;;
+esac
+CONTROLLER=${PLAYBOOK_TEST_CONTROLLER:-$([[ $SUITE == bookworm ]] && echo host || echo suite)}
 PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,curl,ca-certificates
 MACHINE="chhpb$$"
 VETH="ve-$MACHINE"
@@ -42,7 +52,7 @@ check() { # check "description" command...
     if "$@"; then pass "$desc"; else fail "$desc"; fi
 }
 summary() {
-    echo "playbook: $PASSED passed, $FAILED failed ($(( $(date +%s) - START )) s)"
+    echo "playbook-debian-$RELEASE: $PASSED passed, $FAILED failed ($(( $(date +%s) - START )) s)"
 }
 # Run a shell command inside the container (all its namespaces).
 cin() { nsenter -t "$C" -a /bin/sh -c "$1"; }
@@ -94,8 +104,9 @@ for pkg in ansible ansible-lint debootstrap systemd-container iproute2 nftables 
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if (( ${#need[@]} )); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+    # Two playbook tests (Debian 12 and 13) may start side by side: one apt at a time.
+    flock /var/lock/consul-haproxy-handler-test-apt sh -c \
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null' sh "${need[@]}"
 fi
 have_tools() { which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null; }
 check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" have_tools
@@ -150,7 +161,7 @@ else
     rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
     tar -C "$ROOT" -cf "$TARBALL.tmp.$$" . && mv -f "$TARBALL.tmp.$$" "$TARBALL"
 fi
-pass "Debian 12 rootfs ready"
+pass "Debian $RELEASE ($SUITE) rootfs ready"
 
 # The container's own view of the world: hostname, the archive's address as
 # the host resolves it, and the host's apt configuration (sources, Acquire
@@ -165,6 +176,11 @@ echo "$MACHINE" > "$ROOT/etc/hostname"
 rm -f "$ROOT/etc/apt/sources.list"
 cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/" 2>/dev/null \
     || cp /etc/apt/sources.list "$ROOT/etc/apt/sources.list"
+# The host is Debian 12: its sources name bookworm (and bookworm-updates, -security).
+host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+if [[ $SUITE != "$host_suite" ]]; then
+    sed -i -E "s/\b$host_suite(-updates|-security)?\b/$SUITE\1/g" "$ROOT"/etc/apt/sources.list.d/debian.sources "$ROOT"/etc/apt/sources.list 2>/dev/null || true
+fi
 for f in /etc/apt/apt.conf.d/*; do
     if grep -qiE '^[[:space:]]*Acquire' "$f"; then cp "$f" "$ROOT/etc/apt/apt.conf.d/"; fi
 done
@@ -214,10 +230,46 @@ cat > "$INV" <<EOF
 $MACHINE ansible_connection=community.docker.nsenter ansible_nsenter_pid=$C ansible_python_interpreter=/usr/bin/python3 ansible_become=false
 EOF
 export ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+# One staging directory per suite: runs for two suites may go side by side.
+STAGE="$CACHE/handler-stage-$SUITE"
+ansible_playbook() { (cd "$REPO" && ansible-playbook "$@"); }
+if [[ $CONTROLLER == suite ]]; then
+    # The release's own ansible (Debian 13: ansible-core 2.19) from a cached
+    # rootfs, run in a chroot over a private overlay (the cache stays clean)
+    # with the repository, the build and the staging directory bind-mounted;
+    # it reaches the container the same way, with nsenter.
+    log "controller: ansible from a cached $SUITE rootfs"
+    CROOT=$(bash "$REPO/test/harness/debian-rootfs.sh" "$SUITE" ansible) \
+        || { fail "controller rootfs ($SUITE with ansible)"; exit 1; }
+    mkdir -p "$WORK/ctl/upper" "$WORK/ctl/work" "$WORK/ctl/root" "$STAGE"
+    # This controller has no npm: stage the production dependencies the way
+    # the role's staging does (same files, same command), here on the host.
+    if ! cmp -s "$SNAP/package-lock.json" "$STAGE/deps/package-lock.json" \
+        || [[ ! -f "$STAGE/deps/node_modules/.package-lock.json" ]]; then
+        mkdir -p "$STAGE/deps"
+        install -m 0644 "$SNAP/package.json" "$SNAP/package-lock.json" "$STAGE/deps/"
+        (cd "$STAGE/deps" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null)
+    fi
+    ansible_playbook() {
+        unshare --mount --propagation private -- /bin/sh -c '
+            set -e
+            lower=$1 ctl=$2 inv=$3; shift 3
+            mount -t overlay overlay -o "lowerdir=$lower,upperdir=$ctl/upper,workdir=$ctl/work" "$ctl/root"
+            mount -t proc proc "$ctl/root/proc"
+            mount --rbind /dev "$ctl/root/dev"
+            for d in "$REPO" "$SNAP" "$STAGE"; do mkdir -p "$ctl/root$d"; mount --rbind "$d" "$ctl/root$d"; done
+            mkdir -p "$ctl/root$(dirname "$inv")" && cp "$inv" "$ctl/root$inv"
+            exec chroot "$ctl/root" /usr/bin/env LC_ALL=C.UTF-8 HOME=/root /bin/sh -c "cd \"\$REPO\" && exec ansible-playbook \"\$@\"" sh "$@"
+        ' ctl "$CROOT" "$WORK/ctl" "$INV" "$@"
+    }
+    export REPO SNAP STAGE
+    check "controller is Debian $RELEASE's ansible: $(ansible_playbook --version 2>&1 | head -1)" \
+        sh -c "test -n \"\$(chroot '$CROOT' dpkg-query -W -f='\${Version}' ansible-core)\""
+fi
 playbook() { # playbook LOGNAME extra-args...
     local name=$1; shift
-    (cd "$REPO" && ansible-playbook -i "$INV" site.yml -e handler_build=false \
-        -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$CACHE/handler-stage" ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@") > "$WORK/$name.log" 2>&1
+    ansible_playbook -i "$INV" site.yml -e handler_build=false \
+        -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$STAGE" ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@" > "$WORK/$name.log" 2>&1
 }
 recap() { grep -A2 '^PLAY RECAP' "$WORK/$1.log" | grep "$MACHINE" || true; }
 
@@ -447,10 +499,19 @@ check "http watch: Consul POSTed the change to /watch (chh_watch_requests_total 
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then exit 0; fi
 log "uninstall"
 cin "systemctl stop fake-node-a fake-node-b" || true
-if playbook uninstall --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
-    pass "uninstall run: $(recap uninstall | tr -s ' ')"
+# As an operator who changes their mind: a plain uninstall, then one that
+# also removes the packages; each must succeed on what the last one left.
+if playbook uninstall --tags uninstall -e uninstall_playbook=yes; then
+    pass "plain uninstall run: $(recap uninstall | tr -s ' ')"
 else
-    tail -30 "$WORK/uninstall.log"; fail "uninstall run: $(recap uninstall | tr -s ' ')"
+    tail -30 "$WORK/uninstall.log"; fail "plain uninstall run: $(recap uninstall | tr -s ' ')"
+fi
+check "plain uninstall: the handler's unit is gone, HAProxy still runs (packaged config)" \
+    cin "! test -e /etc/systemd/system/consul-haproxy-handler.service && systemctl is-active --quiet haproxy"
+if playbook uninstall2 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
+    pass "uninstall run with uninstall_remove_packages=yes after the plain one: $(recap uninstall2 | tr -s ' ')"
+else
+    tail -30 "$WORK/uninstall2.log"; fail "uninstall run with uninstall_remove_packages=yes after the plain one: $(recap uninstall2 | tr -s ' ')"
 fi
 leftovers=$(cin '
     for p in /etc/systemd/system/consul.service /etc/systemd/system/consul-haproxy-handler.service \
@@ -472,4 +533,9 @@ if [[ -z "$leftovers" ]]; then
     pass "uninstall leaves no unit, user, group, package or file behind"
 else
     fail "uninstall left: $(tr '\n' ';' <<<"$leftovers")"
+fi
+if playbook uninstall3 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
+    pass "uninstall once more on a host with nothing left: $(recap uninstall3 | tr -s ' ')"
+else
+    tail -30 "$WORK/uninstall3.log"; fail "uninstall once more on a host with nothing left: $(recap uninstall3 | tr -s ' ')"
 fi

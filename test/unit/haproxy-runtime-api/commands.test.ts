@@ -19,6 +19,11 @@ describe("runtime command builders", () => {
     const addr = commands.setServerAddr("be", "s1", "10.0.0.1", 80);
     assert.equal(addr.succeeded("IP changed from '0.0.0.0' to '10.0.0.1', port changed from '80' to '81' by 'stats socket command'"), true);
     assert.equal(addr.succeeded("no need to change the addr, port changed from '81' to '82' by 'stats socket command'"), true);
+    // HAProxy 3.0 and 3.2 name only what changed (seen on 3.0.11 and 3.2.26).
+    assert.equal(addr.succeeded("port changed from '81' to '82' by 'stats socket command'"), true);
+    assert.equal(addr.succeeded("IP changed from '127.0.0.1' to '127.0.0.2' by 'stats socket command'"), true);
+    assert.equal(addr.succeeded("nothing changed"), true);
+    assert.equal(addr.succeeded("Invalid addr 'bogus'"), false);
     assert.equal(addr.succeeded("No such server."), false);
     assert.equal(addr.succeeded("Invalid addr 'bogus' by 'stats socket command'"), false);
     const weight = commands.setServerWeight("be", "s1", 1);

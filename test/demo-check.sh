@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Checks `make demo` (scripts/demo.sh) for real: every port its processes
+# listen on is named in its banner (and every named port is listened on), and
+# across `scripts/demo.sh reload` HAProxy saves its server state and the
+# nodes come back UP at their own addresses, as with the playbook's unit.
+# Needs `npm run build`; the demo's fixed ports (8500, 8080, 9999, ...) free.
+# Ends with "demo: N passed, N failed, 0 skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+state=/tmp/consul-haproxy-handler-demo
+passed=0 failed=0
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok - $what"; else failed=$((failed + 1)); echo "not ok - $what"; fi
+}
+wait_for() { # wait_for SECONDS COMMAND...
+  local end=$(( SECONDS + $1 )); shift
+  until "$@" >/dev/null 2>&1; do (( SECONDS < end )) || return 1; sleep 0.2; done
+}
+finish() {
+  bash scripts/demo.sh stop >/dev/null 2>&1
+  echo "demo: $passed passed, $failed failed, 0 skipped"
+  (( failed == 0 && passed > 0 ))
+}
+trap 'finish; exit $?' EXIT
+trap 'exit 143' TERM INT
+
+banner=$(bash scripts/demo.sh 2>&1)
+rc=$?
+echo "$banner"
+check "scripts/demo.sh starts the demo" test "$rc" = 0
+(( rc == 0 )) || exit 1
+
+admin() { echo "$1" | socat -t 2 stdio tcp4-connect:127.0.0.1:9999; }
+# "<be> <addr>:<port> <status>" for every slot with an address.
+slots() {
+  admin "show stat" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $2 ~ /^irisrv/ && $col["addr"] !~ /^0\.0\.0\.0:/ && $col["addr"] != "" { print $1, $col["addr"], $col["status"] }' | sort
+}
+up_count() { slots | grep -c ' UP$'; }
+four_up() { (( $(up_count) >= 4 )); }
+check "the sample nodes are UP in their slots (3 in iri_back, 1+ in iri_pow_back)" wait_for 30 four_up
+
+# Every listening TCP port of the demo's processes (and their children).
+demo_pids() {
+  local pid
+  for pidfile in "$state"/*.pid; do
+    pid=$(cat "$pidfile")
+    echo "$pid"
+    pgrep -P "$pid" || true
+  done
+}
+# One pass over ss's lines (a busy host has hundreds), matching "pid=N,".
+listened=$(ss -Hltnp | awk -v pids="$(demo_pids | sort -u | tr '\n' ' ')" '
+  BEGIN { n = split(pids, list, " "); for (i = 1; i <= n; i++) wanted["pid=" list[i] ","] = 1 }
+  { for (key in wanted) if (index($6, key)) { port = $4; sub(/.*:/, "", port); print port; break } }' | sort -un)
+named=$(sed -n '/^Ports it binds/,/^$/p' <<<"$banner" | awk '$1 ~ /^[0-9]+$/ {print $1}' | sort -un)
+check "every port the demo listens on is in its banner (listened: $(echo $listened))" \
+  test -z "$(comm -23 <(echo "$listened") <(echo "$named"))"
+check "every port in the banner is listened on (named: $(echo $named))" \
+  test -z "$(comm -13 <(echo "$listened") <(echo "$named"))"
+
+before=$(slots | grep ' UP$' | awk '{print $1, $2}')
+old_pid=$(admin "show info" | awk -F': ' '$1 == "Pid" {print $2}')
+check "scripts/demo.sh reload succeeds" bash scripts/demo.sh reload
+check "the reload saved the server state (format line 1)" test "$(head -n 1 "$state/haproxy.state" 2>/dev/null)" = 1
+new_process() { [[ "$(admin "show info" | awk -F': ' '$1 == "Pid" {print $2}')" != "$old_pid" ]]; }
+check "a new HAProxy process answers after the reload" wait_for 20 new_process
+same_nodes_up() { [[ "$(slots | grep ' UP$' | awk '{print $1, $2}')" == "$before" ]]; }
+check "after the reload the same nodes are UP at the same addresses" wait_for 30 same_nodes_up
+placeholder_in_rotation() {
+  admin "show stat" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $2 ~ /^irisrv/ && $col["addr"] ~ /^0\.0\.0\.0:/ && $col["status"] !~ /^MAINT/ { bad = 1 } END { exit !bad }'
+}
+check "after the reload no slot is in rotation at the 0.0.0.0 placeholder" test -z "$(placeholder_in_rotation && echo bad)"
+check "requests through the frontend reach a node after the reload" \
+  sh -c 'curl -sf -m 5 http://127.0.0.1:8080/ | grep -q node-'
