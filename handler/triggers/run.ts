@@ -26,9 +26,17 @@ const BLOCKING_WAIT_SECONDS = 300;
 const HAPROXY_POLL_MS = 1000;
 const DRAIN_RECHECK_MS = 1000;
 
-/** Exponential backoff with full jitter: 100 ms doubling up to 30 s. */
+/**
+ * Longest wait between two attempts to reach Consul. The handler talks to its
+ * local agent, so a retry costs a refused connection or one forwarded query:
+ * a short ceiling bounds how long a load balancer stays behind once its
+ * agent (or the cluster's leader) is back.
+ */
+export const BACKOFF_CEILING_MS = 2_000;
+
+/** Exponential backoff with half jitter: 100 ms doubling up to BACKOFF_CEILING_MS. */
 export function backoffDelay(failures: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(30_000, 100 * 2 ** Math.min(failures, 20));
+  const ceiling = Math.min(BACKOFF_CEILING_MS, 100 * 2 ** Math.min(failures, 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
