@@ -28,6 +28,10 @@ step integration 900 node test/run-suite.mjs integration
 if [ -f test/playbook/run.sh ] && [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
   step playbook 1800 bash test/playbook/run.sh
 fi
+# Three hosts on a bridge of their own: safe to run beside the playbook test.
+if [ -f test/playbook/cluster.sh ] && [ "${SKIP_CLUSTER:-0}" != 1 ]; then
+  step cluster 1800 bash test/playbook/cluster.sh
+fi
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
