@@ -302,6 +302,9 @@ write_inventory "${HOSTS[@]}"
 export ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 playbook() { # playbook LOGNAME extra-args...
     local name=$1; shift
+    # Other container tests on this host restore net.ipv4.ip_forward when
+    # they end, which cuts our NAT to the apt archive: assert it again.
+    sysctl -qw net.ipv4.ip_forward=1
     (cd "$REPO" && ansible-playbook -i "$INV" site.yml -e handler_build=false \
         -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$CACHE/handler-stage-cluster" "$@") > "$WORK/$name.log" 2>&1
 }
@@ -540,6 +543,8 @@ if [[ -z "${CLUSTER_TEST_SKIP_JOIN:-}" ]]; then
     log "adding a fourth host ($JOIN_HOST, a client agent) to the inventory"
     prepare_root "$JOIN_HOST"
     check "container $(name_of "$JOIN_HOST") boots" boot "$JOIN_HOST"
+    sysctl -qw net.ipv4.ip_forward=1
+    check "$JOIN_HOST reaches the apt archive" wait_for 60 cin "$JOIN_HOST" "apt-get update -qq >/dev/null 2>&1"
     write_inventory "${HOSTS[@]}" "$JOIN_HOST"
     playbook join || true
     check "the run that adds $JOIN_HOST succeeds on it: $(recap join "$JOIN_HOST")" recap_ok join "$JOIN_HOST"
