@@ -1,7 +1,7 @@
 # The two commands at the top of README.md:
 #   make demo   - everything on loopback: Consul, HAProxy, the handler, sample nodes
 #   make test   - installs what is missing, then lint, typecheck and every test suite
-.PHONY: deps build lint typecheck unit integration playbook test demo demo-stop bench clean
+.PHONY: deps build lint typecheck unit integration playbook cluster test demo demo-stop bench clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -23,6 +23,9 @@ integration: build
 
 playbook: build
 	bash test/playbook/run.sh
+
+cluster: build
+	bash test/playbook/cluster.sh
 
 test: deps
 	bash scripts/test-all.sh

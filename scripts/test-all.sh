@@ -67,6 +67,10 @@ if [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
   # ansible-core 2.19 takes about twice as long per play as 2.14 here.
   step playbook-13 playbook-debian-13 2700 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
 fi
+# Three hosts on a bridge of their own: safe to run beside the playbook tests.
+if [ "${SKIP_PLAYBOOK:-0}" != 1 ] && [ "${SKIP_CLUSTER:-0}" != 1 ]; then
+  step cluster cluster 2400 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/cluster.sh
+fi
 
 # ------------------------------------------------------------------- run
 # Lane "first" (lint, typecheck, build) runs alone: every other lane needs the build.
