@@ -4,6 +4,7 @@
 import { readDesired, type HandlerContext } from "../reconcile/reconcile.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
+import { describeConnection } from "../source/consul-connection.js";
 
 export interface CheckResult {
   ok: boolean;
@@ -14,9 +15,13 @@ export interface CheckResult {
 export async function checkConfig(context: HandlerContext): Promise<CheckResult[]> {
   const results: CheckResult[] = [{ ok: true, what: "config", detail: `${context.config.services.length} service(s), ${context.policy.backends.length} backend(s)` }];
 
+  // Each connection setting with where it came from (config > environment > default); never the token.
+  for (const row of describeConnection(context.consul.connection)) {
+    results.push({ ok: true, what: `consul.${row.key}`, detail: `${row.value} (from ${row.origin})` });
+  }
   try {
     const desired = await readDesired(context);
-    results.push({ ok: true, what: "consul", detail: `${context.config.consul.address}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
+    results.push({ ok: true, what: "consul", detail: `${context.consul.connection.address.value}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
   } catch (error) {
     results.push({ ok: false, what: "consul", detail: (error as Error).message });
   }

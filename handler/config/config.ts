@@ -6,11 +6,30 @@ import { parse as parseYaml } from "yaml";
 
 export const DEFAULT_CONFIG_PATH = "/etc/consul-haproxy-handler/config.yml";
 
+/**
+ * What the config file says about Consul. Every connection key is optional:
+ * what is left out comes from Consul's CONSUL_* environment variables, then
+ * the defaults (see source/consul-connection.ts, which resolves them).
+ */
 export interface ConsulConfig {
-  /** Base URL of the Consul HTTP API, e.g. http://127.0.0.1:8500. */
-  address: string;
+  /** Consul's address forms: host:port, http://…, https://… or unix:///path. @default CONSUL_HTTP_ADDR, else http://127.0.0.1:8500 */
+  address?: string;
+  /** The ACL token itself (prefer tokenFile: a config file is easily shown). @default CONSUL_HTTP_TOKEN */
+  token?: string;
+  /** A file holding the ACL token. @default CONSUL_HTTP_TOKEN_FILE */
   tokenFile?: string;
+  /** PEM CA file for an https address. @default CONSUL_CACERT, else the system's CAs */
   caFile?: string;
+  /** Directory of PEM CA files (caFile wins). @default CONSUL_CAPATH */
+  caPath?: string;
+  /** Client certificate for Consul's verify_incoming (mTLS). @default CONSUL_CLIENT_CERT */
+  clientCert?: string;
+  /** The client certificate's key. @default CONSUL_CLIENT_KEY */
+  clientKey?: string;
+  /** Verify Consul's certificate. @default CONSUL_HTTP_SSL_VERIFY, else true */
+  sslVerify?: boolean;
+  /** Name to send (SNI) and to verify Consul's certificate against. @default CONSUL_TLS_SERVER_NAME, else the address's host */
+  tlsServerName?: string;
   datacenter?: string;
   timeoutMs: number;
   /** A service every cluster has; an empty answer is only believed while this one is visible. "" disables. */
@@ -163,6 +182,26 @@ class Reader {
   }
 }
 
+/**
+ * Consul's address forms: `host:port` (scheme from CONSUL_HTTP_SSL, else
+ * http), `http://host:port`, `https://host:port`, `unix:///path/to/socket`.
+ * Returns the normalised URL, or undefined when the text is none of those.
+ */
+export function normaliseConsulAddress(text: string, defaultScheme: "http" | "https" = "http"): string | undefined {
+  const trimmed = text.trim();
+  const unix = /^unix:\/\/(\/[^\s]*[^\s/])\/?$/.exec(trimmed);
+  if (unix) return `unix://${unix[1] ?? ""}`;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `${defaultScheme}://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "" || url.pathname !== "/" || url.search !== "" || url.username !== "") return undefined;
+  return `${url.protocol}//${url.host}`;
+}
+
 function describe(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (isRecord(value)) return "a mapping";
@@ -240,21 +279,28 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
   reader.unknownKeys(root, "(top level)", ["consul", "haproxy", "policy", "lockFile", "run", "log", "services"]);
 
   const consulRaw = reader.section(root, "consul", "consul", false);
-  reader.unknownKeys(consulRaw, "consul", ["address", "tokenFile", "caFile", "datacenter", "timeoutMs", "aclCanaryService"]);
-  const address = reader.string(consulRaw, "address", "consul.address", { pattern: /^https?:\/\/[^\s/]+\/?$/, hint: "a URL like http://127.0.0.1:8500", fallback: "http://127.0.0.1:8500" }) ?? "http://127.0.0.1:8500";
+  reader.unknownKeys(consulRaw, "consul", ["address", "token", "tokenFile", "caFile", "caPath", "clientCert", "clientKey", "sslVerify", "tlsServerName", "datacenter", "timeoutMs", "aclCanaryService"]);
   const canary = consulRaw["aclCanaryService"];
   if (canary !== undefined && (typeof canary !== "string" || (canary !== "" && !CONSUL_SERVICE_NAME.test(canary)))) {
     reader.problems.push(`consul.aclCanaryService: expected a Consul service name or "", got ${describe(canary)}`);
   }
   const consul: ConsulConfig = {
-    address: address.replace(/\/$/, ""),
     timeoutMs: reader.integer(consulRaw, "timeoutMs", "consul.timeoutMs", 100, 600_000, 5000),
     aclCanaryService: typeof canary === "string" ? canary : "consul",
   };
-  const tokenFile = reader.string(consulRaw, "tokenFile", "consul.tokenFile", { hint: "a file path" });
-  if (tokenFile) consul.tokenFile = tokenFile;
-  const caFile = reader.string(consulRaw, "caFile", "consul.caFile", { hint: "a file path" });
-  if (caFile) consul.caFile = caFile;
+  const address = reader.string(consulRaw, "address", "consul.address", { hint: "host:port, http://host:port, https://host:port or unix:///path/to/socket" });
+  if (address !== undefined) {
+    if (normaliseConsulAddress(address) === undefined) reader.problems.push(`consul.address: ${JSON.stringify(address)} is not valid; expected host:port, http://host:port, https://host:port or unix:///path/to/socket`);
+    else consul.address = address;
+  }
+  for (const key of ["token", "tokenFile", "caFile", "caPath", "clientCert", "clientKey"] as const) {
+    const value = reader.string(consulRaw, key, `consul.${key}`, { hint: key === "token" ? "the ACL token" : "a file path" });
+    if (value !== undefined) consul[key] = value;
+  }
+  if (consul.token !== undefined && consul.tokenFile !== undefined) reader.problems.push("consul.token and consul.tokenFile: set one, not both");
+  const tlsServerName = reader.string(consulRaw, "tlsServerName", "consul.tlsServerName", { pattern: /^[A-Za-z0-9.-]{1,253}$/, hint: "a host name, e.g. consul.example.com" });
+  if (tlsServerName !== undefined) consul.tlsServerName = tlsServerName;
+  if (consulRaw["sslVerify"] !== undefined && consulRaw["sslVerify"] !== null) consul.sslVerify = reader.boolean(consulRaw, "sslVerify", "consul.sslVerify", true);
   const datacenter = reader.string(consulRaw, "datacenter", "consul.datacenter", { pattern: /^[A-Za-z0-9_-]+$/, hint: "a datacenter name" });
   if (datacenter) consul.datacenter = datacenter;
 

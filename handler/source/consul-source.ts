@@ -3,13 +3,14 @@
 // an ACL-filtered result, a malformed body) is an exception, never an empty
 // list, so the caller leaves HAProxy as it is.
 import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { IncomingHttpHeaders } from "node:http";
 import Consul from "consul";
 import type { ConsulConfig } from "../config/config.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
+import { readConsulToken, resolveConsulConnection, tlsOptions, describeOrigin, type ConsulConnection } from "./consul-connection.js";
 
 export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token";
 
@@ -41,22 +42,6 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
-/** Reads the ACL token: the token file wins over CONSUL_HTTP_TOKEN. Never logged. */
-export function readToken(config: ConsulConfig, environment: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (config.tokenFile) {
-    let token: string;
-    try {
-      token = readFileSync(config.tokenFile, "utf8").trim();
-    } catch (error) {
-      throw new ConsulUntrusted("token", `cannot read the Consul token file ${config.tokenFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check consul.tokenFile and the file's permissions`);
-    }
-    if (token === "") throw new ConsulUntrusted("token", `the Consul token file ${config.tokenFile} is empty`);
-    return token;
-  }
-  const fromEnvironment = environment["CONSUL_HTTP_TOKEN"]?.trim();
-  return fromEnvironment ? fromEnvironment : undefined;
-}
-
 interface ResponseLike {
   statusCode?: number;
   headers: IncomingHttpHeaders;
@@ -83,24 +68,46 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** An http.Agent whose every connection goes to a unix socket (CONSUL_HTTP_ADDR=unix:///path). */
+function unixSocketAgent(path: string): HttpAgent {
+  const agent = new HttpAgent({ keepAlive: true });
+  (agent as unknown as { createConnection: () => ReturnType<typeof createConnection> }).createConnection = () => createConnection(path);
+  return agent;
+}
+
 export class ConsulSource {
   private readonly client: Consul;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly token: string | undefined;
+  /** The resolved settings and where each came from (check-config shows them). */
+  readonly connection: ConsulConnection;
 
-  constructor(private readonly config: ConsulConfig) {
-    const url = new URL(config.address);
-    const secure = url.protocol === "https:";
-    this.agent = secure
-      ? new HttpsAgent({ keepAlive: true, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) })
-      : new HttpAgent({ keepAlive: true });
-    this.client = new Consul({
-      host: url.hostname.replace(/^\[|\]$/g, ""),
-      port: Number(url.port || (secure ? 443 : 80)),
-      secure,
-      agent: this.agent,
-    });
-    this.token = readToken(config);
+  /** Throws ConfigError for unusable CONSUL_* variables, Error for unreadable token or TLS files. */
+  constructor(
+    private readonly config: ConsulConfig,
+    environment: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    this.connection = resolveConsulConnection(config, environment);
+    const address = this.connection.address.value;
+    if (address.startsWith("unix://")) {
+      this.agent = unixSocketAgent(address.slice("unix://".length));
+      this.client = new Consul({ baseUrl: "http://localhost/v1", agent: this.agent } as ConstructorParameters<typeof Consul>[0]);
+    } else {
+      const url = new URL(address);
+      const secure = url.protocol === "https:";
+      this.agent = secure ? new HttpsAgent({ keepAlive: true, ...tlsOptions(this.connection) }) : new HttpAgent({ keepAlive: true });
+      this.client = new Consul({
+        host: url.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(url.port || (secure ? 443 : 80)),
+        secure,
+        agent: this.agent,
+      });
+    }
+    try {
+      this.token = readConsulToken(this.connection);
+    } catch (error) {
+      throw new ConsulUntrusted("token", (error as Error).message);
+    }
   }
 
   /**
@@ -179,7 +186,7 @@ export class ConsulSource {
       throw new ConsulUntrusted(
         "acl-filtered",
         `Consul returned no instances, and the token cannot see the '${canary}' service either: the answer is probably ACL-filtered. ` +
-          "Give the token service:read and node:read (consul.tokenFile or CONSUL_HTTP_TOKEN), or set consul.aclCanaryService: \"\" if this cluster has no such service",
+          "Give the token service:read and node:read (consul.tokenFile, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN), or set consul.aclCanaryService: \"\" if this cluster has no such service",
       );
     }
   }
@@ -192,11 +199,11 @@ export class ConsulSource {
     const failure = error as { message?: string; code?: string; statusCode?: number; response?: ResponseLike };
     const status = failure.statusCode ?? failure.response?.statusCode;
     if (status === 403 || status === 401) {
-      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${failure.message ?? ""}); check the ACL token (consul.tokenFile or CONSUL_HTTP_TOKEN)`);
+      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${failure.message ?? ""}); check the ACL token (consul.tokenFile, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN)`);
     }
     if (status !== undefined) {
       return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${failure.message ?? ""}`);
     }
-    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} (${failure.code ?? failure.message ?? String(error)}); is the agent running? check consul.address`);
+    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.connection.address.value} (${failure.code ?? failure.message ?? String(error)}); is the agent running? check consul.address or CONSUL_HTTP_ADDR (this one came from ${describeOrigin(this.connection.address.origin)}), and the TLS settings for an https address`);
   }
 }
