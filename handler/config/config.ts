@@ -64,6 +64,10 @@ export interface GrowConfig {
 
 export interface ServiceConfig {
   name: string;
+  /** Only instances with this tag (Consul's `?tag=`). @default every instance */
+  tag?: string;
+  /** Only instances matching this Consul filter expression (`?filter=`, Consul >= 1.5). @default every instance */
+  filter?: string;
   backend: string;
   powBackend?: string;
   slotPrefix: string;
@@ -208,6 +212,38 @@ function describe(value: unknown): string {
   return JSON.stringify(value);
 }
 
+const FILTER_OPERATOR = /(==|!=|\bin\b|\bcontains\b|\bis\s+(not\s+)?empty\b|\bmatches\b)/;
+
+/**
+ * A light check of a Consul filter expression, so an obvious mistake is a
+ * config error rather than a failing read; Consul itself checks the rest
+ * (HTTP 400, shown by check-config).
+ */
+export function filterProblem(filter: string): string | undefined {
+  if (filter.length > 2048) return "longer than 2048 characters";
+  if (/\p{Cc}/u.test(filter)) return "contains a control character (a newline?); write it on one line";
+  if (!FILTER_OPERATOR.test(filter)) return "no operator; expected e.g. Service.Meta.env == \"prod\" or \"canary\" in Service.Tags";
+  let depth = 0;
+  let quote: string | undefined;
+  for (let index = 0; index < filter.length; index += 1) {
+    const character = filter[index];
+    if (quote !== undefined) {
+      if (character === "\\") index += 1;
+      else if (character === quote) quote = undefined;
+    } else if (character === '"' || character === "`") {
+      quote = character;
+    } else if (character === "(") {
+      depth += 1;
+    } else if (character === ")") {
+      depth -= 1;
+      if (depth < 0) return "a ')' without its '('";
+    }
+  }
+  if (quote !== undefined) return `an unclosed ${quote}`;
+  if (depth > 0) return "a '(' without its ')'";
+  return undefined;
+}
+
 function readWeightAndMaxconn(reader: Reader, parent: Raw, key: string, path: string, fallback: { weight: number; maxconn: number }): { weight: number; maxconn: number } {
   const section = reader.section(parent, key, path, false);
   reader.unknownKeys(section, path, ["weight", "maxconn"]);
@@ -223,12 +259,20 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
     reader.problems.push(`${path}: expected a mapping with name, backend and slotPrefix, got ${describe(raw)}`);
     return undefined;
   }
-  reader.unknownKeys(raw, path, ["name", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow"]);
+  reader.unknownKeys(raw, path, ["name", "tag", "filter", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow"]);
   const nameHint = "letters, digits, '_', '.', ':' or '-' (at most 64)";
   const name = reader.string(raw, "name", `${path}.name`, { required: true, pattern: CONSUL_SERVICE_NAME, hint: "a Consul service name (letters, digits, '_' or '-')" });
   const backend = reader.string(raw, "backend", `${path}.backend`, { required: true, pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
   const powBackend = reader.string(raw, "powBackend", `${path}.powBackend`, { pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
   const slotPrefix = reader.string(raw, "slotPrefix", `${path}.slotPrefix`, { required: true, pattern: HAPROXY_NAME, hint: `the server-template prefix: ${nameHint}` });
+
+  // Both reach Consul as query parameters (URL-encoded); kept to printable text so a typo shows.
+  const tag = reader.string(raw, "tag", `${path}.tag`, { pattern: /^\P{Cc}{1,255}$/u, hint: "a Consul tag (printable text, at most 255 characters)" });
+  const filter = reader.string(raw, "filter", `${path}.filter`, { hint: "a Consul filter expression, e.g. 'Service.Meta.env == \"prod\"'" });
+  if (filter !== undefined) {
+    const problem = filterProblem(filter);
+    if (problem !== undefined) reader.problems.push(`${path}.filter: ${JSON.stringify(filter)}: ${problem}`);
+  }
 
   const slotClasses: SlotClassConfig[] = [];
   const rawClasses = raw["slotClasses"];
@@ -267,6 +311,8 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
   if (!name || !backend || !slotPrefix) return undefined;
   const service: ServiceConfig = { name, backend, slotPrefix, slotClasses, defaults, powDefaults };
   if (powBackend) service.powBackend = powBackend;
+  if (tag !== undefined) service.tag = tag;
+  if (filter !== undefined && filterProblem(filter) === undefined) service.filter = filter;
   if (grow) service.grow = grow;
   return service;
 }

@@ -44,8 +44,8 @@ export function endpointsFromSnapshots(snapshots: readonly ServiceSnapshot[], lo
     for (const entry of snapshot.entries) {
       const result = endpointFromEntry(entry);
       if (result.ok) {
-        // The health endpoint is per service name; belt and braces against a mismatched payload.
-        if (result.endpoint.serviceName !== snapshot.service) result.endpoint.serviceName = snapshot.service;
+        // Backends are matched by selection (name, tag, filter), not by the name alone.
+        result.endpoint.serviceName = snapshot.key;
         endpoints.push(result.endpoint);
         if (result.ignoredKeys.length > 0) logger.warn("unknown haproxy settings ignored", { serviceId: result.endpoint.serviceId, keys: result.ignoredKeys });
       } else {
@@ -58,7 +58,7 @@ export function endpointsFromSnapshots(snapshots: readonly ServiceSnapshot[], lo
 }
 
 export async function readDesired(context: HandlerContext): Promise<DesiredState> {
-  const snapshots = await context.consul.readServices(context.config.services.map((service) => service.name));
+  const snapshots = await context.consul.readServices(context.config.services);
   return endpointsFromSnapshots(snapshots, context.logger);
 }
 

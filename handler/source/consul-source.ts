@@ -25,8 +25,29 @@ export class ConsulUntrusted extends Error {
   }
 }
 
+/**
+ * Which instances of a Consul service to read: all of them, or those with a
+ * tag (Consul's `?tag=`) and/or matching a filter expression (`?filter=`,
+ * Consul >= 1.5).
+ */
+export interface ServiceSelection {
+  name: string;
+  tag?: string;
+  filter?: string;
+}
+
+/** One string per distinct selection: the service name alone when nothing narrows it. */
+export function selectionKey(selection: ServiceSelection): string {
+  const parts: string[] = [];
+  if (selection.tag !== undefined) parts.push(`tag=${selection.tag}`);
+  if (selection.filter !== undefined) parts.push(`filter=${selection.filter}`);
+  return parts.length === 0 ? selection.name : `${selection.name}?${parts.join("&")}`;
+}
+
 export interface ServiceSnapshot {
   service: string;
+  /** selectionKey() of what was read; endpoints are matched to backends by it. */
+  key: string;
   entries: ConsulHealthEntry[];
   /** Entries dropped because their JSON was malformed, with why. */
   malformed: string[];
@@ -45,11 +66,14 @@ export interface ReadOptions {
 interface ResponseLike {
   statusCode?: number;
   headers: IncomingHttpHeaders;
+  body?: unknown;
 }
 
 /** The consul client's options, including the ones its type declarations omit. */
 interface HealthServiceRequest {
   service: string;
+  tag?: string;
+  filter?: string;
   token?: string;
   dc?: string;
   index?: string;
@@ -114,7 +138,9 @@ export class ConsulSource {
    * One service's instances with their checks. Throws ConsulUntrusted when
    * the answer must not be acted on.
    */
-  async readService(service: string, options: ReadOptions = {}): Promise<ServiceSnapshot> {
+  async readService(selection: string | ServiceSelection, options: ReadOptions = {}): Promise<ServiceSnapshot> {
+    const selected: ServiceSelection = typeof selection === "string" ? { name: selection } : selection;
+    const service = selected.name;
     const waitSeconds = options.waitSeconds ?? 0;
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true as const });
     const request: HealthServiceRequest = {
@@ -125,6 +151,8 @@ export class ConsulSource {
     };
     const cancel = () => ctx.emit("cancel");
     options.signal?.addEventListener("abort", cancel, { once: true });
+    if (selected.tag !== undefined) request.tag = selected.tag;
+    if (selected.filter !== undefined) request.filter = selected.filter;
     if (this.token) request.token = this.token;
     if (this.config.datacenter) request.dc = this.config.datacenter;
     if (options.index !== undefined && options.index >= 1) {
@@ -136,7 +164,7 @@ export class ConsulSource {
     try {
       answer = await (this.client.health as unknown as HealthServiceCall).service(request);
     } catch (error) {
-      throw this.explain(error, service);
+      throw this.explain(error, service, selected);
     } finally {
       options.signal?.removeEventListener("abort", cancel);
     }
@@ -161,11 +189,11 @@ export class ConsulSource {
       if (parsed.ok) entries.push(parsed.entry);
       else malformed.push(parsed.reason);
     }
-    return { service, entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
+    return { service, key: selectionKey(selected), entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
   }
 
   /** Reads several services; one untrusted answer makes the whole read untrusted. */
-  async readServices(services: readonly string[]): Promise<ServiceSnapshot[]> {
+  async readServices(services: readonly (string | ServiceSelection)[]): Promise<ServiceSnapshot[]> {
     const snapshots = await Promise.all(services.map((service) => this.readService(service)));
     if (snapshots.some((snapshot) => snapshot.entries.length === 0)) await this.confirmEmptyAnswer();
     return snapshots;
@@ -195,14 +223,18 @@ export class ConsulSource {
     this.agent.destroy();
   }
 
-  private explain(error: unknown, service: string): ConsulUntrusted {
+  private explain(error: unknown, service: string, selection?: ServiceSelection): ConsulUntrusted {
     const failure = error as { message?: string; code?: string; statusCode?: number; response?: ResponseLike };
     const status = failure.statusCode ?? failure.response?.statusCode;
     if (status === 403 || status === 401) {
       return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${failure.message ?? ""}); check the ACL token (consul.tokenFile, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN)`);
     }
     if (status !== undefined) {
-      return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${failure.message ?? ""}`);
+      // papi keeps only short bodies in the message; Consul's reason (a bad filter, say) is in the body.
+      const body = failure.response?.body;
+      const said = (Buffer.isBuffer(body) ? body.toString("utf8") : typeof body === "string" ? body : "").trim().slice(0, 300);
+      const detail = said !== "" && said !== failure.message ? said : (failure.message ?? "");
+      return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${detail}${selection?.filter !== undefined || selection?.tag !== undefined ? " (check this service's filter and tag in the config)" : ""}`);
     }
     return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.connection.address.value} (${failure.code ?? failure.message ?? String(error)}); is the agent running? check consul.address or CONSUL_HTTP_ADDR (this one came from ${describeOrigin(this.connection.address.origin)}), and the TLS settings for an https address`);
   }

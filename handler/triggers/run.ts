@@ -15,7 +15,7 @@
 import PQueue from "p-queue";
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
-import { ConsulUntrusted } from "../source/consul-source.js";
+import { ConsulUntrusted, selectionKey, type ServiceSelection } from "../source/consul-source.js";
 import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
 import { withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
@@ -136,8 +136,8 @@ export class Controller {
 
   private startLoops(): void {
     this.abort = new AbortController();
-    this.watches = new Map(this.config.services.map((service) => [service.name, {}]));
-    for (const service of this.config.services) void this.watchService(service.name, this.abort.signal);
+    this.watches = new Map(this.config.services.map((service) => [selectionKey(service), {}]));
+    for (const service of this.config.services) void this.watchService(service, this.abort.signal);
     this.timers.push(setInterval(() => void this.resync(), this.config.run.resyncSeconds * 1000));
     this.timers.push(setInterval(() => void this.pollHaproxy(), HAPROXY_POLL_MS));
     void this.pollHaproxy();
@@ -152,12 +152,13 @@ export class Controller {
   }
 
   /** The blocking-query loop of one service. */
-  private async watchService(service: string, signal: AbortSignal): Promise<void> {
+  private async watchService(selection: ServiceSelection, signal: AbortSignal): Promise<void> {
+    const service = selectionKey(selection);
     let index = 0;
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const snapshot = await this.context.consul.readService(service, index > 0 ? { index, waitSeconds: BLOCKING_WAIT_SECONDS, signal } : { signal });
+        const snapshot = await this.context.consul.readService(selection, index > 0 ? { index, waitSeconds: BLOCKING_WAIT_SECONDS, signal } : { signal });
         if (signal.aborted) return;
         // Consul 1.8 filters by ACL silently: an empty answer must be confirmed.
         if (snapshot.entries.length === 0) await this.context.consul.confirmEmptyAnswer();
@@ -278,9 +279,9 @@ export class Controller {
   /** Full resync: fresh (non-blocking) reads of every service, then a reconcile. */
   private async resync(): Promise<void> {
     try {
-      const snapshots = await this.context.consul.readServices(this.config.services.map((service) => service.name));
+      const snapshots = await this.context.consul.readServices(this.config.services);
       for (const snapshot of snapshots) {
-        const watch = this.watches.get(snapshot.service);
+        const watch = this.watches.get(snapshot.key);
         if (watch && watch.problem === undefined) watch.desired = endpointsFromSnapshots([snapshot], this.logger);
       }
     } catch (error) {

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, normaliseConsulAddress, validateConfig, type ConsulConfig } from "../../../handler/config/config.js";
+import { ConfigError, filterProblem, normaliseConsulAddress, validateConfig, type ConsulConfig } from "../../../handler/config/config.js";
+import { selectionKey } from "../../../handler/source/consul-source.js";
 import { describeConnection, resolveConsulConnection } from "../../../handler/source/consul-connection.js";
 
 const base: ConsulConfig = { timeoutMs: 5000, aclCanaryService: "consul" };
@@ -98,5 +99,23 @@ describe("Consul connection settings (config > CONSUL_* environment > default)",
     assert.deepEqual(problemsOf(config({ token: "a", tokenFile: "/b" })), ["consul.token and consul.tokenFile: set one, not both"]);
     assert.match(problemsOf(config({ address: "http://h:1/v1" }))[0] ?? "", /consul\.address: "http:\/\/h:1\/v1" is not valid/);
     assert.match(problemsOf(config({ sslVerify: "no" }))[0] ?? "", /consul\.sslVerify: expected true or false/);
+  });
+});
+
+describe("service selection (tag, filter)", () => {
+  test("the light filter check catches what would only fail at Consul", () => {
+    assert.equal(filterProblem('Service.Meta.env == "prod"'), undefined);
+    assert.equal(filterProblem('"canary" in Service.Tags and (Service.Port != 80)'), undefined);
+    assert.equal(filterProblem("Service.Tags is not empty"), undefined);
+    assert.match(filterProblem('Service.Meta.env == "prod') ?? "", /unclosed "/);
+    assert.match(filterProblem("(Service.Port == 1") ?? "", /'\(' without/);
+    assert.match(filterProblem("Service.Port == 1)") ?? "", /'\)' without/);
+    assert.match(filterProblem("prod") ?? "", /no operator/);
+    assert.match(filterProblem('Service.Port == 1\nor Service.Port == 2') ?? "", /control character/);
+  });
+
+  test("one key per distinct selection", () => {
+    assert.equal(selectionKey({ name: "iri" }), "iri");
+    assert.notEqual(selectionKey({ name: "iri", tag: "blue" }), selectionKey({ name: "iri", filter: "blue in Service.Tags" }));
   });
 });
