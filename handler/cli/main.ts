@@ -2,7 +2,6 @@
 // The command line: `watch`, `sync`, `status`, `check-config` (and `run`).
 // Exit codes: 0 done; 1 the reconcile failed or Consul could not be trusted
 // (HAProxy left as it was); 2 a usage or configuration error.
-import { existsSync, readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
@@ -13,6 +12,7 @@ import { ConsulUntrusted } from "../source/consul-source.js";
 import { collectStatus, formatStatus } from "./status.js";
 import { checkConfig } from "./check-config.js";
 import { registerRunCommand } from "./run-command.js";
+import { packageVersion } from "../version.js";
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -74,9 +74,7 @@ function readStandardInput(limitBytes = 64 * 1024 * 1024): Promise<string> {
 
 export function buildProgram(): Command {
   const program = new Command();
-  // dist/handler/cli/main.js when built, handler/cli/main.ts when run from sources.
-  const manifest = [new URL("../../../package.json", import.meta.url), new URL("../../package.json", import.meta.url)].find((url) => existsSync(url));
-  const version = manifest ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version : "unknown";
+  const version = packageVersion();
   program
     .name("consul-haproxy-handler")
     .description("Keeps HAProxy server-template slots in step with Consul health, over the runtime API")

@@ -17,7 +17,7 @@ import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { ConsulUntrusted, selectionKey, type ServiceSelection } from "../source/consul-source.js";
 import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
-import { withLock } from "./lock.js";
+import { LockTimeout, withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 
@@ -215,7 +215,7 @@ export class Controller {
       this.record(outcome, started, changedAt);
     } catch (error) {
       this.metrics.reconciles.inc({ result: "failed" });
-      this.metrics.failures.inc({ cause: "haproxy" });
+      this.metrics.failures.inc({ cause: error instanceof LockTimeout ? "lock" : "haproxy" });
       this.lastOutcome = { ok: false, at: Date.now(), reason: (error as Error).message };
       this.logger.error("reconcile failed; will retry", { detail: (error as Error).message });
       // HAProxy may be restarting: the Pid poll triggers again when it is back,
@@ -319,10 +319,14 @@ export class Controller {
   /** SIGHUP: load the config again; a bad file keeps the running one. */
   async reload(): Promise<void> {
     let config: HandlerConfig;
+    let context: HandlerContext;
     try {
       config = loadConfig(this.configFile);
+      // Built before anything stops: unusable CONSUL_* variables or TLS files keep the running config too.
+      context = createContext(config, this.logger);
     } catch (error) {
       this.logger.error("config reload failed; keeping the running config", { detail: (error as Error).message });
+      this.metrics.configReloads.inc({ result: "failed" });
       return;
     }
     this.logger.info("reloading the config", { file: this.configFile });
@@ -332,10 +336,11 @@ export class Controller {
     this.runner.clearWaiting();
     this.context.consul.close();
     this.config = config;
-    this.context = createContext(config, this.logger);
+    this.context = context;
     this.haproxyIdentity = undefined;
     this.runner.resume();
     this.startLoops();
+    this.metrics.configReloads.inc({ result: "ok" });
   }
 
   /** SIGTERM: no new work, finish the batch in flight, close everything. */
