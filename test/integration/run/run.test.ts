@@ -58,7 +58,7 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$/.exec(line);
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN|Nan)$/.exec(line);
     assert.ok(sample, `not a Prometheus sample line: ${line}`);
     const family = (sample[1] ?? "").replace(/_(bucket|sum|count)$/, "");
     assert.ok(typed.has(sample[1] ?? "") || typed.has(family), `sample without a TYPE: ${line}`);
