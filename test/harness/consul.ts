@@ -12,6 +12,8 @@ export interface ConsulAgent {
   address: string;
   /** https://127.0.0.1:<port> when started with `tls`, else undefined. */
   httpsAddress: string | undefined;
+  /** unix:///<dir>/http.sock when started with `unixSocket`, else undefined. */
+  unixAddress: string | undefined;
   httpPort: number;
   dnsPort: number;
   /** The master token when started with ACLs, else undefined. */
@@ -35,6 +37,8 @@ export interface ConsulOptions {
    * certificate from caFile (Consul's verify_incoming, i.e. mTLS).
    */
   tls?: { caFile: string; certFile: string; keyFile: string; verifyIncoming: boolean };
+  /** Also serve the HTTP API on a unix socket (unixAddress: unix:///path). */
+  unixSocket?: boolean;
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -75,6 +79,7 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     config["key_file"] = options.tls.keyFile;
     config["verify_incoming"] = options.tls.verifyIncoming;
   }
+  if (options.unixSocket) config["addresses"] = { http: `127.0.0.1 unix://${join(directory, "http.sock")}` };
   if (masterToken) {
     config["acl"] = { enabled: true, default_policy: "deny", down_policy: "extend-cache", tokens: { master: masterToken, agent: masterToken } };
   }
@@ -129,6 +134,7 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
   const agent: ConsulAgent = {
     address,
     httpsAddress: options.tls ? `https://127.0.0.1:${httpsPort}` : undefined,
+    unixAddress: options.unixSocket ? `unix://${join(directory, "http.sock")}` : undefined,
     httpPort,
     dnsPort,
     masterToken,

@@ -143,3 +143,18 @@ backend web
     assert.doesNotMatch(result.stdout + result.stderr, /not-a-real-secret-7f3a|other-secret-91bc/);
   });
 });
+
+describe("CONSUL_HTTP_ADDR=unix:///path: Consul's API on a unix socket", async () => {
+  const consul = await startConsul({ unixSocket: true });
+  after(() => consul.cleanup());
+
+  test("check-config reads Consul over the socket, as Consul's CLI does", async () => {
+    const unixAddress = consul.unixAddress ?? "";
+    const configFile = writeHandlerConfig({ haproxy: { socket: "/nonexistent/admin.sock" }, services: [{ name: "consul", backend: "web", slotPrefix: "app" }] });
+    const result = await runCli(["--config", configFile, "check-config"], { env: { CONSUL_HTTP_ADDR: unixAddress } });
+    assert.match(result.stdout, new RegExp(`^ok {3}consul\\.address: ${unixAddress.replace(/[.]/g, "\\.")} \\(from CONSUL_HTTP_ADDR\\)$`, "m"));
+    assert.match(result.stdout, /^ok {3}consul: unix:\/\/.*: 1 valid instance/m, result.stdout + result.stderr);
+    const consulAlone = await consulCli(["catalog", "services"], { CONSUL_HTTP_ADDR: unixAddress });
+    assert.match(consulAlone.output, /^consul$/m);
+  });
+});
