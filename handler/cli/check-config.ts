@@ -3,14 +3,18 @@
 // backend and slot prefix exists there. Each check prints one line.
 import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { readDesired, readPromoted, versionedServices, type HandlerContext } from "../reconcile/reconcile.js";
+import { nodesLeftOut, readDesired, readPromoted, versionedServices, type DesiredState, type HandlerContext } from "../reconcile/reconcile.js";
+import { planReconcile } from "../planner/plan.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";
 import { isLoopbackListen } from "../config/config.js";
 import { renderSlotsFile } from "../slots-file/render.js";
+import { describeConnection } from "../source/consul-connection.js";
 
 export interface CheckResult {
   ok: boolean;
+  /** Not a failure, but something the operator should see (a node left out). */
+  warning?: boolean;
   what: string;
   detail: string;
 }
@@ -27,9 +31,14 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
     });
   }
 
+  // Each connection setting with where it came from (config > environment > default); never the token.
+  for (const row of describeConnection(context.consul.connection)) {
+    results.push({ ok: true, what: `consul.${row.key}`, detail: `${row.value} (from ${row.origin})` });
+  }
+  let desired: DesiredState | undefined;
   try {
-    const desired = await readDesired(context);
-    results.push({ ok: true, what: "consul", detail: `${context.config.consul.address}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
+    desired = await readDesired(context);
+    results.push({ ok: true, what: "consul", detail: `${context.consul.connection.address.value}: ${desired.endpoints.length} valid instance(s), ${desired.rejected.length} left out for invalid settings` });
   } catch (error) {
     results.push({ ok: false, what: "consul", detail: (error as Error).message });
   }
@@ -70,6 +79,12 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
             ? { ok: true, what: `slots ${backend}/${prefix}`, detail: `${count} slot(s)` }
             : { ok: false, what: `slots ${backend}/${prefix}`, detail: `no server named ${prefix}<N>; add 'server-template ${prefix} 1-<N> 0.0.0.0:80 check disabled init-addr none' to backend ${backend}` },
         );
+      }
+    }
+    // The nodes that would be missing from each backend, and why (the same list as status and sync --dry-run).
+    if (desired) {
+      for (const [backend, nodes] of nodesLeftOut(context.policy, desired.rejected, planReconcile(desired.endpoints, slots, context.policy))) {
+        for (const node of nodes) results.push({ ok: true, warning: true, what: `node ${node.serviceId} left out of ${backend}`, detail: node.reason });
       }
     }
   } catch (error) {

@@ -2,11 +2,10 @@
 // The command line: `watch`, `sync`, `status`, `check-config` (and `run`).
 // Exit codes: 0 done; 1 the reconcile failed or Consul could not be trusted
 // (HAProxy left as it was); 2 a usage or configuration error.
-import { existsSync, readFileSync } from "node:fs";
-import { Command } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
-import { createContext, reconcile, reconcileSucceeded, type HandlerContext } from "../reconcile/reconcile.js";
+import { createContext, nodesLeftOut, reconcile, reconcileSucceeded, type HandlerContext } from "../reconcile/reconcile.js";
 import { runWatch } from "../triggers/watch.js";
 import { withLock } from "../triggers/lock.js";
 import { ConsulUntrusted } from "../source/consul-source.js";
@@ -15,6 +14,7 @@ import { checkConfig } from "./check-config.js";
 import { registerRunCommand } from "./run-command.js";
 import { describeHold } from "../reconcile/mass-removal.js";
 import { promote } from "./promote.js";
+import { packageVersion } from "../version.js";
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -77,16 +77,21 @@ function readStandardInput(limitBytes = 64 * 1024 * 1024): Promise<string> {
 
 export function buildProgram(): Command {
   const program = new Command();
-  // dist/handler/cli/main.js when built, handler/cli/main.ts when run from sources.
-  const manifest = [new URL("../../../package.json", import.meta.url), new URL("../../package.json", import.meta.url)].find((url) => existsSync(url));
-  const version = manifest ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version : "unknown";
+  const version = packageVersion();
   program
     .name("consul-haproxy-handler")
     .description("Keeps HAProxy server-template slots in step with Consul health, over the runtime API")
     .version(version)
     .option("-c, --config <file>", "configuration file", DEFAULT_CONFIG_PATH)
-    .option("--log-level <level>", "error, warn, info or debug (overrides log.level)")
-    .showHelpAfterError();
+    .addOption(new Option("--log-level <level>", "overrides log.level").choices(["error", "warn", "info", "debug"]))
+    .showHelpAfterError()
+    // Usage errors (no command, an unknown command or option, a bad option
+    // value) exit 2 as documented; commander's own default is 1. Set before
+    // the commands are added, so that they inherit it.
+    .exitOverride((error: CommanderError) => {
+      const informational = error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help" && error.exitCode === 0;
+      process.exit(informational ? 0 : EXIT_USAGE);
+    });
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 
@@ -109,9 +114,13 @@ export function buildProgram(): Command {
         if (options.dryRun) {
           const outcome = await reconcile(context, { dryRun: true, allowMassRemoval });
           for (const hold of outcome.held) console.log(`# held: ${describeHold(hold)}: ${hold.slots.join(", ")}`);
-          for (const left of outcome.plan.leftOut) console.log(`# left out of ${left.backend}: ${left.serviceId}: ${left.reason}`);
+          const leftOut = new Set<string>();
+          for (const [backend, nodes] of nodesLeftOut(context.policy, outcome.rejected, outcome.plan)) {
+            for (const node of nodes) console.log(`# left out of ${backend}: ${node.serviceId}: ${node.reason}`);
+            for (const node of nodes) leftOut.add(node.serviceId);
+          }
           for (const command of outcome.commands) console.log(command);
-          if (outcome.commands.length === 0) console.log("# nothing to do: HAProxy matches Consul");
+          if (outcome.commands.length === 0) console.log(`# nothing to do: HAProxy matches Consul${leftOut.size > 0 ? ` (except the ${leftOut.size} node(s) left out above)` : ""}`);
           return 0;
         }
         const outcome = await withLock(context.config.lockFile, () => reconcile(context, { allowMassRemoval }));
@@ -138,7 +147,7 @@ export function buildProgram(): Command {
     .action(async () => {
       await execute(globals(), async (context) => {
         const results = await checkConfig(context);
-        for (const result of results) console.log(`${result.ok ? "ok  " : "FAIL"} ${result.what}: ${result.detail}`);
+        for (const result of results) console.log(`${!result.ok ? "FAIL" : result.warning ? "warn" : "ok  "} ${result.what}: ${result.detail}`);
         return results.every((result) => result.ok) ? 0 : EXIT_FAILED;
       });
     });

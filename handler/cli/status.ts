@@ -2,8 +2,8 @@
 // HAProxy is read first; if Consul cannot be trusted right now the table is
 // still shown, with the Consul columns marked unknown and a warning.
 import type { Endpoint, GenerationSummary, Slot, VersionDecision } from "../planner/model.js";
-import { decideAllVersions } from "../planner/plan.js";
-import { readDesired, readPromoted, readSlots, type HandlerContext } from "../reconcile/reconcile.js";
+import { decideAllVersions, planReconcile } from "../planner/plan.js";
+import { nodesLeftOut, readDesired, readPromoted, readSlots, type DesiredState, type HandlerContext, type NodeLeftOut } from "../reconcile/reconcile.js";
 import { ConsulUntrusted } from "../source/consul-source.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 
@@ -12,9 +12,10 @@ export interface SlotStatus {
   slot: string;
   state: string;
   status: string;
+  /** null for a free slot: what a freed slot still holds is not shown. */
   address: string | null;
-  weight: number;
-  maxconn: number;
+  weight: number | null;
+  maxconn: number | null;
   sessions: number;
   serviceId: string | null;
   health: string | null;
@@ -33,7 +34,8 @@ export interface ServiceVersions {
 
 export interface StatusReport {
   consul: { trusted: boolean; problem?: string };
-  backends: { backend: string; used: number; free: number; slots: SlotStatus[] }[];
+  /** leftOut: every node missing from the backend and why (empty while Consul is not trusted). */
+  backends: { backend: string; used: number; free: number; slots: SlotStatus[]; leftOut: NodeLeftOut[] }[];
   /** Removals the mass-removal guard holds back (from its state file beside the lock file). */
   massRemovalHeld: { backend: string; since: string; releasesAt: string; slots: string }[];
   versions: ServiceVersions[];
@@ -46,18 +48,19 @@ function describeAddress(slot: Slot): string | null {
 
 export async function collectStatus(context: HandlerContext): Promise<StatusReport> {
   const slots = await readSlots(context);
-  let endpoints: Endpoint[] | undefined;
+  let desired: DesiredState | undefined;
   let promoted = new Map<string, string>();
   let problem: string | undefined;
   try {
-    endpoints = (await readDesired(context)).endpoints;
+    desired = await readDesired(context);
     promoted = await readPromoted(context);
   } catch (error) {
     if (!(error instanceof ConsulUntrusted)) throw error;
     problem = error.message;
   }
   const byAddress = new Map<string, Endpoint>();
-  for (const endpoint of endpoints ?? []) byAddress.set(`${endpoint.serviceName}|${endpoint.address}|${endpoint.port}`, endpoint);
+  for (const endpoint of desired?.endpoints ?? []) byAddress.set(`${endpoint.serviceName}|${endpoint.address}|${endpoint.port}`, endpoint);
+  const leftOut = desired ? nodesLeftOut(context.policy, desired.rejected, planReconcile(desired.endpoints, slots, context.policy, { promoted })) : new Map<string, NodeLeftOut[]>();
 
   const holdMs = context.config.policy.massRemovalHoldSeconds * 1000;
   const massRemovalHeld = Object.entries(loadGuardMemory(context.config.lockFile)).map(([backend, hold]) => ({
@@ -68,14 +71,25 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
   }));
   const report: StatusReport = { consul: problem === undefined ? { trusted: true } : { trusted: false, problem }, backends: [], massRemovalHeld, versions: [] };
   // The same decision the planner makes: after a reconcile it is what HAProxy shows.
-  const decisions: Map<string, VersionDecision> = endpoints === undefined ? new Map() : decideAllVersions(endpoints, slots, context.policy, { promoted });
+  const decisions: Map<string, VersionDecision> = desired === undefined ? new Map() : decideAllVersions(desired.endpoints, slots, context.policy, { promoted });
   for (const decision of decisions.values()) {
     report.versions.push({ service: decision.serviceName, serving: decision.serving ?? null, canary: decision.canary ?? null, promoted: decision.promoted ?? null, generations: decision.generations });
   }
+  const seen = new Set<string>();
   for (const backend of context.policy.backends) {
+    if (seen.has(backend.backend)) continue;
+    seen.add(backend.backend);
     const own = slots.filter((slot) => slot.backend === backend.backend).sort((a, b) => a.prefix.localeCompare(b.prefix) || a.number - b.number);
+    const holder = (slot: Slot): Endpoint | undefined => (slot.address !== undefined ? byAddress.get(`${backend.serviceName}|${slot.address}|${slot.port ?? 0}`) : undefined);
+    // A slot in maint is free unless it is kept for a node that is critical
+    // (the planner keeps such a node's slot); a maint slot that merely still
+    // names an address, even one a new node now registers with, is free.
+    const isFree = (slot: Slot): boolean => slot.adminState === "maint" && holder(slot)?.health !== "critical";
     const rows = own.map<SlotStatus>((slot) => {
-      const endpoint = slot.address !== undefined ? byAddress.get(`${backend.serviceName}|${slot.address}|${slot.port ?? 0}`) : undefined;
+      if (isFree(slot)) {
+        return { backend: backend.backend, slot: slot.name, state: slot.adminState, status: slot.status, address: null, weight: null, maxconn: null, sessions: slot.sessions, serviceId: null, health: null };
+      }
+      const endpoint = holder(slot);
       return {
         backend: backend.backend,
         slot: slot.name,
@@ -86,14 +100,14 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
         maxconn: slot.maxconn,
         sessions: slot.sessions,
         serviceId: endpoint?.serviceId ?? null,
-        health: endpoint ? endpoint.health : endpoints === undefined ? null : slot.address !== undefined ? "not in Consul" : null,
+        health: endpoint ? endpoint.health : desired === undefined ? null : slot.address !== undefined ? "not in Consul" : null,
         ...(backend.versioning
           ? { version: endpoint?.settings.version ?? null, role: endpoint ? (decisions.get(backend.serviceName)?.members.get(endpoint.serviceId)?.role ?? null) : null }
           : {}),
       };
     });
-    const used = own.filter((slot) => slot.adminState !== "maint" || slot.address !== undefined && byAddress.has(`${backend.serviceName}|${slot.address}|${slot.port ?? 0}`)).length;
-    report.backends.push({ backend: backend.backend, used, free: own.length - used, slots: rows });
+    const free = own.filter(isFree).length;
+    report.backends.push({ backend: backend.backend, used: own.length - free, free, slots: rows, leftOut: leftOut.get(backend.backend) ?? [] });
   }
   return report;
 }
@@ -132,8 +146,8 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
         slot.state,
         slot.status,
         slot.address ?? "-",
-        String(slot.weight),
-        slot.maxconn === 0 ? "-" : String(slot.maxconn),
+        slot.weight === null ? "-" : String(slot.weight),
+        slot.maxconn === null || slot.maxconn === 0 ? "-" : String(slot.maxconn),
         String(slot.sessions),
         slot.serviceId ?? "-",
         slot.health ?? (report.consul.trusted ? "-" : "?"),
@@ -143,6 +157,7 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
     }
     const hidden = backend.slots.length - shown.length;
     if (hidden > 0) lines.push(`  (${hidden} empty slots in maint not shown; --all lists them)`);
+    for (const node of backend.leftOut) lines.push(`  left out: ${node.serviceId}: ${node.reason}`);
     lines.push("");
   }
   return lines.join("\n");

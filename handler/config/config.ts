@@ -6,11 +6,30 @@ import { parse as parseYaml } from "yaml";
 
 export const DEFAULT_CONFIG_PATH = "/etc/consul-haproxy-handler/config.yml";
 
+/**
+ * What the config file says about Consul. Every connection key is optional:
+ * what is left out comes from Consul's CONSUL_* environment variables, then
+ * the defaults (see source/consul-connection.ts, which resolves them).
+ */
 export interface ConsulConfig {
-  /** Base URL of the Consul HTTP API, e.g. http://127.0.0.1:8500. */
-  address: string;
+  /** Consul's address forms: host:port, http://…, https://… or unix:///path. @default CONSUL_HTTP_ADDR, else http://127.0.0.1:8500 */
+  address?: string;
+  /** The ACL token itself (prefer tokenFile: a config file is easily shown). @default CONSUL_HTTP_TOKEN */
+  token?: string;
+  /** A file holding the ACL token. @default CONSUL_HTTP_TOKEN_FILE */
   tokenFile?: string;
+  /** PEM CA file for an https address. @default CONSUL_CACERT, else the system's CAs */
   caFile?: string;
+  /** Directory of PEM CA files (caFile wins). @default CONSUL_CAPATH */
+  caPath?: string;
+  /** Client certificate for Consul's verify_incoming (mTLS). @default CONSUL_CLIENT_CERT */
+  clientCert?: string;
+  /** The client certificate's key. @default CONSUL_CLIENT_KEY */
+  clientKey?: string;
+  /** Verify Consul's certificate. @default CONSUL_HTTP_SSL_VERIFY, else true */
+  sslVerify?: boolean;
+  /** Name to send (SNI) and to verify Consul's certificate against. @default CONSUL_TLS_SERVER_NAME, else the address's host */
+  tlsServerName?: string;
   datacenter?: string;
   timeoutMs: number;
   /** A service every cluster has; an empty answer is only believed while this one is visible. "" disables. */
@@ -87,6 +106,10 @@ export interface VersioningConfig {
 
 export interface ServiceConfig {
   name: string;
+  /** Only instances with this tag (Consul's `?tag=`). @default every instance */
+  tag?: string;
+  /** Only instances matching this Consul filter expression (`?filter=`, Consul >= 1.5). @default every instance */
+  filter?: string;
   backend: string;
   powBackend?: string;
   slotPrefix: string;
@@ -208,10 +231,62 @@ class Reader {
   }
 }
 
+/**
+ * Consul's address forms: `host:port` (scheme from CONSUL_HTTP_SSL, else
+ * http), `http://host:port`, `https://host:port`, `unix:///path/to/socket`.
+ * Returns the normalised URL, or undefined when the text is none of those.
+ */
+export function normaliseConsulAddress(text: string, defaultScheme: "http" | "https" = "http"): string | undefined {
+  const trimmed = text.trim();
+  const unix = /^unix:\/\/(\/[^\s]*[^\s/])\/?$/.exec(trimmed);
+  if (unix) return `unix://${unix[1] ?? ""}`;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `${defaultScheme}://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "" || url.pathname !== "/" || url.search !== "" || url.username !== "") return undefined;
+  return `${url.protocol}//${url.host}`;
+}
+
 function describe(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (isRecord(value)) return "a mapping";
   return JSON.stringify(value);
+}
+
+const FILTER_OPERATOR = /(==|!=|\bin\b|\bcontains\b|\bis\s+(not\s+)?empty\b|\bmatches\b)/;
+
+/**
+ * A light check of a Consul filter expression, so an obvious mistake is a
+ * config error rather than a failing read; Consul itself checks the rest
+ * (HTTP 400, shown by check-config).
+ */
+export function filterProblem(filter: string): string | undefined {
+  if (filter.length > 2048) return "longer than 2048 characters";
+  if (/\p{Cc}/u.test(filter)) return "contains a control character (a newline?); write it on one line";
+  if (!FILTER_OPERATOR.test(filter)) return "no operator; expected e.g. Service.Meta.env == \"prod\" or \"canary\" in Service.Tags";
+  let depth = 0;
+  let quote: string | undefined;
+  for (let index = 0; index < filter.length; index += 1) {
+    const character = filter[index];
+    if (quote !== undefined) {
+      if (character === "\\") index += 1;
+      else if (character === quote) quote = undefined;
+    } else if (character === '"' || character === "`") {
+      quote = character;
+    } else if (character === "(") {
+      depth += 1;
+    } else if (character === ")") {
+      depth -= 1;
+      if (depth < 0) return "a ')' without its '('";
+    }
+  }
+  if (quote !== undefined) return `an unclosed ${quote}`;
+  if (depth > 0) return "a '(' without its ')'";
+  return undefined;
 }
 
 function readWeightAndMaxconn(reader: Reader, parent: Raw, key: string, path: string, fallback: { weight: number; maxconn: number }): { weight: number; maxconn: number } {
@@ -229,12 +304,20 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
     reader.problems.push(`${path}: expected a mapping with name, backend and slotPrefix, got ${describe(raw)}`);
     return undefined;
   }
-  reader.unknownKeys(raw, path, ["name", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow", "versioning"]);
+  reader.unknownKeys(raw, path, ["name", "tag", "filter", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow", "versioning"]);
   const nameHint = "letters, digits, '_', '.', ':' or '-' (at most 64)";
   const name = reader.string(raw, "name", `${path}.name`, { required: true, pattern: CONSUL_SERVICE_NAME, hint: "a Consul service name (letters, digits, '_' or '-')" });
   const backend = reader.string(raw, "backend", `${path}.backend`, { required: true, pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
   const powBackend = reader.string(raw, "powBackend", `${path}.powBackend`, { pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
   const slotPrefix = reader.string(raw, "slotPrefix", `${path}.slotPrefix`, { required: true, pattern: HAPROXY_NAME, hint: `the server-template prefix: ${nameHint}` });
+
+  // Both reach Consul as query parameters (URL-encoded); kept to printable text so a typo shows.
+  const tag = reader.string(raw, "tag", `${path}.tag`, { pattern: /^\P{Cc}{1,255}$/u, hint: "a Consul tag (printable text, at most 255 characters)" });
+  const filter = reader.string(raw, "filter", `${path}.filter`, { hint: "a Consul filter expression, e.g. 'Service.Meta.env == \"prod\"'" });
+  if (filter !== undefined) {
+    const problem = filterProblem(filter);
+    if (problem !== undefined) reader.problems.push(`${path}.filter: ${JSON.stringify(filter)}: ${problem}`);
+  }
 
   const slotClasses: SlotClassConfig[] = [];
   const rawClasses = raw["slotClasses"];
@@ -274,6 +357,8 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
   if (!name || !backend || !slotPrefix) return undefined;
   const service: ServiceConfig = { name, backend, slotPrefix, slotClasses, defaults, powDefaults };
   if (powBackend) service.powBackend = powBackend;
+  if (tag !== undefined) service.tag = tag;
+  if (filter !== undefined && filterProblem(filter) === undefined) service.filter = filter;
   if (grow) service.grow = grow;
   if (versioning) service.versioning = versioning;
   return service;
@@ -298,22 +383,29 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
   reader.unknownKeys(root, "(top level)", ["consul", "haproxy", "policy", "lockFile", "run", "log", "services"]);
 
   const consulRaw = reader.section(root, "consul", "consul", false);
-  reader.unknownKeys(consulRaw, "consul", ["address", "tokenFile", "caFile", "datacenter", "timeoutMs", "aclCanaryService", "blockingWaitSeconds"]);
-  const address = reader.string(consulRaw, "address", "consul.address", { pattern: /^https?:\/\/[^\s/]+\/?$/, hint: "a URL like http://127.0.0.1:8500", fallback: "http://127.0.0.1:8500" }) ?? "http://127.0.0.1:8500";
+  reader.unknownKeys(consulRaw, "consul", ["address", "token", "tokenFile", "caFile", "caPath", "clientCert", "clientKey", "sslVerify", "tlsServerName", "datacenter", "timeoutMs", "aclCanaryService", "blockingWaitSeconds"]);
   const canary = consulRaw["aclCanaryService"];
   if (canary !== undefined && (typeof canary !== "string" || (canary !== "" && !CONSUL_SERVICE_NAME.test(canary)))) {
     reader.problems.push(`consul.aclCanaryService: expected a Consul service name or "", got ${describe(canary)}`);
   }
   const consul: ConsulConfig = {
-    address: address.replace(/\/$/, ""),
     timeoutMs: reader.integer(consulRaw, "timeoutMs", "consul.timeoutMs", 100, 600_000, 5000),
     aclCanaryService: typeof canary === "string" ? canary : "consul",
     blockingWaitSeconds: reader.integer(consulRaw, "blockingWaitSeconds", "consul.blockingWaitSeconds", 1, 600, 60),
   };
-  const tokenFile = reader.string(consulRaw, "tokenFile", "consul.tokenFile", { hint: "a file path" });
-  if (tokenFile) consul.tokenFile = tokenFile;
-  const caFile = reader.string(consulRaw, "caFile", "consul.caFile", { hint: "a file path" });
-  if (caFile) consul.caFile = caFile;
+  const address = reader.string(consulRaw, "address", "consul.address", { hint: "host:port, http://host:port, https://host:port or unix:///path/to/socket" });
+  if (address !== undefined) {
+    if (normaliseConsulAddress(address) === undefined) reader.problems.push(`consul.address: ${JSON.stringify(address)} is not valid; expected host:port, http://host:port, https://host:port or unix:///path/to/socket`);
+    else consul.address = address;
+  }
+  for (const key of ["token", "tokenFile", "caFile", "caPath", "clientCert", "clientKey"] as const) {
+    const value = reader.string(consulRaw, key, `consul.${key}`, { hint: key === "token" ? "the ACL token" : "a file path" });
+    if (value !== undefined) consul[key] = value;
+  }
+  if (consul.token !== undefined && consul.tokenFile !== undefined) reader.problems.push("consul.token and consul.tokenFile: set one, not both");
+  const tlsServerName = reader.string(consulRaw, "tlsServerName", "consul.tlsServerName", { pattern: /^[A-Za-z0-9.-]{1,253}$/, hint: "a host name, e.g. consul.example.com" });
+  if (tlsServerName !== undefined) consul.tlsServerName = tlsServerName;
+  if (consulRaw["sslVerify"] !== undefined && consulRaw["sslVerify"] !== null) consul.sslVerify = reader.boolean(consulRaw, "sslVerify", "consul.sslVerify", true);
   const datacenter = reader.string(consulRaw, "datacenter", "consul.datacenter", { pattern: /^[A-Za-z0-9_-]+$/, hint: "a datacenter name" });
   if (datacenter) consul.datacenter = datacenter;
 

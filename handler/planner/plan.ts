@@ -133,9 +133,20 @@ function fillOperations(desired: DesiredServer, slotHasChecks: boolean, policy: 
   };
 }
 
+/**
+ * Freeing a slot also forgets its node's address (0.0.0.0, what a template
+ * slot starts with): a slot in maint that still named an address would read
+ * as that node's, and a new node registered at the same address:port later
+ * would be credited a slot it never got.
+ */
+function forgetAddress(slot: Slot): SlotOperation[] {
+  return slot.address !== undefined && slot.port !== undefined ? [{ kind: "set-addr", address: "0.0.0.0", port: slot.port }] : [];
+}
+
 /** A slot no desired node maps to: drain it, then free it. */
 function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; draining: boolean } {
   const base = { backend: slot.backend, server: slot.name, prepare: [] as SlotOperation[] };
+  // Already free; one still naming an address is forgotten once the fills are planned (planBackend).
   if (slot.adminState === "maint") return { draining: false };
   if (slot.address === undefined) {
     return { draining: false, step: { ...base, reason: "free: slot without a node", activate: [{ kind: "set-state", state: "maint" }] } };
@@ -144,7 +155,7 @@ function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; drain
     return { draining: true, step: { ...base, reason: "drain: node left Consul", activate: [{ kind: "set-state", state: "drain" }] } };
   }
   if (slot.sessions === 0 || slot.secondsSinceChange >= policy.drainSeconds) {
-    return { draining: false, step: { ...base, reason: "free: drained", activate: [{ kind: "set-state", state: "maint" }] } };
+    return { draining: false, step: { ...base, reason: "free: drained", activate: [{ kind: "set-state", state: "maint" }, ...forgetAddress(slot)] } };
   }
   return { draining: true };
 }
@@ -225,6 +236,12 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
         serviceId: server.endpoint.serviceId,
         reason: `no free slot in ${backend.backend}/${slotClass.prefix} (${classSlots.length} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
       });
+    }
+    // A free slot nobody fills that still names an address (its node went
+    // critical, then left Consul): forget the address.
+    for (const slot of free) {
+      const forget = forgetAddress(slot);
+      if (forget.length > 0) plan.steps.push({ backend: backend.backend, server: slot.name, reason: "free: forget the address of a node no longer in Consul", prepare: [], activate: forget });
     }
     // After the plan: slots it fills have left `free`, the ones it frees join
     // it (usable from the next reconcile on), grown ones were added.

@@ -2,6 +2,7 @@
 // slot classes (server-template prefixes) and which defaults.
 import type { HandlerConfig, ServiceConfig } from "../config/config.js";
 import type { BackendPolicy, PlannerPolicy, SlotClass } from "../planner/model.js";
+import { selectionKey } from "../source/consul-source.js";
 
 function classesOf(service: ServiceConfig): SlotClass[] {
   const defaultClass: SlotClass = {
@@ -29,9 +30,11 @@ export function policyFromConfig(config: HandlerConfig): PlannerPolicy {
   for (const service of config.services) {
     const classes = classesOf(service);
     const versioning = service.versioning ? { versioning: { ...service.versioning } } : {};
-    backends.push({ backend: service.backend, role: "default", serviceName: service.name, classes, defaults: service.defaults, ...versioning });
+    // Endpoints carry the key of the selection they were read with (source/consul-source.ts).
+    const serviceName = selectionKey(service);
+    backends.push({ backend: service.backend, role: "default", serviceName, classes, defaults: service.defaults, ...versioning });
     if (service.powBackend) {
-      backends.push({ backend: service.powBackend, role: "pow", serviceName: service.name, classes, defaults: service.powDefaults, ...versioning });
+      backends.push({ backend: service.powBackend, role: "pow", serviceName, classes, defaults: service.powDefaults, ...versioning });
     }
   }
   return {

@@ -63,26 +63,35 @@ export function logVersionSwitches(plan: Plan, logger: Logger, applied: boolean)
   }
 }
 
+/** A node left out before planning (invalid settings or a malformed entry), with the selection it came from. */
+export interface RejectedNode extends Rejection {
+  /** selectionKey() of the service it was read for: it is missing from that service's backends. */
+  service: string;
+}
+
 export interface DesiredState {
   endpoints: Endpoint[];
-  rejected: Rejection[];
+  rejected: RejectedNode[];
 }
 
 /** Validates every entry; a bad one is left out and logged, the rest go on. */
 export function endpointsFromSnapshots(snapshots: readonly ServiceSnapshot[], logger: Logger): DesiredState {
   const endpoints: Endpoint[] = [];
-  const rejected: Rejection[] = [];
+  const rejected: RejectedNode[] = [];
   for (const snapshot of snapshots) {
-    for (const reason of snapshot.malformed) logger.warn("malformed Consul entry left out", { service: snapshot.service, reason });
+    for (const reason of snapshot.malformed) {
+      logger.warn("malformed Consul entry left out", { service: snapshot.service, reason });
+      rejected.push({ service: snapshot.key, serviceId: "(malformed entry)", key: "entry", value: "", reason });
+    }
     for (const entry of snapshot.entries) {
       const result = endpointFromEntry(entry);
       if (result.ok) {
-        // The health endpoint is per service name; belt and braces against a mismatched payload.
-        if (result.endpoint.serviceName !== snapshot.service) result.endpoint.serviceName = snapshot.service;
+        // Backends are matched by selection (name, tag, filter), not by the name alone.
+        result.endpoint.serviceName = snapshot.key;
         endpoints.push(result.endpoint);
-        if (result.ignoredKeys.length > 0) logger.warn("unknown haproxy settings ignored", { serviceId: result.endpoint.serviceId, keys: result.ignoredKeys });
+        for (const warning of result.warnings) logger.warn(`setting ignored: ${warning}`, { serviceId: result.endpoint.serviceId });
       } else {
-        rejected.push(result.rejection);
+        rejected.push({ ...result.rejection, service: snapshot.key });
         logger.warn("node left out: invalid setting", { ...result.rejection });
       }
     }
@@ -91,7 +100,7 @@ export function endpointsFromSnapshots(snapshots: readonly ServiceSnapshot[], lo
 }
 
 export async function readDesired(context: HandlerContext): Promise<DesiredState> {
-  const snapshots = await context.consul.readServices(context.config.services.map((service) => service.name));
+  const snapshots = await context.consul.readServices(context.config.services);
   return endpointsFromSnapshots(snapshots, context.logger);
 }
 
@@ -120,13 +129,40 @@ export function readSlots(context: HandlerContext): Promise<Slot[]> {
   return context.haproxy.session((session) => readSlotsIn(session, context.policy));
 }
 
+export interface NodeLeftOut {
+  serviceId: string;
+  reason: string;
+}
+
+/** How a rejection reads to an operator: the setting, its value and what is expected. */
+export function describeRejection(rejection: Rejection): string {
+  if (rejection.key === "entry") return `malformed Consul entry: ${rejection.reason}`;
+  return `${rejection.key} ${JSON.stringify(rejection.value)}: ${rejection.reason}`;
+}
+
+/**
+ * Every node missing from each managed backend and why: rejected before
+ * planning (invalid settings, listed under every backend of its service) or
+ * left out by the plan (no slot, no class, a duplicate address).
+ */
+export function nodesLeftOut(policy: PlannerPolicy, rejected: readonly RejectedNode[], plan: Plan): Map<string, NodeLeftOut[]> {
+  const byBackend = new Map<string, NodeLeftOut[]>();
+  for (const backend of policy.backends) {
+    const list = byBackend.get(backend.backend) ?? [];
+    for (const rejection of rejected) if (rejection.service === backend.serviceName) list.push({ serviceId: rejection.serviceId, reason: describeRejection(rejection) });
+    for (const left of plan.leftOut) if (left.backend === backend.backend) list.push({ serviceId: left.serviceId, reason: left.reason });
+    byBackend.set(backend.backend, list);
+  }
+  return byBackend;
+}
+
 export interface ReconcileOutcome {
   plan: Plan;
   /** The exact commands, on a dry run only. */
   commands: string[];
   report?: ApplyReport;
   endpoints: number;
-  rejected: Rejection[];
+  rejected: RejectedNode[];
   durationMs: number;
   /** Backends whose mass removal the guard held back (their leaving nodes kept as they are). */
   held: HeldRemoval[];

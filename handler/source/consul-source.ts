@@ -2,13 +2,12 @@
 // Fail static: any answer that cannot be trusted (an error, no known leader,
 // an ACL-filtered result, a malformed body) is an exception, never an empty
 // list, so the caller leaves HAProxy as it is.
-import { readFileSync } from "node:fs";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
-import type { IncomingHttpHeaders } from "node:http";
+import type { Agent as HttpAgent, IncomingHttpHeaders } from "node:http";
+import type { Agent as HttpsAgent } from "node:https";
 import type { ConsulConfig } from "../config/config.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
 import { consulGet, ConsulHttpError } from "./consul-http.js";
+import { consulTransport, readConsulToken, resolveConsulConnection, describeOrigin, type ConsulConnection } from "./consul-connection.js";
 
 export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token" | "truncated" | "timeout";
 
@@ -35,8 +34,29 @@ export class ConsulUntrusted extends Error {
   }
 }
 
+/**
+ * Which instances of a Consul service to read: all of them, or those with a
+ * tag (Consul's `?tag=`) and/or matching a filter expression (`?filter=`,
+ * Consul >= 1.5).
+ */
+export interface ServiceSelection {
+  name: string;
+  tag?: string;
+  filter?: string;
+}
+
+/** One string per distinct selection: the service name alone when nothing narrows it. */
+export function selectionKey(selection: ServiceSelection): string {
+  const parts: string[] = [];
+  if (selection.tag !== undefined) parts.push(`tag=${selection.tag}`);
+  if (selection.filter !== undefined) parts.push(`filter=${selection.filter}`);
+  return parts.length === 0 ? selection.name : `${selection.name}?${parts.join("&")}`;
+}
+
 export interface ServiceSnapshot {
   service: string;
+  /** selectionKey() of what was read; endpoints are matched to backends by it. */
+  key: string;
   entries: ConsulHealthEntry[];
   /** Entries dropped because their JSON was malformed, with why. */
   malformed: string[];
@@ -52,22 +72,6 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
-/** Reads the ACL token: the token file wins over CONSUL_HTTP_TOKEN. Never logged. */
-export function readToken(config: ConsulConfig, environment: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (config.tokenFile) {
-    let token: string;
-    try {
-      token = readFileSync(config.tokenFile, "utf8").trim();
-    } catch (error) {
-      throw new ConsulUntrusted("token", `cannot read the Consul token file ${config.tokenFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check consul.tokenFile and the file's permissions`);
-    }
-    if (token === "") throw new ConsulUntrusted("token", `the Consul token file ${config.tokenFile} is empty`);
-    return token;
-  }
-  const fromEnvironment = environment["CONSUL_HTTP_TOKEN"]?.trim();
-  return fromEnvironment ? fromEnvironment : undefined;
-}
-
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -77,26 +81,38 @@ export class ConsulSource {
   private readonly base: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly token: string | undefined;
+  /** The resolved settings and where each came from (check-config shows them). */
+  readonly connection: ConsulConnection;
 
-  constructor(private readonly config: ConsulConfig) {
-    const url = new URL(config.address);
-    const secure = url.protocol === "https:";
-    this.agent = secure
-      ? new HttpsAgent({ keepAlive: true, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) })
-      : new HttpAgent({ keepAlive: true });
-    this.base = url;
-    this.token = readToken(config);
+  /** Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an unreadable token, Error for unreadable TLS files. */
+  constructor(
+    private readonly config: ConsulConfig,
+    environment: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    this.connection = resolveConsulConnection(config, environment);
+    const transport = consulTransport(this.connection);
+    this.base = transport.baseUrl;
+    this.agent = transport.agent;
+    try {
+      this.token = readConsulToken(this.connection);
+    } catch (error) {
+      throw new ConsulUntrusted("token", (error as Error).message);
+    }
   }
 
   /**
    * One service's instances with their checks. Throws ConsulUntrusted when
    * the answer must not be acted on.
    */
-  async readService(service: string, options: ReadOptions = {}): Promise<ServiceSnapshot> {
+  async readService(selection: string | ServiceSelection, options: ReadOptions = {}): Promise<ServiceSnapshot> {
+    const selected: ServiceSelection = typeof selection === "string" ? { name: selection } : selection;
+    const service = selected.name;
     const blocking = options.index !== undefined && options.index >= 1;
     const waitSeconds = Math.max(1, Math.round(options.waitSeconds ?? 0));
     const url = new URL(`/v1/health/service/${encodeURIComponent(service)}`, this.base);
     if (this.config.datacenter) url.searchParams.set("dc", this.config.datacenter);
+    if (selected.tag !== undefined) url.searchParams.set("tag", selected.tag);
+    if (selected.filter !== undefined) url.searchParams.set("filter", selected.filter);
     if (blocking) {
       url.searchParams.set("index", String(options.index));
       url.searchParams.set("wait", `${waitSeconds}s`);
@@ -115,7 +131,7 @@ export class ConsulSource {
     } catch (error) {
       throw this.explain(error, service);
     }
-    if (response.statusCode < 200 || response.statusCode > 299) throw this.explainStatus(response.statusCode, String(response.body), service);
+    if (response.statusCode < 200 || response.statusCode > 299) throw this.explainStatus(response.statusCode, String(response.body), service, selected);
     const body = response.body;
     if (header(response.headers, "x-consul-knownleader") === "false") {
       throw new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
@@ -134,11 +150,11 @@ export class ConsulSource {
       if (parsed.ok) entries.push(parsed.entry);
       else malformed.push(parsed.reason);
     }
-    return { service, entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
+    return { service, key: selectionKey(selected), entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
   }
 
   /** Reads several services; one untrusted answer makes the whole read untrusted. */
-  async readServices(services: readonly string[]): Promise<ServiceSnapshot[]> {
+  async readServices(services: readonly (string | ServiceSelection)[]): Promise<ServiceSnapshot[]> {
     const snapshots = await Promise.all(services.map((service) => this.readService(service)));
     if (snapshots.some((snapshot) => snapshot.entries.length === 0)) await this.confirmEmptyAnswer();
     return snapshots;
@@ -159,7 +175,7 @@ export class ConsulSource {
       throw new ConsulUntrusted(
         "acl-filtered",
         `Consul returned no instances, and the token cannot see the '${canary}' service either: the answer is probably ACL-filtered. ` +
-          "Give the token service:read and node:read (consul.tokenFile or CONSUL_HTTP_TOKEN), or set consul.aclCanaryService: \"\" if this cluster has no such service",
+          "Give the token service:read and node:read (consul.tokenFile, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN), or set consul.aclCanaryService: \"\" if this cluster has no such service",
       );
     }
   }
@@ -168,12 +184,14 @@ export class ConsulSource {
     this.agent.destroy();
   }
 
-  private explainStatus(status: number, text: string, service: string): ConsulUntrusted {
-    const detail = text.trim().slice(0, 120);
+  private explainStatus(status: number, text: string, service: string, selection: ServiceSelection): ConsulUntrusted {
+    // Consul's reason (a bad filter, say) is in the body.
+    const detail = text.trim().slice(0, 300);
     if (status === 403 || status === 401) {
-      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${detail}); check the ACL token (consul.tokenFile or CONSUL_HTTP_TOKEN)`);
+      return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${detail}); check the ACL token (consul.tokenFile, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN)`);
     }
-    return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${detail}`);
+    const narrowed = selection.filter !== undefined || selection.tag !== undefined;
+    return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for ${service}: ${detail}${narrowed ? " (check this service's filter and tag in the config)" : ""}`);
   }
 
   private explain(error: unknown, service: string): ConsulUntrusted {
@@ -190,6 +208,9 @@ export class ConsulSource {
       }
     }
     const failure = error as { message?: string };
-    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} (${failure.message ?? String(error)}); is the agent running? check consul.address`);
+    return new ConsulUntrusted(
+      "unreachable",
+      `cannot reach Consul at ${this.connection.address.value} (${failure.message ?? String(error)}); is the agent running? check consul.address or CONSUL_HTTP_ADDR (this one came from ${describeOrigin(this.connection.address.origin)}), and the TLS settings for an https address`,
+    );
   }
 }

@@ -18,7 +18,11 @@ export interface Rejection {
   reason: string;
 }
 
-export type EndpointResult = { ok: true; endpoint: Endpoint; ignoredKeys: string[] } | { ok: false; rejection: Rejection };
+/**
+ * ignoredKeys: `meta:<key>` / `tag:<key>` / `node-meta:<key>` of unknown haproxy settings.
+ * warnings: one sentence per ignored key or near-miss form, with a "did you mean" where one is close.
+ */
+export type EndpointResult = { ok: true; endpoint: Endpoint; ignoredKeys: string[]; warnings: string[] } | { ok: false; rejection: Rejection };
 
 const META_PREFIX = "haproxy_";
 const TAG_PREFIX = "haproxy.";
@@ -54,35 +58,90 @@ export function foldHealth(checks: ConsulHealthEntry["Checks"]): Health {
   return warning ? "warning" : "passing";
 }
 
-/** Where each setting came from, highest precedence first. */
-function collectRawSettings(entry: ConsulHealthEntry): { values: Map<string, string>; unknown: string[] } {
+/** Levenshtein distance, for "did you mean" on short keys. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** The known setting closest to a mistyped one (case, '-', or up to two letters off). */
+export function closestSettingKey(key: string): SettingKey | undefined {
+  const normalised = key.toLowerCase().replace(/-/g, "_");
+  let best: { key: SettingKey; distance: number } | undefined;
+  for (const candidate of SETTING_KEYS) {
+    const distance = editDistance(normalised, candidate);
+    if (distance <= Math.min(2, Math.floor(candidate.length / 3)) && (best === undefined || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
+/** A prefix that is almost `haproxy_` / `haproxy.` (another separator, other case): the rest of the key, else undefined. */
+function nearPrefix(text: string): { rest: string; separator: string } | undefined {
+  const match = /^haproxy([._:-])(.+)$/i.exec(text);
+  return match ? { separator: match[1] ?? "", rest: match[2] ?? "" } : undefined;
+}
+
+/** Where each setting came from, highest precedence first, and what was ignored with a suggestion. */
+function collectRawSettings(entry: ConsulHealthEntry): { values: Map<string, string>; unknown: string[]; warnings: string[] } {
   const values = new Map<string, string>();
   const unknown: string[] = [];
+  const warnings: string[] = [];
   const known = (key: string): boolean => (SETTING_KEYS as readonly string[]).includes(key);
-  const take = (key: string, value: string, where: string): void => {
+  const suggestion = (key: string, form: (key: SettingKey) => string): string => {
+    const close = closestSettingKey(key);
+    return close ? `; did you mean ${JSON.stringify(form(close))}?` : `; known settings: ${SETTING_KEYS.join(", ")}`;
+  };
+  const take = (key: string, value: string, where: string, form: (key: SettingKey) => string, shown: string): void => {
     if (!known(key)) {
       unknown.push(`${where}:${key}`);
+      warnings.push(`${shown}: unknown haproxy setting, ignored${suggestion(key, form)}`);
       return;
     }
     if (!values.has(key)) values.set(key, value);
   };
+  const metaForm = (key: SettingKey) => `${META_PREFIX}${key}`;
+  const readMeta = (meta: Record<string, string>, where: string, label: string): void => {
+    for (const [key, value] of Object.entries(meta)) {
+      if (key.startsWith(META_PREFIX)) {
+        take(key.slice(META_PREFIX.length), value, where, metaForm, `${label} ${JSON.stringify(key)}`);
+        continue;
+      }
+      // HAProxy_maxconn, haproxy-maxconn: not read, but clearly meant.
+      const near = nearPrefix(key);
+      if (near && known(closestSettingKey(near.rest) ?? "")) {
+        warnings.push(`${label} ${JSON.stringify(key)}: not read (settings are ${META_PREFIX}<key>); did you mean ${JSON.stringify(metaForm(closestSettingKey(near.rest) as SettingKey))}?`);
+      }
+    }
+  };
   // Service Meta first, then tags, then Node Meta: the first one seen wins.
-  for (const [key, value] of Object.entries(entry.Service.Meta)) {
-    if (key.startsWith(META_PREFIX)) take(key.slice(META_PREFIX.length), value, "meta");
-  }
+  readMeta(entry.Service.Meta, "meta", "Meta");
   for (const tag of entry.Service.Tags) {
-    if (!tag.startsWith(TAG_PREFIX)) continue;
     const equals = tag.indexOf("=");
-    if (equals < 0) {
-      unknown.push(`tag:${tag.slice(TAG_PREFIX.length)}`);
+    const tagForm = (key: SettingKey) => `${TAG_PREFIX}${key}${equals >= 0 ? tag.slice(equals) : "=<value>"}`;
+    if (!tag.startsWith(TAG_PREFIX)) {
+      // haproxy_maxconn=9, HAProxy.maxconn=9, haproxy-weight=2: the tag form is haproxy.<key>=<value>.
+      const near = nearPrefix(equals >= 0 ? tag.slice(0, equals) : tag);
+      const close = near ? closestSettingKey(near.rest) : undefined;
+      if (close) warnings.push(`tag ${JSON.stringify(tag)}: not read (the tag form is ${TAG_PREFIX}<key>=<value>); did you mean ${JSON.stringify(tagForm(close))}?`);
       continue;
     }
-    take(tag.slice(TAG_PREFIX.length, equals), tag.slice(equals + 1), "tag");
+    if (equals < 0) {
+      unknown.push(`tag:${tag.slice(TAG_PREFIX.length)}`);
+      const close = closestSettingKey(tag.slice(TAG_PREFIX.length).replace(/[:\s].*$/, ""));
+      warnings.push(`tag ${JSON.stringify(tag)}: no '=' (the tag form is ${TAG_PREFIX}<key>=<value>), ignored${close ? `; did you mean ${JSON.stringify(`${TAG_PREFIX}${close}=<value>`)}?` : ""}`);
+      continue;
+    }
+    take(tag.slice(TAG_PREFIX.length, equals), tag.slice(equals + 1), "tag", tagForm, `tag ${JSON.stringify(tag)}`);
   }
-  for (const [key, value] of Object.entries(entry.Node.Meta)) {
-    if (key.startsWith(META_PREFIX)) take(key.slice(META_PREFIX.length), value, "node-meta");
-  }
-  return { values, unknown };
+  readMeta(entry.Node.Meta, "node-meta", "Node Meta");
+  return { values, unknown, warnings };
 }
 
 type SettingParse<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -160,7 +219,7 @@ export function endpointFromEntry(entry: ConsulHealthEntry): EndpointResult {
   const port = entry.Service.Port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) return reject("port", String(port), "expected a port from 1 to 65535");
 
-  const { values, unknown } = collectRawSettings(entry);
+  const { values, unknown, warnings } = collectRawSettings(entry);
   const settings: NodeSettings = { pow: "false", scheme: "http", sslVerify: true, timeoutClass: "default" };
   for (const [key, value] of values) {
     switch (key as SettingKey) {
@@ -211,6 +270,7 @@ export function endpointFromEntry(entry: ConsulHealthEntry): EndpointResult {
   return {
     ok: true,
     ignoredKeys: unknown,
+    warnings,
     endpoint: {
       serviceName: entry.Service.Service,
       serviceId,

@@ -2,13 +2,13 @@
 // kept in Consul's KV store so a restarted handler (or another host's) finds
 // it: key consul-haproxy-handler/<service>/promoted. The token needs
 // key:read on that prefix to reconcile, and key:write to promote.
-import { readFileSync } from "node:fs";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import type { Agent as HttpAgent } from "node:http";
+import type { Agent as HttpsAgent } from "node:https";
 import Consul from "consul";
 import type { ConsulConfig } from "../config/config.js";
 import { parseVersion } from "../planner/versions.js";
-import { ConsulUntrusted, readToken } from "./consul-source.js";
+import { ConsulUntrusted } from "./consul-source.js";
+import { consulTransport, readConsulToken, resolveConsulConnection, type ConsulConnection } from "./consul-connection.js";
 
 export const PROMOTION_PREFIX = "consul-haproxy-handler";
 
@@ -40,14 +40,23 @@ export class PromotionStore {
   private readonly kv: KvCalls;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly token: string | undefined;
+  private readonly connection: ConsulConnection;
 
-  constructor(private readonly config: ConsulConfig) {
-    const url = new URL(config.address);
-    const secure = url.protocol === "https:";
-    this.agent = secure ? new HttpsAgent({ keepAlive: true, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) }) : new HttpAgent({ keepAlive: true });
-    const client = new Consul({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || (secure ? 443 : 80)), secure, agent: this.agent });
+  /** The same address, token and TLS settings as the health reads (config, then CONSUL_* variables). */
+  constructor(
+    private readonly config: ConsulConfig,
+    environment: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    this.connection = resolveConsulConnection(config, environment);
+    const transport = consulTransport(this.connection);
+    this.agent = transport.agent;
+    const client = new Consul({ baseUrl: new URL("/v1", transport.baseUrl).toString(), agent: this.agent } as ConstructorParameters<typeof Consul>[0]);
     this.kv = client.kv as unknown as KvCalls;
-    this.token = readToken(config);
+    try {
+      this.token = readConsulToken(this.connection);
+    } catch (error) {
+      throw new ConsulUntrusted("token", (error as Error).message);
+    }
   }
 
   private request(service: string): KvRequest {
@@ -103,6 +112,6 @@ export class PromotionStore {
       return new ConsulUntrusted("acl-denied", `Consul refused the KV ${access} under ${PROMOTION_PREFIX}/ (HTTP ${failure.statusCode}); give the token key_prefix "${PROMOTION_PREFIX}/" policy = "${access}"${access === "read" ? ' (or "write" to promote)' : ""}`);
     }
     if (failure.statusCode !== undefined) return new ConsulUntrusted("http-error", `Consul answered HTTP ${failure.statusCode} for the KV ${access} of ${PROMOTION_PREFIX}/: ${failure.message ?? ""}`);
-    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.config.address} for the KV ${access} (${failure.code ?? failure.message ?? String(error)}); check consul.address`);
+    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.connection.address.value} for the KV ${access} (${failure.code ?? failure.message ?? String(error)}); check consul.address`);
   }
 }

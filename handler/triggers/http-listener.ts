@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 
 export interface ListenerHandlers {
-  metrics(): string;
+  metrics(): string | Promise<string>;
   health(): { healthy: boolean; reason: string };
   trigger(): void;
 }
@@ -42,7 +42,12 @@ function reply(response: ServerResponse, status: number, body: string, type = "t
 function handle(handlers: ListenerHandlers, request: IncomingMessage, response: ServerResponse): void {
   const path = (request.url ?? "/").split("?")[0];
   if (request.method === "GET" && path === "/metrics") {
-    reply(response, 200, handlers.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    Promise.resolve()
+      .then(() => handlers.metrics())
+      .then(
+        (text) => reply(response, 200, text, "text/plain; version=0.0.4; charset=utf-8"),
+        (error: unknown) => reply(response, 500, `metrics failed: ${(error as Error).message}\n`),
+      );
     return;
   }
   if (request.method === "GET" && path === "/healthz") {

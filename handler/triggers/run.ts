@@ -15,9 +15,9 @@
 import PQueue from "p-queue";
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
-import { ConsulUntrusted } from "../source/consul-source.js";
+import { ConsulUntrusted, selectionKey, type ServiceSelection } from "../source/consul-source.js";
 import { createContext, endpointsFromSnapshots, reconcileWith, type DesiredState, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
-import { withLock } from "./lock.js";
+import { LockTimeout, withLock } from "./lock.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { recordVersionMetrics } from "../metrics/version-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
@@ -147,8 +147,8 @@ export class Controller {
 
   private startLoops(): void {
     this.abort = new AbortController();
-    this.watches = new Map(this.config.services.map((service) => [service.name, {}]));
-    for (const service of this.config.services) void this.watchService(service.name, this.abort.signal);
+    this.watches = new Map(this.config.services.map((service) => [selectionKey(service), {}]));
+    for (const service of this.config.services) void this.watchService(service, this.abort.signal);
     this.timers.push(setInterval(() => void this.resync(), this.config.run.resyncSeconds * 1000));
     this.timers.push(setInterval(() => void this.pollHaproxy(), HAPROXY_POLL_MS));
     void this.pollHaproxy();
@@ -165,12 +165,13 @@ export class Controller {
   }
 
   /** The blocking-query loop of one service. */
-  private async watchService(service: string, signal: AbortSignal): Promise<void> {
+  private async watchService(selection: ServiceSelection, signal: AbortSignal): Promise<void> {
+    const service = selectionKey(selection);
     let index = 0;
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const snapshot = await this.context.consul.readService(service, index > 0 ? { index, waitSeconds: this.config.consul.blockingWaitSeconds, signal } : { signal });
+        const snapshot = await this.context.consul.readService(selection, index > 0 ? { index, waitSeconds: this.config.consul.blockingWaitSeconds, signal } : { signal });
         if (signal.aborted) return;
         // Consul 1.8 filters by ACL silently: an empty answer must be confirmed.
         if (snapshot.entries.length === 0) await this.context.consul.confirmEmptyAnswer();
@@ -228,7 +229,7 @@ export class Controller {
     } catch (error) {
       this.metrics.reconciles.inc({ result: "failed" });
       // The promoted versions are read from Consul KV inside the reconcile.
-      this.metrics.failures.inc({ cause: error instanceof ConsulUntrusted ? `consul-${error.reason}` : "haproxy" });
+      this.metrics.failures.inc({ cause: error instanceof LockTimeout ? "lock" : error instanceof ConsulUntrusted ? `consul-${error.reason}` : "haproxy" });
       this.lastOutcome = { ok: false, at: Date.now(), reason: (error as Error).message };
       this.logger.error("reconcile failed; will retry", { detail: (error as Error).message });
       // HAProxy may be restarting: the Pid poll triggers again when it is back,
@@ -312,9 +313,9 @@ export class Controller {
   /** Full resync: fresh (non-blocking) reads of every service, then a reconcile. */
   private async resync(): Promise<void> {
     try {
-      const snapshots = await this.context.consul.readServices(this.config.services.map((service) => service.name));
+      const snapshots = await this.context.consul.readServices(this.config.services);
       for (const snapshot of snapshots) {
-        const watch = this.watches.get(snapshot.service);
+        const watch = this.watches.get(snapshot.key);
         if (watch && watch.problem === undefined) watch.desired = endpointsFromSnapshots([snapshot], this.logger);
       }
     } catch (error) {
@@ -353,10 +354,14 @@ export class Controller {
   /** SIGHUP: load the config again; a bad file keeps the running one. */
   async reload(): Promise<void> {
     let config: HandlerConfig;
+    let context: HandlerContext;
     try {
       config = loadConfig(this.configFile);
+      // Built before anything stops: unusable CONSUL_* variables or TLS files keep the running config too.
+      context = createContext(config, this.logger);
     } catch (error) {
       this.logger.error("config reload failed; keeping the running config", { detail: (error as Error).message });
+      this.metrics.configReloads.inc({ result: "failed" });
       return;
     }
     this.logger.info("reloading the config", { file: this.configFile });
@@ -367,10 +372,11 @@ export class Controller {
     this.context.consul.close();
     this.context.promotions.close();
     this.config = config;
-    this.context = createContext(config, this.logger);
+    this.context = context;
     this.haproxyIdentity = undefined;
     this.runner.resume();
     this.startLoops();
+    this.metrics.configReloads.inc({ result: "ok" });
   }
 
   /** SIGTERM: no new work, finish the batch in flight, close everything. */

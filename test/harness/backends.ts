@@ -5,7 +5,7 @@ import { createServer as createHttpsServer } from "node:https";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { AddressInfo } from "node:net";
 
 export interface TestNode {
@@ -33,6 +33,24 @@ export function makeTestCa(): TlsMaterial {
   writeFileSync(path("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
   openssl("x509", "-req", "-in", path("node.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", path("ext.cnf"), "-out", path("node.pem"));
   return { caFile: path("ca.pem"), certFile: path("node.pem"), keyFile: path("node.key") };
+}
+
+/**
+ * Another certificate from a CA made by makeTestCa: a server certificate for
+ * the given subjectAltNames (e.g. "DNS:consul.test") or a client certificate
+ * (mTLS), both with the key usages Go's TLS stack checks.
+ */
+export function issueCertificate(ca: TlsMaterial, name: string, options: { altNames?: string[]; client?: boolean } = {}): TlsMaterial {
+  const directory = mkdtempSync(join(tmpdir(), "cht-cert-"));
+  const path = (file: string) => join(directory, file);
+  const caDirectory = dirname(ca.caFile);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", path("key.pem"), "-out", path("cert.csr"));
+  const extensions = ["basicConstraints=CA:FALSE", `extendedKeyUsage=${options.client ? "clientAuth" : "serverAuth,clientAuth"}`];
+  if (options.altNames && options.altNames.length > 0) extensions.push(`subjectAltName=${options.altNames.join(",")}`);
+  writeFileSync(path("ext.cnf"), `${extensions.join("\n")}\n`);
+  openssl("x509", "-req", "-in", path("cert.csr"), "-CA", ca.caFile, "-CAkey", join(caDirectory, "ca.key"), "-CAserial", join(caDirectory, "ca.srl"), "-CAcreateserial", "-days", "2", "-extfile", path("ext.cnf"), "-out", path("cert.pem"));
+  return { caFile: ca.caFile, certFile: path("cert.pem"), keyFile: path("key.pem") };
 }
 
 /** A self-signed certificate no CA vouches for (for sslverify off). */

@@ -10,6 +10,10 @@ import { freePorts } from "./ports.js";
 
 export interface ConsulAgent {
   address: string;
+  /** https://127.0.0.1:<port> when started with `tls`, else undefined. */
+  httpsAddress: string | undefined;
+  /** unix:///<dir>/http.sock when started with `unixSocket`, else undefined. */
+  unixAddress: string | undefined;
   httpPort: number;
   dnsPort: number;
   /** The master token when started with ACLs, else undefined. */
@@ -29,6 +33,14 @@ export interface ConsulAgent {
 
 export interface ConsulOptions {
   acl?: boolean;
+  /**
+   * Adds an HTTPS listener with this certificate (the plain HTTP one stays,
+   * for the harness's own calls). verifyIncoming: clients must present a
+   * certificate from caFile (Consul's verify_incoming, i.e. mTLS).
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string; verifyIncoming: boolean };
+  /** Also serve the HTTP API on a unix socket (unixAddress: unix:///path). */
+  unixSocket?: boolean;
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -46,7 +58,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 
 export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
   const directory = mkdtempSync(join(tmpdir(), "cht-consul-"));
-  const [httpPort, dnsPort, serfLan, serfWan, serverPort, grpcPort] = (await freePorts(6)) as [number, number, number, number, number, number];
+  const [httpPort, dnsPort, serfLan, serfWan, serverPort, grpcPort, httpsPort] = (await freePorts(7)) as [number, number, number, number, number, number, number];
   const masterToken = options.acl ? randomUUID() : undefined;
   const configFile = join(directory, "config.json");
   const config: Record<string, unknown> = {
@@ -62,6 +74,14 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     performance: { raft_multiplier: 1 },
     log_level: "warn",
   };
+  if (options.tls) {
+    config["ports"] = { ...(config["ports"] as Record<string, number>), https: httpsPort };
+    config["ca_file"] = options.tls.caFile;
+    config["cert_file"] = options.tls.certFile;
+    config["key_file"] = options.tls.keyFile;
+    config["verify_incoming"] = options.tls.verifyIncoming;
+  }
+  if (options.unixSocket) config["addresses"] = { http: `127.0.0.1 unix://${join(directory, "http.sock")}` };
   if (masterToken) {
     config["acl"] = { enabled: true, default_policy: "deny", down_policy: "extend-cache", tokens: { master: masterToken, agent: masterToken } };
   }
@@ -115,6 +135,8 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
   await start();
   const agent: ConsulAgent = {
     address,
+    httpsAddress: options.tls ? `https://127.0.0.1:${httpsPort}` : undefined,
+    unixAddress: options.unixSocket ? `unix://${join(directory, "http.sock")}` : undefined,
     httpPort,
     dnsPort,
     masterToken,

@@ -486,14 +486,14 @@ fi
 check "http watch: the unit runs to receive it" cin "systemctl is-active --quiet consul-haproxy-handler"
 check "http watch: the watch definition POSTs to the listener" \
     cin "grep -q '\"handler_type\": \"http\"' /etc/consul/conf.d/60-consul-haproxy-handler-watch.json && grep -q '127.0.0.1:9701/watch' /etc/consul/conf.d/60-consul-haproxy-handler-watch.json"
-watch_posts() { cin "curl -sf http://127.0.0.1:9701/metrics" | awk '$1 == "chh_watch_requests_total" { n = $2 } END { print n + 0 }'; }
+watch_posts() { cin "curl -sf http://127.0.0.1:9701/metrics" | awk '$1 == "consul_haproxy_handler_watch_requests_total" { n = $2 } END { print n + 0 }'; }
 posts_grew() { (( $(watch_posts) > $1 )); }
 check "http watch: register node-a again" register node-a 14001 false
 check "http watch: node-a UP in iri_back" wait_for 40 slot_up iri_back "$A"
 posts_before=$(watch_posts)
 check "http watch: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
 check "http watch: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
-check "http watch: Consul POSTed the change to /watch (chh_watch_requests_total grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
+check "http watch: Consul POSTed the change to /watch (consul_haproxy_handler_watch_requests_total grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
 
 # ---------------------------------------------------------------- uninstall
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then exit 0; fi

@@ -20,7 +20,7 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 30_000);
     const health = await eventually(() => lab.healthz(), (answer) => answer.status === 503, "healthz 503");
     assert.match(health.text, /mass removal held in main_back: Consul's answer would take 4 of 4 serving nodes out/);
-    assert.equal(await lab.metric('chh_mass_removal_held{backend="main_back"}'), 4);
+    assert.equal(await lab.metric('consul_haproxy_handler_mass_removal_held{backend="main_back"}'), 4);
     assert.deepEqual(await lab.serving(), before, "every node still in its slot, UP");
     assert.equal((await lab.stack.request()).status, 200, "the backend still serves");
 
@@ -39,7 +39,7 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     assert.ok(hasLog(allowed.stderr, { message: "mass removal applied", why: "allowed by the operator" }), allowed.stderr);
     await eventually(() => lab.serving(), (rows) => rows.length === 0, "all four drained, then freed", 30_000);
     await eventually(() => lab.healthz(), (answer) => answer.status === 200, "healthy once the removal is done", 30_000);
-    assert.equal(await lab.metric('chh_mass_removal_held{backend="main_back"}'), 0);
+    assert.equal(await lab.metric('consul_haproxy_handler_mass_removal_held{backend="main_back"}'), 0);
     assert.equal(await lab.cli.stop(), 0);
   });
 

@@ -29,7 +29,7 @@ export function describeFaults(title: string, cases: readonly FaultCase[]): void
       lab.proxy.mode = fault.mode;
       const logged = { message: /not trusted; HAProxy left as it is/, reason: fault.reason };
       await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, logged), `the ${fault.mode} answer logged with reason ${fault.reason}`, 30_000);
-      assert.ok(((await lab.metric(`chh_failures_total{cause="consul-${fault.reason}"}`)) ?? 0) >= 1, "counted in chh_failures_total");
+      assert.ok(((await lab.metric(`consul_haproxy_handler_failures_total{cause="consul-${fault.reason}"}`)) ?? 0) >= 1, "counted in consul_haproxy_handler_failures_total");
       assert.equal((await lab.healthz()).status, 503, "healthz says Consul is not trusted");
 
       // A change while the fault lasts: one node leaves, one joins.

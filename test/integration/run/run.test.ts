@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { parse, stringify } from "yaml";
 import { startNode, type TestNode } from "../../harness/backends.js";
-import { startCli, type RunningCli } from "../../harness/cli.js";
+import { join } from "node:path";
+import { repositoryRoot, startCli, type RunningCli } from "../../harness/cli.js";
 import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
 
 const nodes: TestNode[] = [];
@@ -57,7 +58,7 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$/.exec(line);
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN|Nan)$/.exec(line);
     assert.ok(sample, `not a Prometheus sample line: ${line}`);
     const family = (sample[1] ?? "").replace(/_(bucket|sum|count)$/, "");
     assert.ok(typed.has(sample[1] ?? "") || typed.has(family), `sample without a TYPE: ${line}`);
@@ -89,16 +90,25 @@ describe("run", () => {
     const health = await fetch(`http://${listen}/healthz`);
     assert.equal(health.status, 200, await health.text());
     const metrics = parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
-    assert.ok((metrics.get('chh_reconciles_total{result="ok"}') ?? 0) >= 3);
-    assert.ok((metrics.get("chh_change_to_applied_seconds_count") ?? 0) >= 3);
-    assert.equal(metrics.get('chh_slots{backend="main_back",use="used"}'), 1, "a keeps its slot while critical");
-    assert.equal(metrics.get("chh_consul_trusted"), 1);
+    assert.ok((metrics.get('consul_haproxy_handler_reconciles_total{result="ok"}') ?? 0) >= 3);
+    assert.ok((metrics.get("consul_haproxy_handler_change_to_applied_seconds_count") ?? 0) >= 3);
+    assert.equal(metrics.get('consul_haproxy_handler_slots{backend="main_back",use="used"}'), 1, "a keeps its slot while critical");
+    assert.equal(metrics.get("consul_haproxy_handler_consul_trusted"), 1);
+    // prom-client: build info, the documented label values from the start, the default process and Node.js metrics.
+    const version = (JSON.parse(readFileSync(join(repositoryRoot, "package.json"), "utf8")) as { version: string }).version;
+    assert.equal(metrics.get(`consul_haproxy_handler_build_info{version="${version}",node_version="${process.version}"}`), 1);
+    assert.equal(metrics.get('consul_haproxy_handler_failures_total{cause="haproxy"}'), 0);
+    assert.equal(metrics.get('consul_haproxy_handler_failures_total{cause="consul-unreachable"}'), 0);
+    assert.equal(metrics.get('consul_haproxy_handler_config_reloads_total{result="ok"}'), 0);
+    assert.ok((metrics.get("process_resident_memory_bytes") ?? 0) > 10_000_000, "resident memory reported");
+    assert.ok(metrics.has("nodejs_eventloop_lag_seconds"), "event-loop lag reported");
+    assert.ok(![...metrics.keys()].some((name) => name.startsWith("chh_")), "no metric keeps the old chh_ prefix");
 
     // A Consul watch with handler_type http only triggers a reconcile.
     const posted = await fetch(`http://${listen}/watch`, { method: "POST", body: "[]" });
     assert.equal(posted.status, 202);
     const afterPost = parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
-    assert.equal(afterPost.get("chh_watch_requests_total"), 1, "the POST was counted");
+    assert.equal(afterPost.get("consul_haproxy_handler_watch_requests_total"), 1, "the POST was counted");
     assert.equal(await cli.stop("SIGTERM"), 0, cli.logs());
   });
 
@@ -159,11 +169,15 @@ describe("run", () => {
     writeFileSync(stack.configFile, stringify(config));
     cli.child.kill("SIGHUP");
     await eventually(() => stack.stat("srv1"), (row) => row["weight"] === "7", "weight 7 after the reload");
+    const listen = await listenAddress(cli);
+    const reloads = async () => parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
+    await eventually(reloads, (metrics) => metrics.get('consul_haproxy_handler_config_reloads_total{result="ok"}') === 1, "the reload counted");
 
     // A broken file: logged, the process keeps running with the last good config.
     writeFileSync(stack.configFile, "services: nope\n");
     cli.child.kill("SIGHUP");
     await eventually(() => Promise.resolve(cli.logs()), (logs) => /config reload failed; keeping the running config/.test(logs), "the failed reload logged");
+    assert.equal((await reloads()).get('consul_haproxy_handler_config_reloads_total{result="failed"}'), 1, "the failed reload counted");
     await stack.consul.register(ttlRegistration("b", b.port));
     const second = await eventually(() => stack.stat("srv2"), (row) => row.status === "UP", "b UP after the failed reload");
     assert.equal(second["weight"], "7");

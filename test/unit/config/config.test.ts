@@ -53,14 +53,14 @@ describe("config", () => {
 
   test("every problem is reported with its key and what is expected", () => {
     const problems = problemsOf({
-      consul: { address: "127.0.0.1:8500", timeoutMs: "soon" },
+      consul: { address: "ftp://127.0.0.1:8500", timeoutMs: "soon" },
       haproxy: {},
       policy: { warningAs: "maybe", drainSeconds: -1 },
       services: [{ name: "iri", backend: "iri back; show info", slotPrefix: "irisrv", defaults: { weight: 300 } }, "x"],
       extra: true,
     });
     const expectations = [
-      /^consul\.address: "127\.0\.0\.1:8500" is not valid; expected a URL/,
+      /^consul\.address: "ftp:\/\/127\.0\.0\.1:8500" is not valid; expected host:port, http:\/\/host:port/,
       /^consul\.timeoutMs: expected a whole number from 100 to 600000, got "soon"/,
       /^haproxy\.socket: missing; expected host:port/,
       /^policy\.warningAs: expected one of ready, drain, got "maybe"/,

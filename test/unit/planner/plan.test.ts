@@ -160,10 +160,29 @@ describe("planner", () => {
     assert.equal(second.draining, 1);
 
     const timedOut = [occupy(slots[0]!, "10.0.0.1", { adminState: "drain", sessions: 3, secondsSinceChange: 31 })];
-    assert.deepEqual(stepFor(planReconcile([], timedOut, policy({ drainSeconds: 30 })).steps, "srv1").activate, [{ kind: "set-state", state: "maint" }]);
+    const freed = [
+      { kind: "set-state", state: "maint" },
+      { kind: "set-addr", address: "0.0.0.0", port: 14265 },
+    ];
+    assert.deepEqual(stepFor(planReconcile([], timedOut, policy({ drainSeconds: 30 })).steps, "srv1").activate, freed);
 
     const idle = [occupy(slots[0]!, "10.0.0.1", { adminState: "drain", sessions: 0, secondsSinceChange: 1 })];
-    assert.deepEqual(stepFor(planReconcile([], idle, policy()).steps, "srv1").activate, [{ kind: "set-state", state: "maint" }]);
+    assert.deepEqual(stepFor(planReconcile([], idle, policy()).steps, "srv1").activate, freed);
+  });
+
+  test("a freed slot forgets its node's address, so a later node at that address:port is not credited a stale slot", () => {
+    // srv2 held a node that went critical (maint, address kept), then left Consul.
+    const slots = emptySlots("be", 2);
+    slots[1] = occupy(slots[1]!, "10.0.0.5", { adminState: "maint", status: "MAINT" });
+    const plan = planReconcile([], slots, policy());
+    assert.deepEqual(stepFor(plan.steps, "srv2").activate, [{ kind: "set-addr", address: "0.0.0.0", port: 14265 }]);
+    assert.deepEqual(plan.usage.find((usage) => usage.backend === "be"), { backend: "be", total: 2, used: 0, free: 2 });
+    // Once forgotten, nothing more to do; a slot that is filled in the same plan is not forgotten first.
+    const forgotten = slots.map((slot) => ({ ...slot, address: undefined, port: undefined, adminState: "maint" as const }));
+    assert.deepEqual(planReconcile([], forgotten, policy()).steps, []);
+    const refill = planReconcile([endpoint("new", "10.0.0.7")], slots, policy());
+    assert.equal(refill.steps.filter((step) => step.server === "srv1").length, 1);
+    assert.ok(refill.steps.some((step) => step.server === "srv2" && step.reason.startsWith("free: forget")));
   });
 
   test("out of slots: no eviction, the nodes left out are named", () => {

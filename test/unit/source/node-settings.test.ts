@@ -55,6 +55,30 @@ describe("node settings", () => {
     assert.deepEqual(result.ignoredKeys, ["meta:maxcon"]);
   });
 
+  test("near-miss Meta keys and tag forms get a warning with a suggestion", () => {
+    const result = endpointFromEntry(
+      entry({
+        meta: { haproxy_maxcon: "5", "HAProxy-weight": "3", haproxy_colour: "red", owner: "team-a" },
+        tags: ["haproxy_maxconn=9", "haproxy.wieght=2", "haproxy.pow", "blue", "haproxy.scheme=https"],
+        nodeMeta: { haproxy_timout: "fast" },
+      }),
+    );
+    assert.ok(result.ok);
+    assert.deepEqual(result.warnings, [
+      'Meta "haproxy_maxcon": unknown haproxy setting, ignored; did you mean "haproxy_maxconn"?',
+      'Meta "HAProxy-weight": not read (settings are haproxy_<key>); did you mean "haproxy_weight"?',
+      'Meta "haproxy_colour": unknown haproxy setting, ignored; known settings: pow, maxconn, pow_maxconn, weight, scheme, sslverify, timeout',
+      'tag "haproxy_maxconn=9": not read (the tag form is haproxy.<key>=<value>); did you mean "haproxy.maxconn=9"?',
+      'tag "haproxy.wieght=2": unknown haproxy setting, ignored; did you mean "haproxy.weight=2"?',
+      "tag \"haproxy.pow\": no '=' (the tag form is haproxy.<key>=<value>), ignored; did you mean \"haproxy.pow=<value>\"?",
+      'Node Meta "haproxy_timout": unknown haproxy setting, ignored; did you mean "haproxy_timeout"?',
+    ]);
+    // Nothing said about well-formed settings or unrelated tags and Meta.
+    const clean = endpointFromEntry(entry({ meta: { haproxy_maxconn: "5", owner: "x" }, tags: ["blue", "haproxy.weight=2"] }));
+    assert.ok(clean.ok);
+    assert.deepEqual(clean.warnings, []);
+  });
+
   // Values that must never reach the admin socket: each rejects the node,
   // naming the service ID, the key and the value.
   const hostile: [string, Parameters<typeof entry>[0], string][] = [
