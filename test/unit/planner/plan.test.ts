@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { planReconcile } from "../../../handler/planner/plan.js";
+import { classFor, planReconcile } from "../../../handler/planner/plan.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, PlannerPolicy, PlanStep, Slot, SlotClass } from "../../../handler/planner/model.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -239,5 +239,31 @@ describe("planner", () => {
     const plan = planReconcile([endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.2")], slots, policy());
     // srv1 held by a, srv2 still draining, srv3 filled with b, srv4 free.
     assert.deepEqual(plan.usage.find((usage) => usage.backend === "be"), { backend: "be", total: 4, used: 3, free: 1 });
+  });
+});
+
+describe("slot class choice", () => {
+  const fast: SlotClass = { prefix: "fast", scheme: "http", sslVerify: true, timeoutClass: "fast", growKeywords: [], growLimit: 0 };
+  const tlsNoVerify: SlotClass = { prefix: "tlsnv", scheme: "https", sslVerify: false, timeoutClass: "default", growKeywords: [], growLimit: 0 };
+  const be = backend("be", "default", [httpClass, fast, tlsClass, tlsNoVerify]);
+
+  test("the timeout class must match: a fast node never lands in the default class", () => {
+    assert.equal(classFor(endpoint("f", "10.0.0.1", "passing", { timeoutClass: "fast" }), be), fast);
+    assert.equal(classFor(endpoint("d", "10.0.0.2"), be), httpClass);
+    assert.equal(classFor(endpoint("g", "10.0.0.3", "passing", { timeoutClass: "glacial" }), be), undefined);
+    const fastTls = endpoint("ft", "10.0.0.4", "passing", { scheme: "https", timeoutClass: "fast" });
+    assert.equal(classFor(fastTls, be), undefined, "no https class with the fast timing");
+  });
+
+  test("the scheme must match, and for https the verification too; for http it does not matter", () => {
+    assert.equal(classFor(endpoint("s", "10.0.0.1", "passing", { scheme: "https" }), be), tlsClass);
+    assert.equal(classFor(endpoint("n", "10.0.0.2", "passing", { scheme: "https", sslVerify: false }), be), tlsNoVerify);
+    assert.equal(classFor(endpoint("h", "10.0.0.3", "passing", { sslVerify: false }), be), httpClass);
+  });
+
+  test("a planned fill goes to the class's slots: fast node in fast1, not srv1", () => {
+    const slots = [...emptySlots("be", 2), ...emptySlots("be", 2, "fast")];
+    const plan = planReconcile([endpoint("f", "10.0.0.1", "passing", { timeoutClass: "fast" })], slots, { ...policy(), backends: [be] });
+    assert.deepEqual(plan.steps.map((step) => step.server), ["fast1"]);
   });
 });
