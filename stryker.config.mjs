@@ -1,0 +1,27 @@
+// Mutation testing (StrykerJS 9, Node 20) of the planner, node settings and
+// the runtime command builders against the unit tests. It mutates the
+// compiled JS in dist/ ('npm run build' first): the command runner starts
+// test/mutation/unit-tests.mjs once per mutant, in one process, which is far
+// cheaper than compiling TypeScript per mutant. See docs/mutation-testing.md.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: "command",
+  commandRunner: { command: "node test/mutation/unit-tests.mjs" },
+  mutate: ["dist/handler/planner/**/*.js", "dist/handler/source/node-settings.js", "dist/handler/haproxy-runtime-api/commands.js"],
+  // dist/ is git-ignored, so Stryker would not copy it into its sandbox by default.
+  ignorePatterns: ["/.stryker-tmp", "/reports", "/dist/bench", "/dist/test/integration", "!/dist"],
+  coverageAnalysis: "off",
+  // CI has 2 cores.
+  concurrency: 2,
+  timeoutMS: 10000,
+  reporters: ["clear-text", "json", "progress-append-only"],
+  // Mutants whose file and tests did not change keep their last result: CI
+  // re-runs only what changed (the file is committed).
+  incremental: true,
+  incrementalFile: "test/mutation/stryker-incremental.json",
+  jsonReporter: { fileName: "reports/mutation/mutation.json" },
+  // break: a score under it fails the run (set a little under the score reached; see the doc).
+  thresholds: { high: 90, low: 75, break: null },
+  tempDirName: ".stryker-tmp",
+  cleanTempDir: "always",
+};
