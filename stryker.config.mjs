@@ -20,8 +20,9 @@ export default {
   incremental: true,
   incrementalFile: "test/mutation/stryker-incremental.json",
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
-  // break: a score under it fails the run (set a little under the score reached; see the doc).
-  thresholds: { high: 90, low: 75, break: null },
+  // break: a score under it fails the run. Provisional (see
+  // docs/mutation-testing.md): raise it to just under the first full run's score.
+  thresholds: { high: 90, low: 75, break: 60 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
 };
