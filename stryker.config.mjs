@@ -21,9 +21,9 @@ export default {
   incremental: true,
   incrementalFile: "reports/stryker-incremental.json",
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
-  // break: a score under it fails the run. Provisional (see
-  // docs/mutation-testing.md): raise it to just under the first full run's score.
-  thresholds: { high: 90, low: 75, break: 60 },
+  // break: a score under it fails the run; a couple of points under the
+  // score reached (79.35 %, see docs/mutation-testing.md).
+  thresholds: { high: 90, low: 75, break: 77 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
 };
