@@ -15,15 +15,14 @@ export default {
   concurrency: 2,
   timeoutMS: 10000,
   reporters: ["clear-text", "json", "progress-append-only"],
-  // Mutants whose file and tests did not change keep their last result, so a
-  // second local run re-tests only what changed. Not committed (12 MB): CI
-  // makes a full run, 2-4 minutes on an idle 2-core machine.
-  incremental: true,
-  incrementalFile: "reports/stryker-incremental.json",
+  // No incremental mode: with the command runner Stryker sees one "test"
+  // and no test files, so it reused every old result after the tests had
+  // changed. A full run takes about 2.5 minutes on 2 cores.
+  incremental: false,
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   // break: a score under it fails the run; a couple of points under the
-  // score reached (79.35 %, see docs/mutation-testing.md).
-  thresholds: { high: 90, low: 75, break: 77 },
+  // score reached (83.90 %, see docs/mutation-testing.md).
+  thresholds: { high: 90, low: 75, break: 82 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
 };
