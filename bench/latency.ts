@@ -2,8 +2,9 @@
 // A change is a Consul register, a check going critical, or a deregister;
 // "applied" is the slot in its new state in `show stat`, polled back to back
 // on the admin socket. The clock starts when Consul's HTTP call has returned.
-// Templates have no HAProxy checks, so "applied" is the admin state and
-// address (the same criterion for HAProxy's DNS discovery).
+// "Applied" is the admin state and address (the same criterion for HAProxy's
+// DNS discovery): the handler's part. In the shipped shape (checks on,
+// hold-down on) HAProxy's own check then decides when traffic flows.
 import { spawn } from "node:child_process";
 import {
   cliCommand,
@@ -15,8 +16,10 @@ import {
   startHaproxy,
   startHandlerStack,
   StatPoller,
+  percentile,
   summary,
   type ConsulAgent,
+  type Shape,
 } from "./lib.js";
 import { RuntimeApiClient } from "../handler/haproxy-runtime-api/index.js";
 
@@ -71,8 +74,8 @@ async function churnAndMeasure(label: string, consul: ConsulAgent, poller: StatP
   return result;
 }
 
-async function handlerLatency(mode: "run" | "watch", nodes: number): Promise<LatencyResult> {
-  const stack = await startHandlerStack({ slots: 50, drainSeconds: 0 });
+async function handlerLatency(mode: "run" | "watch", nodes: number, shape: Shape): Promise<LatencyResult> {
+  const stack = await startHandlerStack({ slots: 50, drainSeconds: 0, shape });
   const poller = new StatPoller(stack.admin);
   let stopHandler: () => Promise<void>;
   if (mode === "run") {
@@ -89,7 +92,7 @@ async function handlerLatency(mode: "run" | "watch", nodes: number): Promise<Lat
   }
   // Warm up: the first change also pays the handler's start.
   await churnAndMeasure("warm-up", stack.consul, poller, "be1", "svc1", 2, false);
-  const result = await churnAndMeasure(`handler ${mode}`, stack.consul, poller, "be1", "svc1", nodes, true);
+  const result = await churnAndMeasure(`${stack.shape} handler ${mode}`, stack.consul, poller, "be1", "svc1", nodes, true);
   await stopHandler();
   await stack.stop();
   return result;
@@ -118,7 +121,7 @@ backend be1
   const poller = new StatPoller(new RuntimeApiClient(`127.0.0.1:${adminPort}`));
   await churnAndMeasure("warm-up", consul, poller, "be1", "svc1", 2, false);
   const period = timeoutResolve === "100ms" ? 100 : 1000;
-  const result = await churnAndMeasure(`HAProxy DNS discovery, timeout resolve ${timeoutResolve ?? "1s (default)"}`, consul, poller, "be1", "svc1", nodes, true, period);
+  const result = await churnAndMeasure(`[DNS shape: 1 backend x 50 server-template slots, no checks] HAProxy DNS discovery, timeout resolve ${timeoutResolve ?? "1s (default)"}`, consul, poller, "be1", "svc1", nodes, true, period);
   await haproxy.stop();
   await consul.cleanup();
   return result;
@@ -130,7 +133,15 @@ export async function latencyBenchmarks(quick: boolean): Promise<string[]> {
   const dnsNodes = quick ? 8 : 20;
   const lines: string[] = [];
   const results: LatencyResult[] = [];
-  for (const measure of [() => handlerLatency("run", nodes), () => handlerLatency("watch", nodes), () => dnsLatency("100ms", dnsNodes), () => dnsLatency(undefined, dnsNodes)]) {
+  const measures = [
+    () => handlerLatency("run", nodes, "easy"),
+    () => dnsLatency("100ms", dnsNodes),
+    () => handlerLatency("run", nodes, "shipped"),
+    () => handlerLatency("watch", nodes, "easy"),
+    () => handlerLatency("watch", nodes, "shipped"),
+    () => dnsLatency(undefined, dnsNodes),
+  ];
+  for (const measure of measures) {
     const result = await measure();
     results.push(result);
     lines.push(summary(`${result.label}, all changes`, all(result)));
@@ -139,12 +150,12 @@ export async function latencyBenchmarks(quick: boolean): Promise<string[]> {
     lines.push(`    deregister ${summary("", result.deregister).slice(2)}`);
     console.log(lines.slice(-4).join("\n"));
   }
-  const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-  const run = results[0];
-  const dns100 = results[2];
-  if (run && dns100) {
-    const ratio = p50(all(dns100)) / p50(all(run));
-    lines.push(`p50 ratio, DNS discovery (timeout resolve 100ms) / run: ${ratio.toFixed(1)}x (target >= 8x)`);
+  // The same percentile as every printed p50 (nearest rank, lib.ts).
+  const [runEasy, dns100, runShipped] = results;
+  for (const run of [runEasy, runShipped]) {
+    if (!run || !dns100) continue;
+    const ratio = percentile(all(dns100), 0.5) / percentile(all(run), 0.5);
+    lines.push(`p50 ratio, DNS discovery (timeout resolve 100ms) / ${run.label}: ${ratio.toFixed(1)}x (target >= 8x)`);
     console.log(lines.at(-1));
   }
   return lines;

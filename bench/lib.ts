@@ -17,6 +17,11 @@ export function machine(): string {
   return `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`;
 }
 
+/**
+ * The one percentile every benchmark uses: nearest rank (the smallest value
+ * with at least `fraction` of the values at or below it). p50 of 4 values is
+ * the 2nd smallest.
+ */
 export function percentile(values: readonly number[], fraction: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -67,13 +72,22 @@ export function inRotation(rows: readonly ServerStateRow[], address: string): bo
   return rows.some((row) => `${row.address}:${row.port}` === address && adminStateFromBits(row.adminState) === "ready");
 }
 
+/**
+ * The HAProxy shape a benchmark runs on. `shipped` is what the playbook
+ * installs: per service a default and a PoW backend, `check` on every slot,
+ * hold-down on (a filled slot waits for HAProxy's own check). `easy` is one
+ * backend per service, no checks: the cheapest case for HAProxy.
+ */
+export type Shape = "easy" | "shipped";
+
 export interface HandlerStackOptions {
   slots: number;
-  /** Extra server keywords on the templates (default: no checks, so "ready" is the applied state). */
-  keywords?: string;
-  backends?: number;
+  shape: Shape;
+  /** Check keywords for the shipped shape (default: the playbook's `check inter 5s rise 2 fall 3`). */
+  checkKeywords?: string;
+  /** Services (each with its backend; in the shipped shape also a PoW backend). */
+  services?: number;
   drainSeconds?: number;
-  frontend?: boolean;
 }
 
 export interface HandlerStack {
@@ -82,17 +96,32 @@ export interface HandlerStack {
   admin: RuntimeApiClient;
   configFile: string;
   frontendPort: number;
+  /** The default backend of each service (be1..beN); the PoW backends are powbe1..powbeN. */
   backendNames: string[];
+  /** What every benchmark prints with its figures. */
+  shape: string;
   stop(): Promise<void>;
 }
 
-/** Consul + HAProxy with `backends` backends (be1..beN, service svc1..svcN) of `slots` slots each. */
+export function describeShape(options: HandlerStackOptions): string {
+  const services = options.services ?? 1;
+  const checks = options.shape === "shipped" ? `check on every slot (${options.checkKeywords ?? SHIPPED_CHECKS})` : "no checks";
+  const backends = options.shape === "shipped" ? `${services * 2} backends (default + PoW per service)` : `${services} backend${services > 1 ? "s" : ""}`;
+  return `[${options.shape} shape: ${backends} x ${options.slots} slots, ${checks}, hold-down ${options.shape === "shipped" ? "on" : "off (no checks)"}]`;
+}
+
+const SHIPPED_CHECKS = "check inter 5s rise 2 fall 3";
+
+/** Consul + HAProxy in the given shape, with services svc1..svcN. */
 export async function startHandlerStack(options: HandlerStackOptions): Promise<HandlerStack> {
   const consul = await startConsul();
   const adminPort = await freePort();
   const frontendPort = await freePort();
-  const count = options.backends ?? 1;
+  const count = options.services ?? 1;
+  const shipped = options.shape === "shipped";
   const backendNames = Array.from({ length: count }, (_, index) => `be${index + 1}`);
+  const keywords = shipped ? (options.checkKeywords ?? SHIPPED_CHECKS) : "";
+  const template = (name: string) => [`backend ${name}`, "    balance roundrobin", `    server-template srv 1-${options.slots} 0.0.0.0:80 ${keywords} disabled init-addr none`];
   const config = [
     "global",
     `    stats socket ipv4@127.0.0.1:${adminPort} level admin`,
@@ -103,21 +132,24 @@ export async function startHandlerStack(options: HandlerStackOptions): Promise<H
     "    timeout connect 2s",
     "    timeout client 30s",
     "    timeout server 30s",
+    "    timeout check 2s",
     "    option httpchk GET /health",
     "frontend front",
     `    bind 127.0.0.1:${frontendPort}`,
     "    default_backend be1",
-    ...backendNames.flatMap((name) => [`backend ${name}`, "    balance roundrobin", `    server-template srv 1-${options.slots} 0.0.0.0:80 ${options.keywords ?? ""} disabled init-addr none`]),
+    ...backendNames.flatMap((name) => [...template(name), ...(shipped ? template(`pow${name}`) : [])]),
   ].join("\n");
   const haproxy = await startHaproxy({ config: `${config}\n`, adminPort });
   const configFile = writeHandlerConfig({
     consul: { address: consul.address },
-    haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 20_000 },
+    haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 20_000, holdDownUntilChecked: shipped },
     policy: { drainSeconds: options.drainSeconds ?? 30 },
     log: { level: "warn" },
     run: { resyncSeconds: 3600 },
-    services: backendNames.map((name, index) => ({ name: `svc${index + 1}`, backend: name, slotPrefix: "srv" })),
+    services: backendNames.map((name, index) => ({ name: `svc${index + 1}`, backend: name, slotPrefix: "srv", ...(shipped ? { powBackend: `pow${name}` } : {}) })),
   });
+  const shape = describeShape(options);
+  console.log(`HAProxy shape: ${shape}`);
   return {
     consul,
     haproxy,
@@ -125,6 +157,7 @@ export async function startHandlerStack(options: HandlerStackOptions): Promise<H
     configFile,
     frontendPort,
     backendNames,
+    shape,
     async stop() {
       await haproxy.stop();
       await consul.cleanup();
@@ -166,8 +199,13 @@ export interface WrkFigures {
   raw: string;
 }
 
-export function parseWrk(output: string): WrkFigures {
-  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN);
+/** wrk's summary; a run without one (wrk failed, was killed, printed nothing) is an error, never "0 errors". */
+export function parseWrk(output: string, exitCode: number | null = 0): WrkFigures {
+  const requestsMatch = /(\d+) requests in /.exec(output);
+  if (exitCode !== 0 || !requestsMatch || !/Requests\/sec:/.test(output)) {
+    throw new Error(`wrk did not finish with a summary (exit ${exitCode}); its output: ${output.slice(-500) || "(none)"}`);
+  }
+  const requests = Number(requestsMatch[1]);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
   const socketErrors = /Socket errors: (.*)/.exec(output)?.[1] ?? "none";
   return { requests, non2xx, socketErrors, raw: output };

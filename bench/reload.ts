@@ -78,7 +78,7 @@ async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPo
   const wrk = spawn("wrk", ["-t2", "-c32", "-d600s", `http://127.0.0.1:${frontendPort}/`], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   wrk.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const done = new Promise((resolve) => wrk.once("exit", resolve));
+  const done = new Promise<number | null>((resolve) => wrk.once("exit", (code) => resolve(code)));
   let wrong = 0;
   await trafficThroughCurrentWorker(haproxy);
   for (let reload = 0; reload < reloads; reload += 1) {
@@ -87,8 +87,7 @@ async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPo
     await trafficThroughCurrentWorker(haproxy);
   }
   wrk.kill("SIGINT");
-  await done;
-  const figures = parseWrk(output);
+  const figures = parseWrk(output, await done);
   if (process.env["CHB_RELOAD_DEBUG"]) console.log(output);
   const socketErrors = [...figures.socketErrors.matchAll(/(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
   return { label, requests: figures.requests, failed: figures.non2xx + socketErrors, detail: `non-2xx ${figures.non2xx}, socket errors: ${figures.socketErrors}`, reloads, wrong };

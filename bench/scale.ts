@@ -6,13 +6,17 @@ import { createContext, reconcile } from "../handler/reconcile/reconcile.js";
 import { loadConfig } from "../handler/config/config.js";
 import { createLogger } from "../handler/log.js";
 import { readFileSync } from "node:fs";
-import { inBatches, startCli, startHandlerStack, StatPoller } from "./lib.js";
+import { inBatches, startCli, startHandlerStack, StatPoller, type Shape } from "./lib.js";
 
 export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
+  return [...(await scaleOn("easy", quick)), ...(await scaleOn("shipped", quick))];
+}
+
+async function scaleOn(shape: Shape, quick: boolean): Promise<string[]> {
   const services = quick ? 2 : 5;
   const perService = 2000;
   const lines: string[] = [];
-  const stack = await startHandlerStack({ slots: perService, backends: services });
+  const stack = await startHandlerStack({ slots: perService, services, shape });
   try {
     // Catalog registrations of external nodes: no agent checks, so every instance is passing.
     const ids = Array.from({ length: services * perService }, (_, index) => index);
@@ -34,7 +38,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
       const used = process.cpuUsage(cpu);
       const cpuMs = (used.user + used.system) / 1000;
-      lines.push(`${label}: ${outcome.endpoints} instances, ${outcome.report?.commandsSent ?? 0} commands, ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
+      lines.push(`${stack.shape} ${label}: ${outcome.endpoints} instances, ${outcome.report?.commandsSent ?? 0} commands, ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
       console.log(lines.at(-1));
     };
     await measure(`first reconcile (fill every slot, ${services} services)`);
@@ -51,7 +55,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const pid = cli.child.pid ?? 0;
     const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
-    lines.push(`handler run process RSS holding ${services * perService} instances: ${(rssKb() / 1024).toFixed(0)} MB`);
+    lines.push(`${stack.shape} handler run process RSS holding ${services * perService} instances: ${(rssKb() / 1024).toFixed(0)} MB`);
     console.log(lines.at(-1));
 
     // `run`'s cost per change: one instance changes, Consul answers the
@@ -73,7 +77,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<string[]> {
       await poller.untilState("be1", (rows) => rows.some((row) => row.serverName === "srv1" && String(row.userWeight) === weight), 30_000);
     }
     const perChangeMs = ((cpuTicks() - before) * 10) / changes;
-    lines.push(`run: CPU per change with ${services * perService} instances (blocking-query answer of 2,000, validate, reconcile all ${services} backends): ${perChangeMs.toFixed(0)} ms; RSS after: ${(rssKb() / 1024).toFixed(0)} MB`);
+    lines.push(`${stack.shape} run: CPU per change with ${services * perService} instances (blocking-query answer of 2,000, validate, reconcile all ${services} backends): ${perChangeMs.toFixed(0)} ms; RSS after: ${(rssKb() / 1024).toFixed(0)} MB`);
     console.log(lines.at(-1));
     await cli.stop();
   } finally {

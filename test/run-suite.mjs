@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Runs one test suite (the compiled *.test.js files under dist/test/<suite>)
-// with node's own test runner, and ends with a plain count line that CI reads:
+// with node's own test runner, and ends with plain count lines that CI reads:
+//   <name>: N tests ran in N files (N cancelled, N todo)
 //   <name>: N passed, N failed, N skipped
+// The suite fails when a test failed, was cancelled, skipped or left todo,
+// or when no test ran at all: a suite that proved nothing is not a pass.
 // Usage: node test/run-suite.mjs <unit|integration|playbook> [--concurrency N] [--name NAME]
-// NAME (default: the suite) labels the line, e.g. integration-haproxy-3.0
+// NAME (default: the suite) labels the lines, e.g. integration-haproxy-3.0
 // when the same suite runs once per HAProxy version.
 import { spawn } from "node:child_process";
 import { readdirSync, statSync, existsSync } from "node:fs";
@@ -39,23 +42,29 @@ if (files.length === 0) {
 
 const child = spawn(
   process.execPath,
-  // A test that hangs fails after two minutes instead of holding CI until its deadline.
-  ["--enable-source-maps", "--test", "--test-reporter=tap", `--test-concurrency=${concurrency}`, "--test-timeout=120000", ...files],
+  // A test that hangs fails instead of holding CI until its deadline. Node 20
+  // applies --test-timeout to each file as a whole too: a file of ten
+  // integration tests took more than two minutes on a loaded machine.
+  ["--enable-source-maps", "--test", "--test-reporter=tap", `--test-concurrency=${concurrency}`, "--test-timeout=300000", ...files],
   { stdio: ["ignore", "pipe", "inherit"] },
 );
-let passed = 0;
-let failed = 0;
-let skipped = 0;
 let tail = "";
 child.stdout.on("data", (chunk) => {
   process.stdout.write(chunk);
   tail = (tail + chunk.toString()).slice(-4096);
 });
 child.on("close", (code) => {
-  passed = Number(/^# pass (\d+)/m.exec(tail)?.[1] ?? 0);
-  failed = Number(/^# fail (\d+)/m.exec(tail)?.[1] ?? 0);
-  skipped = Number(/^# skipped (\d+)/m.exec(tail)?.[1] ?? 0);
+  // The runner's closing summary: "# tests N", "# pass N", ... (one each).
+  const count = (key) => Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(tail)?.[1] ?? 0);
+  const [ran, passed, failed, skipped, cancelled, todo] = ["tests", "pass", "fail", "skipped", "cancelled", "todo"].map(count);
+  console.log(`${name}: ${ran} tests ran in ${files.length} files (${cancelled} cancelled, ${todo} todo)`);
   console.log(`${name}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-  const ok = code === 0 && failed === 0 && passed > 0;
-  process.exit(ok ? 0 : 1);
+  const problems = [];
+  if (code !== 0) problems.push(`the test runner exited with ${code}`);
+  if (ran === 0 || passed === 0) problems.push("no test ran");
+  if (failed + cancelled > 0) problems.push(`${failed + cancelled} failed or cancelled`);
+  if (skipped + todo > 0) problems.push(`${skipped + todo} skipped or todo: a skipped test proves nothing`);
+  if (passed !== ran - skipped - todo - failed - cancelled) problems.push(`the counts do not add up (${ran} ran)`);
+  if (problems.length > 0) console.log(`${name}: FAILED (${problems.join("; ")})`);
+  process.exit(problems.length === 0 ? 0 : 1);
 });

@@ -14,7 +14,7 @@ export async function eventually<T>(observe: () => Promise<T>, accept: (value: T
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}${lastError ? `; last error: ${String(lastError)}` : ""}`);
+      throw new Error(`timed out waiting for ${what}; last seen: ${(JSON.stringify(last) ?? "nothing").slice(0, 1500)}${lastError ? `; last error: ${String(lastError)}` : ""}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -2,8 +2,11 @@
 // watches, and HAProxy restarted under the handler.
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join, dirname } from "node:path";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { parse } from "yaml";
+import { runCli, writeHandlerConfig } from "../../harness/cli.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "./stack.js";
 
@@ -48,45 +51,69 @@ describe("fail static", () => {
     await stack.consul.register(ttlRegistration("a", a.port));
     await stack.consul.api("PUT", "/v1/agent/check/pass/ttl-a");
     await stack.consul.deregister("b");
-    await eventually(
+    // After every run: a keeps its slot, UP, at its address (a run that wiped
+    // the slots would show here), and b leaves by the drain path.
+    const aSeen: string[] = [];
+    const bRow = await eventually(
       async () => {
         await stack.sync();
+        const aRow = await stack.stat("srv1");
+        aSeen.push(`${aRow.status} ${aRow["addr"]}`);
         return stack.stat("srv2");
       },
-      (row) => row.status !== "UP",
+      (row) => row.status === "DRAIN" || row.status === "MAINT",
       "b taken out of rotation after Consul is back",
     );
-    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a still UP");
+    assert.equal(bRow["addr"], `127.0.0.1:${b.port}`, "b's slot was drained, not refilled");
+    assert.deepEqual([...new Set(aSeen)], [`UP 127.0.0.1:${a.port}`], "a was never taken out");
+    const aRow = await stack.stat("srv1");
+    assert.ok(Number(aRow["lastchg"]) >= 1, `a's status never changed since before Consul stopped (lastchg ${aRow["lastchg"]})`);
   });
 
-  test("ACLs default deny: a valid token works; a missing token wipes nothing", async () => {
-    const stack = await startStack({ acl: true });
+  test("ACLs default deny: a valid token (from consul.tokenFile) works; a missing token wipes nothing", async () => {
+    // The token file is named in the config, so the handler can only have the
+    // token from there (CONSUL_HTTP_TOKEN is emptied for every CLI run).
+    const tokenDirectory = mkdtempSync(join(tmpdir(), "cht-token-"));
+    const tokenFile = join(tokenDirectory, "token");
+    const stack = await startStack({ acl: true, handler: (base) => ({ ...base, consul: { ...(base["consul"] as Record<string, unknown>), tokenFile } }) });
     const a = await node("a");
     await stack.consul.register(ttlRegistration("a", a.port));
     const token = await stack.consul.createToken('service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\nagent_prefix "" { policy = "read" }');
-    const tokenFile = join(dirname(stack.configFile), "token");
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o400 });
 
-    const withToken = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: token } });
+    const withToken = await stack.sync();
     assert.equal(withToken.code, 0, withToken.stderr);
     assert.doesNotMatch(withToken.stderr, new RegExp(token), "the token is never logged");
     await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "srv1 UP with a valid token");
     const before = await snapshot(stack);
 
-    const noToken = await stack.sync();
+    // An empty token file is refused with its reason, before any read.
+    writeFileSync(tokenFile, "", { mode: 0o600 });
+    const emptyFile = await stack.sync();
+    assert.equal(emptyFile.code, 1);
+    assert.ok(hasLog(emptyFile.stderr, { reason: "token", detail: /token file .* is empty/ }), emptyFile.stderr);
+    assert.deepEqual(await snapshot(stack), before, "an empty token file wipes nothing");
+
+    // No token at all (the same config without consul.tokenFile).
+    const withoutTokenFile = parse(readFileSync(stack.configFile, "utf8")) as { consul: Record<string, unknown> };
+    delete withoutTokenFile.consul["tokenFile"];
+    const noToken = await runCli(["--config", writeHandlerConfig(withoutTokenFile), "sync"]);
     assert.equal(noToken.code, 1);
     assert.ok(hasLog(noToken.stderr, { reason: "acl-filtered", detail: /probably ACL-filtered/ }), noToken.stderr);
     assert.deepEqual(await snapshot(stack), before, "a missing token wipes nothing");
 
-    const badToken = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: "00000000-0000-0000-0000-000000000000" } });
+    writeFileSync(tokenFile, "00000000-0000-0000-0000-000000000000\n");
+    const badToken = await stack.sync();
     assert.equal(badToken.code, 1);
     assert.ok(hasLog(badToken.stderr, { reason: "acl-denied", detail: /HTTP 403/ }), badToken.stderr);
     assert.deepEqual(await snapshot(stack), before);
 
     // A token too weak to see the nodes is treated like a missing one.
     const weak = await stack.consul.createToken('service "iri" { policy = "read" }');
-    const weakRun = await stack.cli(["sync"], { env: { CONSUL_HTTP_TOKEN: weak } });
+    writeFileSync(tokenFile, `${weak}\n`);
+    const weakRun = await stack.sync();
     assert.equal(weakRun.code, 1);
+    assert.ok(hasLog(weakRun.stderr, { message: /not trusted; HAProxy left as it is/, reason: "acl-filtered" }), weakRun.stderr);
     assert.deepEqual(await snapshot(stack), before);
   });
 

@@ -127,18 +127,30 @@ describe("reconcile against real Consul and HAProxy", () => {
   test("slots running out: the nodes left out are named, healthy nodes are not evicted", async () => {
     const stack = await startStack({ slots: 2 });
     const started = await Promise.all(["n1", "n2", "n3"].map((name) => node(name)));
-    for (const [index, started_] of started.entries()) await stack.consul.register(ttlRegistration(`n${index + 1}`, started_.port));
+    const address = (index: number) => `127.0.0.1:${started[index]!.port}`;
+    // n2 and n3 hold both slots first; n1 comes later and sorts before them
+    // (slots are filled in service ID order), so an evicting planner would
+    // hand it a slot that a healthy node holds.
+    await stack.consul.register(ttlRegistration("n2", started[1]!.port));
+    await stack.consul.register(ttlRegistration("n3", started[2]!.port));
+    await syncOk(stack);
+    await eventually(() => stack.servers("main_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "n2 and n3 UP");
+    const holders = async () => Object.fromEntries((await stack.servers("main_back")).filter((row) => row.svname.startsWith("srv")).map((row) => [row.svname, `${row["addr"]} ${row.status}`]));
+    const before = await holders();
+    assert.deepEqual(before, { srv1: `${address(1)} UP`, srv2: `${address(2)} UP` });
+
+    await stack.consul.register(ttlRegistration("n1", started[0]!.port));
     const result = await stack.sync();
     assert.equal(result.code, 1, "a node left out for lack of slots is a failure");
-    assert.ok(hasLog(result.stderr, { level: "error", message: "node left out", serviceId: "n3", reason: /^no free slot in main_back\/srv \(2 slots, all held\)/ }), result.stderr);
-    const up = await eventually(() => stack.servers("main_back"), (rows) => rows.filter((row) => row.status === "UP").length === 2, "two UP");
-    assert.deepEqual(up.filter((row) => row.status === "UP").map((row) => row.svname).sort(), ["srv1", "srv2"]);
+    assert.ok(hasLog(result.stderr, { level: "error", message: "node left out", serviceId: "n1", reason: /^no free slot in main_back\/srv \(2 slots, all held\)/ }), result.stderr);
+    assert.deepEqual(await holders(), before, "the healthy nodes keep their slots, by address");
     // Freeing a slot lets the waiting node in on the next runs.
-    await stack.consul.deregister("n1");
-    assert.equal((await stack.sync()).code, 1, "drain; n3 still waits");
-    assert.equal((await stack.sync()).code, 1, "free (no sessions) -> maint; n3 still waits");
-    assert.equal((await stack.sync()).code, 0, "fill with n3: nobody left out any more");
-    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${started[2]!.port}`, "n3 takes the freed slot");
+    await stack.consul.deregister("n2");
+    assert.equal((await stack.sync()).code, 1, "drain; n1 still waits");
+    assert.equal((await stack.sync()).code, 1, "free (no sessions) -> maint; n1 still waits");
+    assert.equal((await stack.sync()).code, 0, "fill with n1: nobody left out any more");
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === address(0), "n1 takes the freed slot");
+    assert.equal((await stack.stat("srv2"))["addr"], address(2), "n3 never moved");
   });
 
   test("slots running out with grow: add server makes room", async () => {
@@ -181,9 +193,17 @@ describe("reconcile against real Consul and HAProxy", () => {
     await syncOk(stack);
     await eventually(() => stack.stat("fast1"), (row) => row.status === "UP", "fast1 UP");
     await eventually(() => stack.stat("slow1"), (row) => row.status === "UP", "slow1 UP");
-    // Both nodes start failing their health endpoint; Consul still says passing (TTL).
-    fast.setHealthy(false);
+    // Each node sits in its own class's slot, and in no other.
+    assert.equal((await stack.stat("fast1"))["addr"], `127.0.0.1:${fast.port}`);
+    assert.equal((await stack.stat("slow1"))["addr"], `127.0.0.1:${slow.port}`);
+    const elsewhere = (await stack.servers("main_back")).filter((row) => !["fast1", "slow1"].includes(row.svname) && row.status !== "MAINT");
+    assert.deepEqual(elsewhere.map((row) => row.svname), [], "no other slot holds either node");
+    // The slow node fails first and keeps failing; then the fast one. The fast
+    // class (fall 1, inter 100ms) takes its node down while the slow class
+    // (fall 5, inter 5s) still has its node UP, although it failed earlier.
     slow.setHealthy(false);
+    await eventually(() => stack.stat("slow1"), (row) => Number(row["chkfail"] ?? 0) >= 1, "slow1 saw a failed check");
+    fast.setHealthy(false);
     await eventually(() => stack.stat("fast1"), (row) => (row.status ?? "").startsWith("DOWN"), "fast1 DOWN (fall 1, inter 100ms)");
     const slowRow = await stack.stat("slow1");
     assert.ok((slowRow.status ?? "").startsWith("UP"), `slow1 (fall 5, inter 5s) is still ${slowRow.status}`);

@@ -6,6 +6,8 @@ import { parse, stringify } from "yaml";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { join } from "node:path";
 import { repositoryRoot, startCli, type RunningCli } from "../../harness/cli.js";
+import { startGateProxy } from "../../harness/gate-proxy.js";
+import { commands } from "../../../handler/haproxy-runtime-api/index.js";
 import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
 
 const nodes: TestNode[] = [];
@@ -27,10 +29,21 @@ async function startRun(stack: Stack): Promise<RunningCli> {
   return cli;
 }
 
-async function runStack(extra: Record<string, unknown> = {}): Promise<Stack> {
+async function runStack(extra: Record<string, unknown> = {}, resyncSeconds = 60): Promise<Stack> {
   // Port 0: the handler binds a port the OS picks and logs it. A port probed
   // free beforehand can be taken by any outgoing connection in the meantime.
-  return startStack({ slots: 20, handler: (base) => ({ ...base, run: { listen: "127.0.0.1:0", resyncSeconds: 60 }, ...extra }) });
+  return startStack({ slots: 20, handler: (base) => ({ ...base, run: { listen: "127.0.0.1:0", resyncSeconds }, ...extra }) });
+}
+
+async function metricsOf(listen: string): Promise<Map<string, number>> {
+  return parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
+}
+
+/** Points the handler's config at another admin socket address (a proxy). */
+function useAdminSocket(stack: Stack, socket: string): void {
+  const config = parse(readFileSync(stack.configFile, "utf8")) as { haproxy: { socket: string } };
+  config.haproxy.socket = socket;
+  writeFileSync(stack.configFile, stringify(config));
 }
 
 /** The address `run` listens on, from its "listening" log line. */
@@ -81,6 +94,18 @@ describe("run", () => {
     const bRow = await eventually(() => stack.stat("srv2"), (row) => row.status === "UP", "b UP");
     assert.equal(bRow["weight"], "40");
 
+    // A Consul watch with handler_type http only triggers a reconcile. Prove
+    // the trigger: drift HAProxy behind the handler's back (Consul does not
+    // change, so no blocking query returns, and the resync is 60 s away);
+    // only the reconcile that POST /watch triggers puts the weight back.
+    const drifted = await stack.admin.execute([commands.setServerWeight("main_back", "srv1", 77)]);
+    assert.ok(drifted[0]?.ok, JSON.stringify(drifted));
+    assert.equal((await stack.stat("srv1"))["weight"], "77");
+    const posted = await fetch(`http://${listen}/watch`, { method: "POST", body: "[]" });
+    assert.equal(posted.status, 202);
+    await eventually(() => stack.stat("srv1"), (row) => row["weight"] === "1", "the reconcile POST /watch triggered repaired the weight");
+    assert.equal((await metricsOf(listen)).get("consul_haproxy_handler_watch_requests_total"), 1, "the POST was counted");
+
     await stack.consul.api("PUT", "/v1/agent/check/fail/ttl-a");
     await eventually(() => stack.stat("srv1"), (row) => row.status === "MAINT", "a out of rotation when critical");
     await stack.consul.deregister("b");
@@ -104,11 +129,6 @@ describe("run", () => {
     assert.ok(metrics.has("nodejs_eventloop_lag_seconds"), "event-loop lag reported");
     assert.ok(![...metrics.keys()].some((name) => name.startsWith("chh_")), "no metric keeps the old chh_ prefix");
 
-    // A Consul watch with handler_type http only triggers a reconcile.
-    const posted = await fetch(`http://${listen}/watch`, { method: "POST", body: "[]" });
-    assert.equal(posted.status, 202);
-    const afterPost = parsePrometheus(await (await fetch(`http://${listen}/metrics`)).text());
-    assert.equal(afterPost.get("consul_haproxy_handler_watch_requests_total"), 1, "the POST was counted");
     assert.equal(await cli.stop("SIGTERM"), 0, cli.logs());
   });
 
@@ -127,7 +147,9 @@ describe("run", () => {
   });
 
   test("Consul killed and restarted: no change while it is down, converged after", async () => {
-    const stack = await runStack();
+    // A resync every second: while Consul is down, the resync and the
+    // blocking-query retries both run, and neither may touch HAProxy.
+    const stack = await runStack({}, 1);
     const a = await node("a");
     const b = await node("b");
     await stack.consul.register(ttlRegistration("a", a.port));
@@ -139,16 +161,21 @@ describe("run", () => {
 
     await stack.consul.stop();
     await eventually(() => fetch(`http://${listen}/healthz`).then((response) => response.status), (status) => status === 503, "healthz says Consul is not trusted");
-    // A resync or a retry must not touch HAProxy while Consul is gone.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const resyncsFailed = () => cli.logs().split("\n").filter((line) => line.includes("resync: Consul not trusted")).length;
+    const failedBefore = resyncsFailed();
+    const retriesBefore = (await metricsOf(listen)).get('consul_haproxy_handler_failures_total{cause="consul-unreachable"}') ?? 0;
+    // Two resyncs and two blocking-query retries failed while Consul was down.
+    await eventually(() => Promise.resolve(resyncsFailed()), (count) => count >= failedBefore + 2, "two resyncs while Consul is down", 20_000);
+    await eventually(async () => (await metricsOf(listen)).get('consul_haproxy_handler_failures_total{cause="consul-unreachable"}') ?? 0, (count) => count >= retriesBefore + 2, "two blocking-query retries while Consul is down", 20_000);
     assert.deepEqual((await stack.servers("main_back")).map((row) => `${row.svname} ${row.status} ${row["addr"]}`), before);
 
     await stack.consul.start();
     await stack.consul.register(ttlRegistration("a", a.port));
     await stack.consul.api("PUT", "/v1/agent/check/pass/ttl-a");
     await stack.consul.deregister("b");
-    await eventually(() => stack.stat("srv2"), (row) => row.status === "MAINT", "b out after Consul is back", 20_000);
-    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP", "a still UP");
+    // The blocking-query retry backs off up to 30 s (full jitter): allow two of those.
+    await eventually(() => stack.stat("srv2"), (row) => row.status === "MAINT", "b out after Consul is back", 65_000);
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${a.port}`, "a still UP in its slot");
     assert.equal(await cli.stop(), 0);
   });
 
@@ -184,21 +211,36 @@ describe("run", () => {
     assert.equal(await cli.stop(), 0, cli.logs());
   });
 
-  test("SIGTERM mid-burst leaves HAProxy consistent; the next start converges", async () => {
+  test("SIGTERM with a batch in flight: the batch completes, HAProxy is consistent; the next start converges", async () => {
     const stack = await runStack();
+    // The handler talks to HAProxy through a proxy that holds its traffic once
+    // it sends `set server addr`: at that moment a batch is in flight for sure.
+    const gate = await startGateProxy({ host: "127.0.0.1", port: Number(/:(\d+)$/.exec(stack.haproxy.adminAddress)?.[1]) });
+    useAdminSocket(stack, gate.address);
     const started = await Promise.all(Array.from({ length: 15 }, (_, index) => node(`burst${index}`)));
     const cli = await startRun(stack);
     await eventually(() => Promise.resolve(cli.logs()), (logs) => /reconciled/.test(logs), "first reconcile");
-    const registering = Promise.all(started.map((started_, index) => stack.consul.register(ttlRegistration(`burst${index}`, started_.port))));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    gate.arm(/set server [^\n]* addr /);
+    await Promise.all(started.map((started_, index) => stack.consul.register(ttlRegistration(`burst${index}`, started_.port))));
+    const heldText = await gate.held();
+    const inFlight = new Set([...heldText.matchAll(/set server main_back\/(srv\d+) addr/g)].map((match) => match[1]));
+    assert.ok(inFlight.size > 0, `no main_back fill in the held batch: ${heldText}`);
+
+    cli.child.kill("SIGTERM");
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /"message":"stopping"/.test(logs), "the handler received SIGTERM");
+    gate.release();
     assert.equal(await cli.stop("SIGTERM"), 0, cli.logs());
-    await registering;
-    // Consistent: every non-free slot points at one distinct registered node.
+
+    // The batch in flight was finished (both halves), nothing else half-done:
+    // every slot the held batch filled is ready at a registered address, and
+    // every non-free slot points at one distinct registered node.
     const ports = new Set(started.map((started_) => `127.0.0.1:${started_.port}`));
     const held = (await stack.servers("main_back")).filter((row) => row.status !== "MAINT");
+    assert.deepEqual(held.map((row) => row.svname).sort(), [...inFlight].sort(), "exactly the slots of the batch in flight are in use");
     for (const row of held) assert.ok(ports.has(row["addr"] ?? ""), `${row.svname} holds ${row["addr"]}`);
     assert.equal(new Set(held.map((row) => row["addr"])).size, held.length);
 
+    useAdminSocket(stack, stack.haproxy.adminAddress);
     const second = await startRun(stack);
     await eventually(() => upCount(stack), (count) => count === 15, "all 15 UP after the restart");
     assert.equal(await second.stop(), 0);

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { planReconcile } from "../../../handler/planner/plan.js";
+import { classFor, planReconcile } from "../../../handler/planner/plan.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, PlannerPolicy, PlanStep, Slot, SlotClass } from "../../../handler/planner/model.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -258,5 +258,84 @@ describe("planner", () => {
     const plan = planReconcile([endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.2")], slots, policy());
     // srv1 held by a, srv2 still draining, srv3 filled with b, srv4 free.
     assert.deepEqual(plan.usage.find((usage) => usage.backend === "be"), { backend: "be", total: 4, used: 3, free: 1 });
+  });
+});
+
+describe("slot class choice", () => {
+  const fast: SlotClass = { prefix: "fast", scheme: "http", sslVerify: true, timeoutClass: "fast", growKeywords: [], growLimit: 0 };
+  const tlsNoVerify: SlotClass = { prefix: "tlsnv", scheme: "https", sslVerify: false, timeoutClass: "default", growKeywords: [], growLimit: 0 };
+  const be = backend("be", "default", [httpClass, fast, tlsClass, tlsNoVerify]);
+
+  test("the timeout class must match: a fast node never lands in the default class", () => {
+    assert.equal(classFor(endpoint("f", "10.0.0.1", "passing", { timeoutClass: "fast" }), be), fast);
+    assert.equal(classFor(endpoint("d", "10.0.0.2"), be), httpClass);
+    assert.equal(classFor(endpoint("g", "10.0.0.3", "passing", { timeoutClass: "glacial" }), be), undefined);
+    const fastTls = endpoint("ft", "10.0.0.4", "passing", { scheme: "https", timeoutClass: "fast" });
+    assert.equal(classFor(fastTls, be), undefined, "no https class with the fast timing");
+  });
+
+  test("the scheme must match, and for https the verification too; for http it does not matter", () => {
+    assert.equal(classFor(endpoint("s", "10.0.0.1", "passing", { scheme: "https" }), be), tlsClass);
+    assert.equal(classFor(endpoint("n", "10.0.0.2", "passing", { scheme: "https", sslVerify: false }), be), tlsNoVerify);
+    assert.equal(classFor(endpoint("h", "10.0.0.3", "passing", { sslVerify: false }), be), httpClass);
+  });
+
+  test("a planned fill goes to the class's slots: fast node in fast1, not srv1", () => {
+    const slots = [...emptySlots("be", 2), ...emptySlots("be", 2, "fast")];
+    const plan = planReconcile([endpoint("f", "10.0.0.1", "passing", { timeoutClass: "fast" })], slots, { ...policy(), backends: [be] });
+    assert.deepEqual(plan.steps.map((step) => step.server), ["fast1"]);
+  });
+});
+
+describe("planner edges (from surviving mutants)", () => {
+  test("nodes fill the lowest slots in service ID order, whatever order Consul lists them in", () => {
+    const plan = planReconcile([endpoint("c", "10.0.0.3"), endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.2")], emptySlots("be", 3), policy());
+    assert.deepEqual(
+      plan.steps.filter((step) => step.backend === "be").map((step) => `${step.server}=${step.serviceId}`),
+      ["srv1=a", "srv2=b", "srv3=c"],
+    );
+  });
+
+  test("a drain expires at exactly drainSeconds, not a second later", () => {
+    const slot = occupy(emptySlots("be", 1)[0]!, "10.0.0.1", { adminState: "drain", status: "DRAIN", sessions: 3, secondsSinceChange: 30 });
+    assert.deepEqual(stepFor(planReconcile([], [slot], policy({ drainSeconds: 30 })).steps, "srv1").activate, [{ kind: "set-state", state: "maint" }]);
+    const early = { ...slot, secondsSinceChange: 29 };
+    assert.deepEqual(planReconcile([], [early], policy({ drainSeconds: 30 })).steps, []);
+  });
+
+  test("a slot in rotation without an address is freed; usage counts slots freed by the plan as free", () => {
+    const slots = emptySlots("be", 3);
+    slots[0] = { ...slots[0]!, adminState: "ready", status: "UP" };
+    slots[1] = occupy(slots[1]!, "10.0.0.9", { adminState: "drain", status: "DRAIN", sessions: 0 });
+    const plan = planReconcile([], slots, policy());
+    const srv1 = stepFor(plan.steps, "srv1");
+    assert.equal(srv1.reason, "free: slot without a node");
+    assert.deepEqual(srv1.activate, [{ kind: "set-state", state: "maint" }]);
+    assert.equal(stepFor(plan.steps, "srv2").reason, "free: drained");
+    assert.equal(plan.draining, 0);
+    assert.deepEqual(plan.usage.find((usage) => usage.backend === "be"), { backend: "be", total: 3, used: 0, free: 3 });
+  });
+
+  test("grown slots count in usage; growing stops at the class's limit", () => {
+    const growing: SlotClass = { ...httpClass, growKeywords: ["check"], growLimit: 2 };
+    const plan = planReconcile([endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.2"), endpoint("c", "10.0.0.3")], emptySlots("be", 1), {
+      ...policy(),
+      backends: [backend("be", "default", [growing])],
+    });
+    assert.deepEqual(plan.steps.map((step) => `${step.server}=${step.serviceId}`), ["srv1=a", "srv2=b"]);
+    assert.deepEqual(stepFor(plan.steps, "srv2").prepare, [
+      { kind: "add-server", address: "10.0.0.2", port: 14265, keywords: ["check"] },
+      { kind: "set-weight", weight: 1 },
+      { kind: "set-maxconn", maxconn: 0 },
+    ]);
+    assert.deepEqual(plan.leftOut.map((left) => left.serviceId), ["c"]);
+    assert.match(plan.leftOut[0]?.reason ?? "", /^no free slot in be\/srv .*raise grow.limit \(2\)$/);
+    assert.deepEqual(plan.usage.find((usage) => usage.backend === "be"), { backend: "be", total: 2, used: 2, free: 0 });
+  });
+
+  test("a backend only takes its own service's nodes", () => {
+    const other = { ...endpoint("x", "10.0.0.7"), serviceName: "other" };
+    const plan = planReconcile([other], emptySlots("be", 1), policy());
+    assert.deepEqual(plan.steps, []);
   });
 });

@@ -51,7 +51,7 @@ describe("run helpers", () => {
   test("metrics render as Prometheus text through prom-client, with the program's prefix", async () => {
     const registry = new Registry({ defaultMetrics: false });
     const counter = registry.register(new Counter("x_total", "Things."));
-    const gauge = registry.register(new Gauge("chh_y", "Level."));
+    const gauge = registry.register(new Gauge("consul_haproxy_handler_y", "Level."));
     const histogram = registry.register(new Histogram("z_seconds", "Time.", [0.1, 1]));
     const known = registry.register(new Counter("k_total", "Known.", [{ result: "ok" }, { result: "failed" }]));
     counter.inc({ cause: 'a"b' });

@@ -1,0 +1,10 @@
+// The unit tests that guard the mutated modules (planner and its slot reader, node settings,
+// runtime command builders), run in this one process: StrykerJS's command
+// runner starts this once per mutant, so no per-file child processes.
+// node:test sets a non-zero exit code when a test fails.
+await import("../../dist/test/unit/planner/plan.test.js");
+await import("../../dist/test/unit/source/node-settings.test.js");
+await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
+await import("../../dist/test/unit/applier/apply.test.js");
+// parse.test reads `show servers state` / `show stat` into slots (planner/slots).
+await import("../../dist/test/unit/haproxy-runtime-api/parse.test.js");
