@@ -39,7 +39,7 @@ BRIDGE="chcbr$$"
 NET_ID=$(( ($$ % 200) + 20 ))
 NET="10.232.$NET_ID"
 HOST_IP="$NET.1"
-NFT_TABLE="consul_haproxy_handler_cl_$$"
+NFT_TABLE="chh_cl_$$"
 HOSTS=(a b c)          # servers and load balancers
 JOIN_HOST=d            # a client agent and load balancer, added later
 declare -A IP=([a]="$NET.11" [b]="$NET.12" [c]="$NET.13" [d]="$NET.14")
