@@ -298,7 +298,11 @@ describe("planner edges (from surviving mutants)", () => {
 
   test("a drain expires at exactly drainSeconds, not a second later", () => {
     const slot = occupy(emptySlots("be", 1)[0]!, "10.0.0.1", { adminState: "drain", status: "DRAIN", sessions: 3, secondsSinceChange: 30 });
-    assert.deepEqual(stepFor(planReconcile([], [slot], policy({ drainSeconds: 30 })).steps, "srv1").activate, [{ kind: "set-state", state: "maint" }]);
+    // Freed: maint, and the old node's address forgotten (0.0.0.0, as a template slot starts).
+    assert.deepEqual(stepFor(planReconcile([], [slot], policy({ drainSeconds: 30 })).steps, "srv1").activate, [
+      { kind: "set-state", state: "maint" },
+      { kind: "set-addr", address: "0.0.0.0", port: 14265 },
+    ]);
     const early = { ...slot, secondsSinceChange: 29 };
     assert.deepEqual(planReconcile([], [early], policy({ drainSeconds: 30 })).steps, []);
   });
