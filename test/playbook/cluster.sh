@@ -347,7 +347,7 @@ check "one leader" test -n "$(api a /v1/status/leader | jq -r .)"
 check "raft_multiplier 1 in every agent's configuration" \
     cin a "grep -q '\"raft_multiplier\": 1' /etc/consul/conf.d/10-consul.json"
 check "the inventory's group_vars win over role defaults (20 slots)" \
-    cin a "grep -q 'server-template irisrv 1-20 ' /etc/haproxy/haproxy.cfg"
+    cin a "grep -q 'server-template irisrv 1-20 ' /etc/haproxy/backends.cfg.in"
 tokens_valid() {
     local h
     for h in "${HOSTS[@]}"; do
