@@ -15,7 +15,7 @@
 #   PLAYBOOK_TEST_KEEP=1         leave the container running at the end (debug)
 #   PLAYBOOK_TEST_ANSIBLE_ARGS=...  extra ansible-playbook arguments (debug)
 #   PLAYBOOK_TEST_CACHE=DIR      rootfs cache (default /var/cache/consul-haproxy-handler-test)
-# Ends with "playbook: N passed, N failed, N skipped"; exits non-zero on any
+# Ends with "playbook-debian-<N>: N passed, N failed, N skipped"; exits non-zero on any
 # failure, and with 3 when a debug switch stopped it early (not a full run).
 set -euo pipefail
 
@@ -54,7 +54,7 @@ check() { # check "description" command...
     if "$@"; then pass "$desc"; else fail "$desc"; fi
 }
 summary() {
-    echo "playbook: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(( $(date +%s) - START )) s)"
+    echo "playbook-debian-$RELEASE: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(( $(date +%s) - START )) s)"
 }
 # A debug switch ends the run early: what follows was not tested, so the
 # run must not count as a pass (exit 3, see teardown).
@@ -526,6 +526,16 @@ fi
 check "http watch: the unit runs to receive it" cin "systemctl is-active --quiet consul-haproxy-handler"
 check "http watch: the watch definition POSTs to the listener" \
     cin "grep -q '\"handler_type\": \"http\"' /etc/consul/conf.d/60-consul-haproxy-handler-watch.json && grep -q '127.0.0.1:9701/watch' /etc/consul/conf.d/60-consul-haproxy-handler-watch.json"
+# `run` applies changes from its own blocking queries too, so a slot going UP
+# proves nothing about the POST: the counter of POSTs is read before each
+# change and must grow with it. Fails (no number) when /metrics does not answer.
+watch_posts() {
+    local text; text=$(cin "curl -sf http://127.0.0.1:9701/metrics") || return 1
+    awk '$1 == "consul_haproxy_handler_watch_requests_total" { n = $2; found = 1 } END { if (!found) exit 1; print n }' <<<"$text"
+}
+posts_grew() { local now; now=$(watch_posts) || return 1; (( now > $1 )); }
+posts_before=$(watch_posts || echo unknown)
+check "http watch: /metrics has consul_haproxy_handler_watch_requests_total ($posts_before)" test "$posts_before" != unknown
 check "http watch: register node-a again" register node-a 14001 false
 check "http watch: Consul POSTed the registration to /watch (grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
 check "http watch: node-a UP in iri_back" wait_for 40 slot_up iri_back "$A"
