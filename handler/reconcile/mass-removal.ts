@@ -8,10 +8,12 @@
 // memory (a small state file) and logs, counts and reports the holds.
 //
 // Rules:
-// - A backend's serving nodes are its slots in `ready` with an address.
+// - A backend's serving nodes are its slots in `ready` with an address and a
+//   weight above 0 (a waiting version generation is filled but has weight 0).
 // - A step leaves when it takes a serving slot to drain or maint (the node
 //   left Consul, went critical or into maintenance); a step joins when it
-//   puts a slot into `ready` that was not (fill, grow, back from maint).
+//   puts a slot into rotation that was not (fill, grow, back from maint, a
+//   waiting generation given weight by a version switch).
 // - Net loss = leaving - joining, so nodes replaced as they leave and churn
 //   of one or two at a time never count.
 // - Held when the net loss is at least `minNodes` and more than
@@ -62,13 +64,26 @@ export interface GuardDecision {
   memory: GuardMemory;
 }
 
+/** In rotation: `ready`, with an address and a weight (a waiting version generation has weight 0). */
 function isServing(slot: Slot): boolean {
-  return slot.adminState === "ready" && slot.address !== undefined;
+  return slot.adminState === "ready" && slot.address !== undefined && slot.weight > 0;
 }
 
 function targetState(step: PlanStep): string | undefined {
   for (const operation of step.activate) if (operation.kind === "set-state") return operation.state;
   return undefined;
+}
+
+function targetWeight(step: PlanStep): number | undefined {
+  for (const operation of [...step.prepare, ...step.activate]) if (operation.kind === "set-weight") return operation.weight;
+  return undefined;
+}
+
+/** Whether the slot is in rotation once the step is applied. */
+function servesAfter(step: PlanStep, slot: Slot | undefined): boolean {
+  const state = targetState(step) ?? slot?.adminState;
+  const weight = targetWeight(step) ?? slot?.weight ?? 0;
+  return state === "ready" && weight > 0;
 }
 
 function describeSlot(slot: Slot): string {
@@ -98,7 +113,8 @@ export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: Mas
       const slot = bySlot.get(`${backend}/${step.server}`);
       const state = targetState(step);
       if (slot && isServing(slot) && (state === "drain" || state === "maint")) leavingSteps.push({ step, slot });
-      else if (state === "ready" && !(slot && isServing(slot))) joining += 1;
+      // A fill, a slot back from maint, or a waiting generation given weight (a version switch).
+      else if (!(slot && isServing(slot)) && servesAfter(step, slot)) joining += 1;
     }
     const loss = leavingSteps.length - joining;
     if (!isMassRemoval(servingBefore, loss, policy)) continue;

@@ -48,6 +48,17 @@ describe("mass-removal guard", () => {
     assert.equal(isMassRemoval(2, 2, guard), false, "a tiny backend can always lose its nodes");
   });
 
+  test("a waiting generation (ready, weight 0) is not serving; given weight as the old ones leave, it counts as joining", () => {
+    // A rollout: three old nodes serve, the new version waits with weight 0;
+    // the three old ones leave in one answer and the new one takes over.
+    const current = slots(4);
+    current[3] = { ...current[3]!, weight: 0 };
+    const plan = planReconcile([endpoint(4)], current, planner);
+    const decision = guardMassRemoval(plan, current, guard, {}, T0, false);
+    assert.deepEqual(decision.held, [], "net loss 2 of 3 serving: below the minimum of 3, not held");
+    assert.equal(decision.plan.steps.length, 4, "three drains and the weight of the new one");
+  });
+
   test("an empty answer for ten serving nodes is held: no step touches them, the hold is remembered", () => {
     const { plan, decision } = decide(10, []);
     assert.equal(plan.steps.length, 10, "unguarded, the planner drains all ten");
