@@ -3,7 +3,10 @@
 // runner starts this once per mutant, so no per-file child processes.
 // node:test sets a non-zero exit code when a test fails.
 await import("../../dist/test/unit/planner/plan.test.js");
+await import("../../dist/test/unit/planner/versions.test.js");
 await import("../../dist/test/unit/source/node-settings.test.js");
+await import("../../dist/test/unit/source/node-settings-version.test.js");
+await import("../../dist/test/unit/source/no-node-address.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
 // parse.test reads `show servers state` / `show stat` into slots (planner/slots).
