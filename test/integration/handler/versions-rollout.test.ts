@@ -4,7 +4,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, hasLog, startStack } from "./stack.js";
-
 import { versionNode, register, syncOk, versioned, versionsSeen, upSlots } from "./versions-lib.js";
 
 describe("versioning: rollout and promote", () => {
