@@ -406,7 +406,9 @@ check "consul-haproxy-handler status runs" \
 # HAProxy loads, so a reload or restart finds every node in its slot with its
 # weight and maxconn; `option idle-close-on-response` keeps keep-alive
 # clients whole across a reload. wrk runs in the container's network
-# namespace only (loopback there), bounded in time.
+# namespace only (loopback there), bounded in time. Its timeout is 10 s, not
+# its default 2 s: on a 2-core CI machine running other suites a request can
+# wait 2 s for CPU; one that waits 10 s in a 12 s run is lost.
 check "the rendered backends file has node-a and node-b as server lines" \
     cin "grep -Eq '^ *server irisrv[0-9]+ $A ' /var/lib/haproxy-slots/backends.cfg && grep -Eq '^ *server irisrv[0-9]+ $B ' /var/lib/haproxy-slots/backends.cfg"
 # backend/slot address status weight maxconn, for the slots in use
@@ -418,7 +420,7 @@ slot_map() {
 haproxy_pid() { cin "echo 'show info' | socat -t 2 stdio unix-connect:/run/haproxy/admin.sock" | awk '/^Pid:/ { print $2 }'; }
 backend_requests() { stat_rows | awk -F, '$1 == "iri_back" && $2 == "BACKEND" { print $8 }'; }
 traffic_flows() { local n; n=$(backend_requests); [[ -n "$n" ]] && (( n > $1 + 50 )); }
-WRK="nsenter -t $C -n wrk -t1 -c8 -H 'X-IOTA-API-Version: 1' https://127.0.0.1:14267/"
+WRK="nsenter -t $C -n wrk -t1 -c8 --timeout 10s -H 'X-IOTA-API-Version: 1' https://127.0.0.1:14267/"
 # under_load NAME ACTION: wrk runs while ACTION runs; then the slot map and wrk's figures.
 under_load() {
     local name=$1 action=$2 before pid
