@@ -187,11 +187,12 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   const started = process.hrtime.bigint();
   // One connection per reconcile: read the slots, then apply on the same one.
   const promoted = await readPromoted(context);
+  const remembered = loadGuardMemory(context.config.lockFile);
   const { plan, report, guard } = await context.haproxy.session(async (session) => {
     const slots = await readSlotsIn(session, context.policy);
     const unguarded = planReconcile(desired.endpoints, slots, context.policy, { promoted });
     // Fail static against an answer that would empty a backend (see mass-removal.ts).
-    const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), loadGuardMemory(context.config.lockFile), Date.now(), options.allowMassRemoval === true);
+    const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), remembered, Date.now(), options.allowMassRemoval === true);
     const planned = decision.plan;
     const applied = !options.dryRun && planned.steps.length > 0 ? await applyPlan(session, planned.steps) : undefined;
     // After each apply, the slots file follows what HAProxy now runs (read back, not predicted).
@@ -200,7 +201,8 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     }
     return { plan: planned, report: applied, guard: decision };
   });
-  if (!options.dryRun) {
+  // Written only when it changed: most reconciles hold nothing, before and after.
+  if (!options.dryRun && JSON.stringify(guard.memory) !== JSON.stringify(remembered)) {
     try {
       saveGuardMemory(context.config.lockFile, guard.memory);
     } catch (error) {

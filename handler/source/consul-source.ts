@@ -7,7 +7,7 @@ import type { Agent as HttpsAgent } from "node:https";
 import type { ConsulConfig } from "../config/config.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
 import { consulGet, ConsulHttpError } from "./consul-http.js";
-import { consulTransport, readConsulToken, resolveConsulConnection, describeOrigin, type ConsulConnection } from "./consul-connection.js";
+import { consulTransport, readConsulToken, resolveConsulConnection, describeOrigin, type ConsulConnection, type ConsulTransport } from "./consul-connection.js";
 
 export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token" | "truncated" | "timeout";
 
@@ -77,6 +77,23 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * The resolved connection settings, the transport and the ACL token, as every
+ * Consul client of the handler (health reads, the promotion store) needs them.
+ * Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an
+ * unreadable token, Error for unreadable TLS files.
+ */
+export function openConsul(config: ConsulConfig, environment: Readonly<Record<string, string | undefined>>): { connection: ConsulConnection; transport: ConsulTransport; token: string | undefined } {
+  const connection = resolveConsulConnection(config, environment);
+  const transport = consulTransport(connection);
+  try {
+    return { connection, transport, token: readConsulToken(connection) };
+  } catch (error) {
+    transport.agent.destroy();
+    throw new ConsulUntrusted("token", (error as Error).message);
+  }
+}
+
 export class ConsulSource {
   private readonly base: URL;
   private readonly agent: HttpAgent | HttpsAgent;
@@ -89,15 +106,11 @@ export class ConsulSource {
     private readonly config: ConsulConfig,
     environment: Readonly<Record<string, string | undefined>> = process.env,
   ) {
-    this.connection = resolveConsulConnection(config, environment);
-    const transport = consulTransport(this.connection);
-    this.base = transport.baseUrl;
-    this.agent = transport.agent;
-    try {
-      this.token = readConsulToken(this.connection);
-    } catch (error) {
-      throw new ConsulUntrusted("token", (error as Error).message);
-    }
+    const opened = openConsul(config, environment);
+    this.connection = opened.connection;
+    this.base = opened.transport.baseUrl;
+    this.agent = opened.transport.agent;
+    this.token = opened.token;
   }
 
   /**

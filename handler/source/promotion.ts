@@ -7,8 +7,8 @@ import type { Agent as HttpsAgent } from "node:https";
 import Consul from "consul";
 import type { ConsulConfig } from "../config/config.js";
 import { parseVersion } from "../planner/versions.js";
-import { ConsulUntrusted } from "./consul-source.js";
-import { consulTransport, readConsulToken, resolveConsulConnection, type ConsulConnection } from "./consul-connection.js";
+import { ConsulUntrusted, openConsul } from "./consul-source.js";
+import type { ConsulConnection } from "./consul-connection.js";
 
 export const PROMOTION_PREFIX = "consul-haproxy-handler";
 
@@ -47,16 +47,12 @@ export class PromotionStore {
     private readonly config: ConsulConfig,
     environment: Readonly<Record<string, string | undefined>> = process.env,
   ) {
-    this.connection = resolveConsulConnection(config, environment);
-    const transport = consulTransport(this.connection);
-    this.agent = transport.agent;
-    const client = new Consul({ baseUrl: new URL("/v1", transport.baseUrl).toString(), agent: this.agent } as ConstructorParameters<typeof Consul>[0]);
+    const opened = openConsul(config, environment);
+    this.connection = opened.connection;
+    this.agent = opened.transport.agent;
+    this.token = opened.token;
+    const client = new Consul({ baseUrl: new URL("/v1", opened.transport.baseUrl).toString(), agent: this.agent } as ConstructorParameters<typeof Consul>[0]);
     this.kv = client.kv as unknown as KvCalls;
-    try {
-      this.token = readConsulToken(this.connection);
-    } catch (error) {
-      throw new ConsulUntrusted("token", (error as Error).message);
-    }
   }
 
   private request(service: string): KvRequest {
