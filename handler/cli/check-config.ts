@@ -3,7 +3,8 @@
 // backend and slot prefix exists there. Each check prints one line.
 import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { nodesLeftOut, readDesired, readPromoted, versionedServices, type DesiredState, type HandlerContext } from "../reconcile/reconcile.js";
+import { nodesLeftOut, readDesired, readPromoted, versionedServices, type HandlerContext } from "../reconcile/reconcile.js";
+import type { DesiredState } from "../source/desired.js";
 import { planReconcile } from "../planner/plan.js";
 import { managedPrefixes } from "../reconcile/policy.js";
 import { slotsFromRuntime } from "../planner/slots.js";

@@ -3,7 +3,8 @@
 // still shown, with the Consul columns marked unknown and a warning.
 import type { Endpoint, GenerationSummary, Slot, VersionDecision } from "../planner/model.js";
 import { decideAllVersions, planReconcile } from "../planner/plan.js";
-import { nodesLeftOut, readDesired, readPromoted, readSlots, type DesiredState, type HandlerContext, type NodeLeftOut } from "../reconcile/reconcile.js";
+import { nodesLeftOut, readDesired, readPromoted, readSlots, type HandlerContext, type NodeLeftOut } from "../reconcile/reconcile.js";
+import type { DesiredState } from "../source/desired.js";
 import { ConsulUntrusted } from "../source/consul-source.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 

@@ -4,17 +4,19 @@
 import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { RuntimeApiClient, RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
-import { ConsulSource, type ServiceSnapshot } from "../source/consul-source.js";
-import { endpointFromEntry, type Rejection } from "../source/node-settings.js";
+import { ConsulSource } from "../source/consul-source.js";
+import type { Rejection } from "../source/node-settings.js";
+import { endpointsFromSnapshots, type DesiredState, type RejectedNode } from "../source/desired.js";
 import { PromotionStore } from "../source/promotion.js";
 import { planReconcile } from "../planner/plan.js";
 import { slotsFromRuntime } from "../planner/slots.js";
-import type { Endpoint, Plan, PlannerPolicy, Slot } from "../planner/model.js";
+import type { Plan, PlannerPolicy, Slot } from "../planner/model.js";
 import { applyPlan, planCommands, type ApplyReport } from "../applier/apply.js";
 import { policyFromConfig, managedPrefixes } from "./policy.js";
 import { describeHold, guardMassRemoval, type HeldRemoval, type MassRemovalPolicy, type ReleasedRemoval } from "./mass-removal.js";
 import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
 import { keepSlotsFile } from "./slots-file.js";
+import { runAgainIn } from "./run-again.js";
 
 export interface HandlerContext {
   config: HandlerConfig;
@@ -61,42 +63,6 @@ export function logVersionSwitches(plan: Plan, logger: Logger, applied: boolean)
     if (applied) logger.info("serving generation switched", fields);
     else logger.info("serving generation would switch (dry run)", fields);
   }
-}
-
-/** A node left out before planning (invalid settings or a malformed entry), with the selection it came from. */
-export interface RejectedNode extends Rejection {
-  /** selectionKey() of the service it was read for: it is missing from that service's backends. */
-  service: string;
-}
-
-export interface DesiredState {
-  endpoints: Endpoint[];
-  rejected: RejectedNode[];
-}
-
-/** Validates every entry; a bad one is left out and logged, the rest go on. */
-export function endpointsFromSnapshots(snapshots: readonly ServiceSnapshot[], logger: Logger): DesiredState {
-  const endpoints: Endpoint[] = [];
-  const rejected: RejectedNode[] = [];
-  for (const snapshot of snapshots) {
-    for (const reason of snapshot.malformed) {
-      logger.warn("malformed Consul entry left out", { service: snapshot.service, reason });
-      rejected.push({ service: snapshot.key, serviceId: "(malformed entry)", key: "entry", value: "", reason });
-    }
-    for (const entry of snapshot.entries) {
-      const result = endpointFromEntry(entry);
-      if (result.ok) {
-        // Backends are matched by selection (name, tag, filter), not by the name alone.
-        result.endpoint.serviceName = snapshot.key;
-        endpoints.push(result.endpoint);
-        for (const warning of result.warnings) logger.warn(`setting ignored: ${warning}`, { serviceId: result.endpoint.serviceId });
-      } else {
-        rejected.push({ ...result.rejection, service: snapshot.key });
-        logger.warn("node left out: invalid setting", { ...result.rejection });
-      }
-    }
-  }
-  return { endpoints, rejected };
 }
 
 export async function readDesired(context: HandlerContext): Promise<DesiredState> {
@@ -167,6 +133,10 @@ export interface ReconcileOutcome {
   /** Backends whose mass removal the guard held back (their leaving nodes kept as they are). */
   held: HeldRemoval[];
   released: ReleasedRemoval[];
+  /** What this reconcile planned: its backends, and the services (selection keys) they serve. */
+  covered: { backends: string[]; services: string[] };
+  /** When the next reconcile is due whatever Consul does (draining slots, a retry, a hold); undefined: none. */
+  runAgainInMs?: number;
 }
 
 export interface ReconcileOptions {
@@ -219,7 +189,10 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   logVersionSwitches(plan, context.logger, !options.dryRun);
   // The command texts are only needed to show them (dry run); the applier builds its own.
   const commands = options.dryRun ? planCommands(plan.steps) : [];
-  const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0, held: guard.held, released: guard.released };
+  const covered = { backends: [...new Set(context.policy.backends.map((backend) => backend.backend))], services: [...new Set(context.policy.backends.map((backend) => backend.serviceName))] };
+  const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0, held: guard.held, released: guard.released, covered };
+  const again = runAgainIn({ draining: plan.draining, refusedCommands: report?.failures.length ?? 0, holdsReleaseAt: guard.held.map((hold) => hold.releasesAt) }, context.policy.drainSeconds, Date.now());
+  if (again !== undefined) outcome.runAgainInMs = again;
   if (report) {
     outcome.report = report;
     const verbose = report.applied.length <= 20;

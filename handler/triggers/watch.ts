@@ -5,7 +5,8 @@
 // Each run re-reads Consul under the lock and reconciles from that fresh view.
 import type { Logger } from "../log.js";
 import { withLock } from "./lock.js";
-import { endpointsFromSnapshots, reconcileWith, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
+import { reconcileWith, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
+import { endpointsFromSnapshots } from "../source/desired.js";
 import type { ServiceSnapshot } from "../source/consul-source.js";
 
 export type WatchPayloadKind = "service" | "checks" | "services" | "empty";
