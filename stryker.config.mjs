@@ -7,7 +7,7 @@
 export default {
   testRunner: "command",
   commandRunner: { command: "node test/mutation/unit-tests.mjs" },
-  mutate: ["dist/handler/planner/**/*.js", "dist/handler/source/node-settings.js", "dist/handler/haproxy-runtime-api/commands.js"],
+  mutate: ["dist/handler/planner/**/*.js", "dist/handler/haproxy-state/slots.js", "dist/handler/source/node-settings.js", "dist/handler/haproxy-runtime-api/commands.js"],
   // dist/ is git-ignored, so Stryker would not copy it into its sandbox by default.
   ignorePatterns: ["/.stryker-tmp", "/reports", "/dist/bench", "/dist/test/integration", "!/dist"],
   coverageAnalysis: "off",

@@ -8,7 +8,7 @@ import { startHaproxy, type HaproxyInstance } from "../test/harness/haproxy.js";
 import { freePort } from "../test/harness/ports.js";
 import { cliCommand, repositoryRoot, startCli, writeHandlerConfig, type RunningCli } from "../test/harness/cli.js";
 import { commands, parseShowServersState, parseShowStat, RuntimeApiClient, type RuntimeCommand, type ServerStateRow, type StatRow } from "../handler/haproxy-runtime-api/index.js";
-import { adminStateFromBits } from "../handler/planner/slots.js";
+import { adminStateFromBits } from "../handler/haproxy-state/slots.js";
 
 export { startConsul, startHaproxy, freePort, startCli, writeHandlerConfig, cliCommand, repositoryRoot };
 export type { ConsulAgent, HaproxyInstance, RunningCli, StatRow, ServerStateRow };

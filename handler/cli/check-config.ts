@@ -7,7 +7,7 @@ import { nodesLeftOut, readDesired, readPromoted, versionedServices, type Handle
 import type { DesiredState } from "../source/desired.js";
 import { planReconcile } from "../planner/plan.js";
 import { managedPrefixes } from "../reconcile/policy.js";
-import { slotsFromRuntime } from "../planner/slots.js";
+import { slotsFromRuntime } from "../haproxy-state/slots.js";
 import { isLoopbackListen } from "../config/config.js";
 import { renderSlotsFile } from "../slots-file/render.js";
 import { describeConnection } from "../source/consul-connection.js";

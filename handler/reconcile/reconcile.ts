@@ -3,16 +3,16 @@
 // trigger (sync, watch, run) ends up here, so re-running is always safe.
 import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
-import { RuntimeApiClient, RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
+import { RuntimeApiClient } from "../haproxy-runtime-api/index.js";
 import { ConsulSource } from "../source/consul-source.js";
 import type { Rejection } from "../source/node-settings.js";
 import { endpointsFromSnapshots, type DesiredState, type RejectedNode } from "../source/desired.js";
 import { PromotionStore } from "../source/promotion.js";
 import { planReconcile } from "../planner/plan.js";
-import { slotsFromRuntime } from "../planner/slots.js";
+import { readSlotsIn } from "../haproxy-state/reader.js";
 import type { Plan, PlannerPolicy, Slot } from "../planner/model.js";
 import { applyPlan, planCommands, type ApplyReport } from "../applier/apply.js";
-import { policyFromConfig, managedPrefixes } from "./policy.js";
+import { policyFromConfig } from "./policy.js";
 import { describeHold, guardMassRemoval, type HeldRemoval, type MassRemovalPolicy, type ReleasedRemoval } from "./mass-removal.js";
 import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
 import { keepSlotsFile } from "./slots-file.js";
@@ -68,27 +68,6 @@ export function logVersionSwitches(plan: Plan, logger: Logger, applied: boolean)
 export async function readDesired(context: HandlerContext): Promise<DesiredState> {
   const snapshots = await context.consul.readServices(context.config.services);
   return endpointsFromSnapshots(snapshots, context.logger);
-}
-
-/**
- * Reads the managed backends' slots on an open session: `show servers state`
- * and `show stat` (servers only) per backend, so the output to parse stays
- * proportional to what the handler manages.
- */
-/** The `show stat` columns the slots need (see slots.ts). */
-const STAT_COLUMNS = ["status", "slim", "scur", "lastchg"] as const;
-
-export async function readSlotsIn(session: RuntimeSession, policy: PlannerPolicy): Promise<Slot[]> {
-  const managed = managedPrefixes(policy);
-  const backends = [...managed.keys()];
-  const replies = await session.execute(backends.flatMap((backend) => [commands.showServersState(backend), commands.showStat(backend)]));
-  const refused = replies.find((reply) => !reply.ok);
-  if (refused) {
-    throw new RuntimeApiError(`HAProxy refused '${refused.command}': ${refused.output.trim()}; check the backend names in the config (check-config) and that the socket is at level admin`);
-  }
-  const states = replies.filter((_, index) => index % 2 === 0).flatMap((reply) => parseShowServersState(reply.output));
-  const stats = replies.filter((_, index) => index % 2 === 1).flatMap((reply) => parseShowStat(reply.output, STAT_COLUMNS));
-  return slotsFromRuntime(states, stats, managed);
 }
 
 export function readSlots(context: HandlerContext): Promise<Slot[]> {

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseShowInfo, parseShowServersState, parseShowStat, ReplySplitter } from "../../../handler/haproxy-runtime-api/index.js";
-import { slotsFromRuntime } from "../../../handler/planner/slots.js";
+import { slotsFromRuntime } from "../../../handler/haproxy-state/slots.js";
 
 // Shaped like HAProxy 2.6.12 output (a subset of its columns, values edited
 // for the cases; the parsers go by header names): a template slot filled and set

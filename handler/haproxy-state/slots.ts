@@ -2,7 +2,7 @@
 // `show stat`) into the planner's Slot records. Pure, so the join rules are
 // unit-tested on real captured output.
 import type { ServerStateRow, StatRow } from "../haproxy-runtime-api/index.js";
-import type { AdminState, Slot } from "./model.js";
+import type { AdminState, Slot } from "../planner/model.js";
 
 /** HAProxy's SRV_ADMF_* bits (`srv_admin_state`). */
 const ADMIN_FORCED_MAINT = 0x01;
@@ -37,16 +37,34 @@ function wholeNumber(text: string | undefined): number {
   return Number.isFinite(value) && text !== "" ? value : 0;
 }
 
+/** A slot and HAProxy's id of its server (`srv_id`), which `show stat <backend> 4 <id>` takes. */
+export interface SlotRecord {
+  slot: Slot;
+  serverId: number;
+}
+
+/** The row-level part of a slot: what `show stat` says (sessions, seconds since the last change). */
+export function applyStatRow(slot: Slot, stat: StatRow | undefined, fallbackSecondsSinceChange: number): void {
+  slot.status = stat?.["status"] ?? "";
+  slot.maxconn = wholeNumber(stat?.["slim"]);
+  slot.sessions = wholeNumber(stat?.["scur"]);
+  slot.secondsSinceChange = stat?.["lastchg"] ? wholeNumber(stat["lastchg"]) : fallbackSecondsSinceChange;
+}
+
 /**
  * Builds the slots of the given backends and prefixes. Servers with other
  * names are not ours and are never touched.
  */
 export function slotsFromRuntime(states: readonly ServerStateRow[], stats: readonly StatRow[], managed: ReadonlyMap<string, readonly string[]>): Slot[] {
+  return slotRecordsFromRuntime(states, stats, managed).map((record) => record.slot);
+}
+
+export function slotRecordsFromRuntime(states: readonly ServerStateRow[], stats: readonly StatRow[], managed: ReadonlyMap<string, readonly string[]>): SlotRecord[] {
   const statByServer = new Map<string, StatRow>();
   for (const row of stats) statByServer.set(`${row.pxname}/${row.svname}`, row);
   // The longest prefix first, so `irisrvtls1` is not read as `irisrv` + `tls1`.
   const longestFirst = new Map([...managed].map(([backend, prefixes]) => [backend, [...prefixes].sort((a, b) => b.length - a.length)]));
-  const slots: Slot[] = [];
+  const records: SlotRecord[] = [];
   for (const state of states) {
     const prefixes = longestFirst.get(state.backendName);
     if (!prefixes) continue;
@@ -60,18 +78,19 @@ export function slotsFromRuntime(states: readonly ServerStateRow[], stats: reado
       prefix,
       number: slotNumber(state.serverName, prefix) ?? 0,
       adminState: adminStateFromBits(state.adminState),
-      status: stat?.["status"] ?? "",
+      status: "",
       checksEnabled: (state.checkState & CHECK_CONFIGURED) !== 0,
       weight: state.userWeight,
-      maxconn: wholeNumber(stat?.["slim"]),
-      sessions: wholeNumber(stat?.["scur"]),
-      secondsSinceChange: stat?.["lastchg"] ? wholeNumber(stat["lastchg"]) : state.secondsSinceLastChange,
+      maxconn: 0,
+      sessions: 0,
+      secondsSinceChange: 0,
     };
+    applyStatRow(slot, stat, state.secondsSinceLastChange);
     if (hasAddress) {
       slot.address = state.address;
       slot.port = state.port;
     }
-    slots.push(slot);
+    records.push({ slot, serverId: state.serverId });
   }
-  return slots;
+  return records;
 }

@@ -1,0 +1,29 @@
+// Reads HAProxy's actual state of the managed slots over the runtime API:
+// `show servers state` and `show stat` (servers only) per managed backend, so
+// the output to parse stays proportional to what the handler manages.
+import { RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
+import type { PlannerPolicy, Slot } from "../planner/model.js";
+import { managedPrefixes } from "../reconcile/policy.js";
+import { slotRecordsFromRuntime, type SlotRecord } from "./slots.js";
+
+/** The `show stat` columns the slots need (see slots.ts). */
+export const STAT_COLUMNS = ["status", "slim", "scur", "lastchg"] as const;
+
+/** Every managed slot with HAProxy's server id (for reading one slot's row later). */
+export async function readSlotRecordsIn(session: RuntimeSession, policy: PlannerPolicy): Promise<SlotRecord[]> {
+  const managed = managedPrefixes(policy);
+  const backends = [...managed.keys()];
+  const replies = await session.execute(backends.flatMap((backend) => [commands.showServersState(backend), commands.showStat(backend)]));
+  const refused = replies.find((reply) => !reply.ok);
+  if (refused) {
+    throw new RuntimeApiError(`HAProxy refused '${refused.command}': ${refused.output.trim()}; check the backend names in the config (check-config) and that the socket is at level admin`);
+  }
+  const states = replies.filter((_, index) => index % 2 === 0).flatMap((reply) => parseShowServersState(reply.output));
+  const stats = replies.filter((_, index) => index % 2 === 1).flatMap((reply) => parseShowStat(reply.output, STAT_COLUMNS));
+  return slotRecordsFromRuntime(states, stats, managed);
+}
+
+/** Every managed slot, read fresh on an open session. */
+export async function readSlotsIn(session: RuntimeSession, policy: PlannerPolicy): Promise<Slot[]> {
+  return (await readSlotRecordsIn(session, policy)).map((record) => record.slot);
+}
