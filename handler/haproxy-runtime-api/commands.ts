@@ -108,6 +108,10 @@ export const commands = {
   showStat(backend?: string): RuntimeCommand {
     return command(backend === undefined ? "show stat" : `show stat ${name("backend", backend)} 4 -1`, startsWith("# pxname"));
   },
+  /** One server's row by its id (`srv_id` of `show servers state`): a cheap look at one slot. */
+  showServerStat(backend: string, serverId: number): RuntimeCommand {
+    return command(`show stat ${name("backend", backend)} 4 ${integer("server id", serverId, 1, 2_147_483_647)}`, startsWith("# pxname"));
+  },
   showServersState(backend?: string): RuntimeCommand {
     return command(backend === undefined ? "show servers state" : `show servers state ${name("backend", backend)}`, (output) => /^\d+\n#/.test(output.trimStart()));
   },

@@ -45,6 +45,15 @@ export function policyFromConfig(config: HandlerConfig): PlannerPolicy {
   };
 }
 
+/**
+ * The policy of a partial reconcile: only the backends that serve these
+ * services (selection keys). The planner is called with it exactly as with
+ * the whole policy.
+ */
+export function policyForServices(policy: PlannerPolicy, services: ReadonlySet<string>): PlannerPolicy {
+  return { ...policy, backends: policy.backends.filter((backend) => services.has(backend.serviceName)) };
+}
+
 /** Backend -> the slot prefixes the handler owns in it. */
 export function managedPrefixes(policy: PlannerPolicy): Map<string, string[]> {
   const managed = new Map<string, string[]>();

@@ -10,10 +10,12 @@ import { endpointsFromSnapshots, type DesiredState, type RejectedNode } from "..
 import { PromotionStore } from "../source/promotion.js";
 import { planReconcile } from "../planner/plan.js";
 import { readSlotsIn } from "../haproxy-state/reader.js";
+import { SlotCache } from "../haproxy-state/cache.js";
+import { readChangeStamp, writeChangeStamp } from "../haproxy-state/change-stamp.js";
 import type { Plan, PlannerPolicy, Slot } from "../planner/model.js";
 import { applyPlan, planCommands, type ApplyReport } from "../applier/apply.js";
-import { policyFromConfig } from "./policy.js";
-import { describeHold, guardMassRemoval, type HeldRemoval, type MassRemovalPolicy, type ReleasedRemoval } from "./mass-removal.js";
+import { policyForServices, policyFromConfig } from "./policy.js";
+import { describeHold, guardMassRemoval, type GuardMemory, type HeldRemoval, type MassRemovalPolicy, type ReleasedRemoval } from "./mass-removal.js";
 import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
 import { keepSlotsFile } from "./slots-file.js";
 import { runAgainIn } from "./run-again.js";
@@ -122,6 +124,10 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** `sync --allow-mass-removal`: apply a removal the guard would hold. */
   allowMassRemoval?: boolean;
+  /** Plan and apply only the backends of these services (selection keys); undefined: every backend. */
+  services?: ReadonlySet<string>;
+  /** `run`'s cached view of HAProxy; undefined: HAProxy is read in full (sync, watch, promote). */
+  state?: SlotCache;
 }
 
 export function massRemovalPolicy(config: HandlerConfig): MassRemovalPolicy {
@@ -137,18 +143,27 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   // One connection per reconcile: read the slots, then apply on the same one.
   const promoted = await readPromoted(context);
   const remembered = loadGuardMemory(context.config.lockFile);
-  const { plan, report, guard } = await context.haproxy.session(async (session) => {
-    const slots = await readSlotsIn(session, context.policy);
-    const unguarded = planReconcile(desired.endpoints, slots, context.policy, { promoted });
+  const policy = options.services === undefined ? context.policy : policyForServices(context.policy, options.services);
+  const backends = new Set(policy.backends.map((backend) => backend.backend));
+  // A one-shot process reads HAProxy in full; `run` keeps its cache across reconciles.
+  const state = options.state ?? new SlotCache(context.policy);
+  if (options.state) state.noticeStamp(readChangeStamp(context.config.lockFile));
+  const { plan, report, guard, read } = await context.haproxy.session(async (session) => {
+    const { slots, read } = await state.slotsFor(session, backends);
+    const unguarded = planReconcile(desired.endpoints, slots, policy, { promoted });
     // Fail static against an answer that would empty a backend (see mass-removal.ts).
     const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), remembered, Date.now(), options.allowMassRemoval === true);
     const planned = decision.plan;
     const applied = !options.dryRun && planned.steps.length > 0 ? await applyPlan(session, planned.steps) : undefined;
-    // After each apply, the slots file follows what HAProxy now runs (read back, not predicted).
-    if (!options.dryRun && context.config.haproxy.slotsFile) {
-      keepSlotsFile(context, context.config.haproxy.slotsFile, applied && applied.applied.length + applied.failures.length > 0 ? await readSlotsIn(session, context.policy) : slots);
+    if (applied) state.recordApplied(applied);
+    if (applied && applied.commandsSent > 0) noteChange(context, options.state);
+    // The slots file follows what HAProxy now runs: the cache kept current by
+    // the replies, or read again after a refused command.
+    if (!options.dryRun && context.config.haproxy.slotsFile && (read === "full" || (applied?.commandsSent ?? 0) > 0)) {
+      if (!state.current) await state.slotsFor(session, backends);
+      keepSlotsFile(context, context.config.haproxy.slotsFile, state.slots());
     }
-    return { plan: planned, report: applied, guard: decision };
+    return { plan: planned, report: applied, guard: { ...decision, memory: options.services === undefined ? decision.memory : mergeGuardMemory(remembered, decision.memory, backends) }, read };
   });
   // Written only when it changed: most reconciles hold nothing, before and after.
   if (!options.dryRun && JSON.stringify(guard.memory) !== JSON.stringify(remembered)) {
@@ -168,9 +183,9 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   logVersionSwitches(plan, context.logger, !options.dryRun);
   // The command texts are only needed to show them (dry run); the applier builds its own.
   const commands = options.dryRun ? planCommands(plan.steps) : [];
-  const covered = { backends: [...new Set(context.policy.backends.map((backend) => backend.backend))], services: [...new Set(context.policy.backends.map((backend) => backend.serviceName))] };
+  const covered = { backends: [...backends], services: [...new Set(policy.backends.map((backend) => backend.serviceName))] };
   const outcome: ReconcileOutcome = { plan, commands, endpoints: desired.endpoints.length, rejected: desired.rejected, durationMs: 0, held: guard.held, released: guard.released, covered };
-  const again = runAgainIn({ draining: plan.draining, refusedCommands: report?.failures.length ?? 0, holdsReleaseAt: guard.held.map((hold) => hold.releasesAt) }, context.policy.drainSeconds, Date.now());
+  const again = runAgainIn({ draining: plan.draining, refusedCommands: report?.failures.length ?? 0, holdsReleaseAt: guard.held.map((hold) => hold.releasesAt) }, policy.drainSeconds, Date.now());
   if (again !== undefined) outcome.runAgainInMs = again;
   if (report) {
     outcome.report = report;
@@ -206,9 +221,27 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     draining: plan.draining,
     held: guard.held.reduce((total, hold) => total + hold.leaving, 0),
     dryRun: options.dryRun === true,
+    haproxyRead: read,
     ms: Math.round(outcome.durationMs * 10) / 10,
   });
   return outcome;
+}
+
+/** The guard's memory after a reconcile of some backends: the others' holds are kept as they were. */
+export function mergeGuardMemory(before: GuardMemory, after: GuardMemory, covered: ReadonlySet<string>): GuardMemory {
+  const merged: GuardMemory = {};
+  for (const [backend, hold] of Object.entries(before)) if (!covered.has(backend)) merged[backend] = hold;
+  return { ...merged, ...after };
+}
+
+/** Tells `run` (all processes share the stamp) that HAProxy was changed; `run`'s own cache already knows. */
+function noteChange(context: HandlerContext, cache: SlotCache | undefined): void {
+  try {
+    const stamp = writeChangeStamp(context.config.lockFile);
+    cache?.ownStamp(stamp);
+  } catch (error) {
+    context.logger.warn("cannot write the change stamp beside the lock file; a running 'run' sees this change at its next resync", { detail: (error as Error).message });
+  }
 }
 
 /** HAProxy's reply to a command above the connection's level. */

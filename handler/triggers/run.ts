@@ -9,7 +9,15 @@
 //   HAProxy gets everything applied again (maxconn included, which HAProxy's
 //   state file does not keep);
 // - an OutcomeRecorder for /metrics and /healthz;
-// - a periodic full resync that re-reads Consul and repairs any drift.
+// - a SlotCache (haproxy-state/cache.ts): HAProxy's slots kept in memory and
+//   updated from the replies of the commands sent, read in full at start,
+//   after a restart, a refused command or a socket error, on resync and on
+//   POST /watch;
+// - a periodic full resync that re-reads Consul and HAProxy and repairs any
+//   drift (a manual `set server` over the admin socket, say).
+//
+// A change to one service plans and applies only that service's backends;
+// a resync, a restart, a retry or a recheck covers them all.
 //
 // Each reconcile's outcome says when the next one is due (draining slots, a
 // retry, a held mass removal): one timer, set to the earliest.
@@ -21,6 +29,7 @@ import { ServiceWatch } from "../source/service-watch.js";
 import { createContext, reconcileWith, type HandlerContext } from "../reconcile/reconcile.js";
 import { RETRY_AFTER_ERROR_MS } from "../reconcile/run-again.js";
 import { RestartDetector } from "../haproxy-state/restart-detector.js";
+import { SlotCache } from "../haproxy-state/cache.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { OutcomeRecorder, type Health } from "../metrics/outcome-recorder.js";
 import { CoalescingRunner } from "./coalescing-runner.js";
@@ -39,6 +48,9 @@ export class Controller {
   readonly metrics = new HandlerMetrics();
   private readonly recorder: OutcomeRecorder;
   private readonly restarts = new RestartDetector();
+  private cache: SlotCache;
+  /** Services (selection keys) changed since the last reconcile; `all`: every backend is due. */
+  private dirty: Set<string> | "all" = "all";
   private stopping = false;
   private timers: NodeJS.Timeout[] = [];
   /** The next reconcile an outcome asked for, and when it is due. */
@@ -51,6 +63,7 @@ export class Controller {
     private readonly logger: Logger,
   ) {
     this.context = createContext(config, logger);
+    this.cache = new SlotCache(this.context.policy);
     this.recorder = new OutcomeRecorder(this.metrics, this.context.policy.backends.map((backend) => backend.backend));
     this.runner = new CoalescingRunner(() => this.reconcileNow());
   }
@@ -63,7 +76,8 @@ export class Controller {
         health: () => this.health(),
         trigger: () => {
           this.metrics.watchRequests.inc();
-          this.runner.trigger();
+          // An explicit request: a full reconcile from a fresh read, as `sync` would do.
+          this.reconcileAll("POST /watch");
         },
       });
       this.logger.info("listening", { address: this.listener.address });
@@ -73,7 +87,7 @@ export class Controller {
 
   private watchOf(selection: ServiceSelection): ServiceWatch {
     return new ServiceWatch(selection, this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
-      changed: () => this.runner.trigger(),
+      changed: (key) => this.reconcileService(key),
       failed: (_key, cause) => {
         this.metrics.failures.inc({ cause });
         this.recorder.consulTrusted(false);
@@ -98,6 +112,19 @@ export class Controller {
     this.due = undefined;
   }
 
+  /** A change to one service: its backends are planned at the next reconcile. */
+  private reconcileService(key: string): void {
+    if (this.dirty !== "all") this.dirty.add(key);
+    this.runner.trigger();
+  }
+
+  /** Every backend is planned at the next reconcile; `reread`: from a full read of HAProxy. */
+  private reconcileAll(reread?: string): void {
+    this.dirty = "all";
+    if (reread !== undefined) this.cache.invalidate(reread);
+    this.runner.trigger();
+  }
+
   /** Runs a reconcile in `ms` unless one is already due sooner. */
   private runAgainIn(ms: number): void {
     if (this.stopping) return;
@@ -108,7 +135,7 @@ export class Controller {
       at,
       timer: setTimeout(() => {
         this.due = undefined;
-        this.runner.trigger();
+        this.reconcileAll();
       }, ms),
     };
   }
@@ -125,14 +152,22 @@ export class Controller {
     const problem = this.consulProblem();
     if (problem !== undefined || watches.some((watch) => watch.desired === undefined)) {
       this.recorder.skipped(problem ?? "waiting for the first Consul answer");
+      // The changes seen meanwhile are applied with everything else once Consul is trusted.
+      this.dirty = "all";
       return;
     }
+    const scope = this.dirty;
+    this.dirty = new Set();
+    // A trigger already covered by the reconcile before it.
+    if (scope !== "all" && scope.size === 0) return;
+    const covered = scope === "all" ? watches : watches.filter((watch) => scope.has(watch.key));
     this.recorder.consulTrusted(true);
     const changedAt = watches.map((watch) => watch.takeChangedAt()).reduce<bigint | undefined>((earliest, at) => (at !== undefined && (earliest === undefined || at < earliest) ? at : earliest), undefined);
     const started = process.hrtime.bigint();
     try {
-      const desired = mergeDesired(watches.map((watch) => watch.desired as DesiredState));
-      const outcome = await withLock(this.config.lockFile, () => reconcileWith(this.context, desired));
+      const desired = mergeDesired(covered.map((watch) => watch.desired as DesiredState));
+      const options = { state: this.cache, ...(scope === "all" ? {} : { services: scope }) };
+      const outcome = await withLock(this.config.lockFile, () => reconcileWith(this.context, desired, options));
       const finished = process.hrtime.bigint();
       this.recorder.succeeded(outcome, Number(finished - started) / 1e9, changedAt === undefined ? undefined : Number(finished - changedAt) / 1e9);
       if (outcome.runAgainInMs !== undefined) this.runAgainIn(outcome.runAgainInMs);
@@ -140,7 +175,10 @@ export class Controller {
       this.recorder.failed(error);
       this.logger.error("reconcile failed; will retry", { detail: (error as Error).message });
       // HAProxy may be restarting: the Pid poll triggers again when it is back,
-      // and a retry covers a passing fault.
+      // and a retry covers a passing fault. What was sent before the error is
+      // not known: the retry reads HAProxy in full.
+      this.dirty = "all";
+      this.cache.invalidate("the last reconcile failed");
       this.runAgainIn(RETRY_AFTER_ERROR_MS);
     }
   }
@@ -154,7 +192,7 @@ export class Controller {
       this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: (error as Error).message });
       return;
     }
-    this.runner.trigger();
+    this.reconcileAll("periodic resync");
   }
 
   private async pollHaproxy(): Promise<void> {
@@ -170,7 +208,7 @@ export class Controller {
     if (seen.kind !== "restarted") return;
     this.logger.warn("HAProxy was reloaded or restarted; re-applying every slot", { pid: seen.pid, previousPid: seen.previousPid });
     this.metrics.haproxyRestarts.inc();
-    this.runner.trigger();
+    this.reconcileAll("HAProxy reloaded or restarted");
   }
 
   health(): ControllerStatus {
@@ -199,6 +237,8 @@ export class Controller {
     this.context.promotions.close();
     this.config = config;
     this.context = context;
+    this.cache = new SlotCache(context.policy);
+    this.dirty = "all";
     this.recorder.manage(context.policy.backends.map((backend) => backend.backend));
     this.restarts.reset();
     this.runner.resume();
