@@ -123,6 +123,11 @@ class PromptConnection implements RuntimeSession {
     return connection;
   }
 
+  /** Closed, failed or timed out: not usable again. */
+  get broken(): boolean {
+    return this.failure !== undefined || this.socket.destroyed;
+  }
+
   private fail(error: Error): void {
     this.failure ??= error;
     const waiter = this.waiter;
@@ -191,10 +196,25 @@ class PromptConnection implements RuntimeSession {
   }
 }
 
+/**
+ * How long a kept connection may sit idle before it is closed: well under
+ * HAProxy's default `stats timeout` (10 s), so HAProxy never closes it first
+ * while a command is on its way.
+ */
+export const KEPT_IDLE_MS = 2000;
+/**
+ * A kept connection is not reused once this old: after a reload the old
+ * process may still hold it, and commands must reach the new one.
+ */
+export const KEPT_MAX_AGE_MS = 5000;
+
 export class RuntimeApiClient {
   private readonly endpoint: RuntimeEndpoint;
   private readonly timeoutMs: number;
   private readonly maxLineBytes: number;
+  private kept: { connection: PromptConnection; idle: NodeJS.Timeout; openedAt: number } | undefined;
+  /** Counts closeKept() calls: a connection in use when it was called is not kept. */
+  private keptGeneration = 0;
 
   constructor(endpoint: string, options: RuntimeApiClientOptions = {}) {
     this.endpoint = parseEndpoint(endpoint);
@@ -210,6 +230,48 @@ export class RuntimeApiClient {
     } finally {
       connection.close();
     }
+  }
+
+  /**
+   * Like session(), on a connection kept open between calls that follow each
+   * other within KEPT_IDLE_MS (a burst of changes in `run` pays for one
+   * connection). One caller at a time; an error closes the connection.
+   */
+  async keptSession<T>(work: (session: RuntimeSession) => Promise<T>): Promise<T> {
+    const generation = this.keptGeneration;
+    let kept = this.kept;
+    this.kept = undefined;
+    if (kept) clearTimeout(kept.idle);
+    if (kept && (kept.connection.broken || Date.now() - kept.openedAt > KEPT_MAX_AGE_MS)) {
+      kept.connection.close();
+      kept = undefined;
+    }
+    const openedAt = kept?.openedAt ?? Date.now();
+    const connection = kept?.connection ?? (await PromptConnection.open(this.endpoint, this.timeoutMs, this.maxLineBytes));
+    let result: T;
+    try {
+      result = await work(connection);
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+    if (generation !== this.keptGeneration) {
+      connection.close();
+      return result;
+    }
+    const idle = setTimeout(() => this.closeKept(), KEPT_IDLE_MS);
+    idle.unref();
+    this.kept = { connection, idle, openedAt };
+    return result;
+  }
+
+  /** Closes the kept connection, and the one in use when it is given back. */
+  closeKept(): void {
+    this.keptGeneration += 1;
+    if (!this.kept) return;
+    clearTimeout(this.kept.idle);
+    this.kept.connection.close();
+    this.kept = undefined;
   }
 
   /** All commands on one connection, in order; one reply each. Error replies are ok=false, not exceptions. */

@@ -66,6 +66,8 @@ export function applyOperation(slot: Slot, operation: SlotOperation): boolean {
 
 export class SlotCache {
   private readonly records = new Map<string, SlotRecord>();
+  /** The same records per backend, in HAProxy's order: a partial reconcile takes its backends' whole. */
+  private readonly byBackend = new Map<string, SlotRecord[]>();
   /** When each slot's admin state last changed (ms since the epoch), for a row without `lastchg`. */
   private readonly changedAt = new Map<string, number>();
   /** Why the cache must be read in full before it is used; undefined while it is current. */
@@ -106,11 +108,15 @@ export class SlotCache {
   /** Replaces everything with a full read. */
   replaceAll(records: readonly SlotRecord[]): void {
     this.records.clear();
+    this.byBackend.clear();
     this.changedAt.clear();
     const now = this.clock();
     for (const record of records) {
       const key = slotKey(record.slot.backend, record.slot.name);
       this.records.set(key, record);
+      const list = this.byBackend.get(record.slot.backend) ?? [];
+      list.push(record);
+      this.byBackend.set(record.slot.backend, list);
       this.changedAt.set(key, now - record.slot.secondsSinceChange * 1000);
     }
     this.staleBecause = undefined;
@@ -119,7 +125,9 @@ export class SlotCache {
   /** The cached slots of these backends (every backend when undefined). */
   slots(backends?: ReadonlySet<string>): Slot[] {
     const slots: Slot[] = [];
-    for (const { slot } of this.records.values()) if (backends === undefined || backends.has(slot.backend)) slots.push(slot);
+    for (const [backend, records] of this.byBackend) {
+      if (backends === undefined || backends.has(backend)) for (const record of records) slots.push(record.slot);
+    }
     return slots;
   }
 
@@ -163,7 +171,8 @@ export class SlotCache {
 
   /** False when a row could not be read (the slot is gone, or the id changed): read in full. */
   private async refreshDraining(session: RuntimeSession, backends: ReadonlySet<string>): Promise<boolean> {
-    const draining = [...this.records.values()].filter(({ slot }) => slot.adminState === "drain" && backends.has(slot.backend));
+    const draining: SlotRecord[] = [];
+    for (const backend of backends) for (const record of this.byBackend.get(backend) ?? []) if (record.slot.adminState === "drain") draining.push(record);
     if (draining.length === 0) return true;
     const replies = await session.execute(draining.map(({ slot, serverId }) => commands.showServerStat(slot.backend, serverId)));
     for (const [index, reply] of replies.entries()) {

@@ -97,15 +97,22 @@ export function isMassRemoval(before: number, loss: number, policy: MassRemovalP
 }
 
 export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: MassRemovalPolicy, memory: GuardMemory, now: number, allow: boolean): GuardDecision {
-  const bySlot = new Map(slots.map((slot) => [`${slot.backend}/${slot.name}`, slot]));
-  const backends = [...new Set([...slots.map((slot) => slot.backend), ...plan.steps.map((step) => step.backend)])];
+  // Only the slots the plan touches are looked up, and only backends with
+  // steps can lose nodes: one change costs what it touches, not the backend's size.
+  const touched = new Map<string, Set<string>>();
+  for (const step of plan.steps) {
+    const servers = touched.get(step.backend) ?? new Set<string>();
+    servers.add(step.server);
+    touched.set(step.backend, servers);
+  }
+  const bySlot = new Map<string, Slot>();
+  for (const slot of slots) if (touched.get(slot.backend)?.has(slot.name)) bySlot.set(`${slot.backend}/${slot.name}`, slot);
   const dropped = new Set<PlanStep>();
   const held: HeldRemoval[] = [];
   const released: ReleasedRemoval[] = [];
   const nextMemory: GuardMemory = {};
 
-  for (const backend of backends) {
-    const servingBefore = slots.filter((slot) => slot.backend === backend && isServing(slot)).length;
+  for (const backend of touched.keys()) {
     const leavingSteps: { step: PlanStep; slot: Slot }[] = [];
     let joining = 0;
     for (const step of plan.steps) {
@@ -117,6 +124,8 @@ export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: Mas
       else if (!(slot && isServing(slot)) && servesAfter(step, slot)) joining += 1;
     }
     const loss = leavingSteps.length - joining;
+    if (loss < policy.minNodes) continue;
+    const servingBefore = slots.filter((slot) => slot.backend === backend && isServing(slot)).length;
     if (!isMassRemoval(servingBefore, loss, policy)) continue;
 
     const leavingSlots = leavingSteps.map(({ slot }) => describeSlot(slot)).sort();

@@ -148,7 +148,9 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   // A one-shot process reads HAProxy in full; `run` keeps its cache across reconciles.
   const state = options.state ?? new SlotCache(context.policy);
   if (options.state) state.noticeStamp(readChangeStamp(context.config.lockFile));
-  const { plan, report, guard, read } = await context.haproxy.session(async (session) => {
+  // `run` keeps its connection open through a burst of changes.
+  const openSession = options.state ? context.haproxy.keptSession.bind(context.haproxy) : context.haproxy.session.bind(context.haproxy);
+  const { plan, report, guard, read } = await openSession(async (session) => {
     const { slots, read } = await state.slotsFor(session, backends);
     const unguarded = planReconcile(desired.endpoints, slots, policy, { promoted });
     // Fail static against an answer that would empty a backend (see mass-removal.ts).

@@ -208,6 +208,8 @@ export class Controller {
     if (seen.kind !== "restarted") return;
     this.logger.warn("HAProxy was reloaded or restarted; re-applying every slot", { pid: seen.pid, previousPid: seen.previousPid });
     this.metrics.haproxyRestarts.inc();
+    // The kept connection may lead to the old process.
+    this.context.haproxy.closeKept();
     this.reconcileAll("HAProxy reloaded or restarted");
   }
 
@@ -235,6 +237,7 @@ export class Controller {
     this.runner.clearWaiting();
     this.context.consul.close();
     this.context.promotions.close();
+    this.context.haproxy.closeKept();
     this.config = config;
     this.context = context;
     this.cache = new SlotCache(context.policy);
@@ -253,6 +256,7 @@ export class Controller {
     this.runner.clearWaiting();
     await this.runner.idle();
     await this.listener?.close();
+    this.context.haproxy.closeKept();
     this.context.consul.close();
     this.context.promotions.close();
     this.logger.info("stopped");

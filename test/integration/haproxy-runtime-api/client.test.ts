@@ -133,4 +133,26 @@ backend be
     const closed = new RuntimeApiClient(`127.0.0.1:${await freePort()}`, { timeoutMs: 2000 });
     await assert.rejects(closed.showInfo(), (error: unknown) => error instanceof RuntimeApiError && /ECONNREFUSED.*stats socket/.test(error.message));
   });
+  test("keptSession: calls in a row share one connection; closeKept, or one in use while it is called, ends it", async () => {
+    const kept = new RuntimeApiClient(`127.0.0.1:${adminPort}`);
+    /** The source port of the one CLI connection open (the tests of this file run one at a time). */
+    const portIn = (output: string): string => {
+      const ports = [...output.matchAll(/src=127\.0\.0\.1:(\d+) fe=GLOBAL/g)].map((match) => match[1] ?? "");
+      assert.equal(ports.length, 1, output);
+      return ports[0] ?? "";
+    };
+    const ownPort = (): Promise<string> => kept.keptSession(async (session) => portIn((await session.execute([showSess()]))[0]?.output ?? ""));
+    const first = await ownPort();
+    assert.equal(await ownPort(), first, "the second call runs on the first call's connection");
+    kept.closeKept();
+    const third = await ownPort();
+    assert.notEqual(third, first, "a new connection after closeKept");
+    const during = await kept.keptSession(async (session) => {
+      kept.closeKept();
+      return portIn((await session.execute([showSess()]))[0]?.output ?? "");
+    });
+    assert.equal(during, third, "the connection in use is not cut");
+    assert.notEqual(await ownPort(), during, "but not kept after a closeKept while it was in use");
+    kept.closeKept();
+  });
 });
