@@ -8,6 +8,7 @@ await import("../../dist/test/unit/source/node-settings.test.js");
 await import("../../dist/test/unit/source/node-settings-version.test.js");
 await import("../../dist/test/unit/source/no-node-address.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
+await import("../../dist/test/unit/haproxy-runtime-api/show-server-stat.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
 // parse.test reads `show servers state` / `show stat` into slots (haproxy-state/slots).
 await import("../../dist/test/unit/haproxy-runtime-api/parse.test.js");
