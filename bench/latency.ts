@@ -59,9 +59,9 @@ function emptySamples(): Samples {
   return { register: [], critical: [], deregister: [], seenFreed: 0, timeouts: 0 };
 }
 
-/** Background instances svc1 at 127.0.0.1:40000+i (catalog, passing), `from` to `to`. */
+/** Background instances svc1 at 127.0.0.1:61000+i (catalog, passing; above the ephemeral ports the measured nodes listen on), `from` to `to`. */
 async function background(consul: ConsulAgent, from: number, to: number): Promise<void> {
-  await registerInstances(consul, to - from, (index) => ({ node: `bg-${from + index}`, address: "127.0.0.1", service: "svc1", id: `bg-${from + index}`, port: 40_000 + from + index }));
+  await registerInstances(consul, to - from, (index) => ({ node: `bg-${from + index}`, address: "127.0.0.1", service: "svc1", id: `bg-${from + index}`, port: 61_000 + from + index }));
 }
 
 interface MeasuredNode {
@@ -151,11 +151,11 @@ async function dnsRound(consul: ConsulAgent, admin: AdminSocket, label: string, 
   return samples;
 }
 
-function print(label: string, samples: Samples): void {
+function print(label: string, samples: Samples, dns = false): void {
   console.log(summary(`${label}, all changes`, all(samples)));
   console.log(`    ${summary("register -> in its slot, out of MAINT", samples.register)}`);
-  console.log(`    ${summary("check critical -> MAINT", samples.critical)}`);
-  console.log(`    ${summary("deregister -> DRAIN", samples.deregister)}${samples.seenFreed > 0 ? ` (${samples.seenFreed} first seen already freed)` : ""}`);
+  console.log(`    ${summary(dns ? "check critical -> out of rotation" : "check critical -> MAINT", samples.critical)}`);
+  console.log(`    ${summary(dns ? "deregister -> out of rotation" : "deregister -> DRAIN", samples.deregister)}${samples.seenFreed > 0 ? ` (${samples.seenFreed} first seen already freed)` : ""}`);
   if (samples.timeouts > 0) console.log(`    ${samples.timeouts} node(s) not shown by HAProxy within ${SAMPLE_TIMEOUT_MS} ms (left out of the figures)`);
 }
 
@@ -267,10 +267,10 @@ backend be1
       await dnsRound(consul, admin, `dwarm${instances}`, 2);
       const samples = await dnsRound(consul, admin, `d${instances}`, n);
       const shape = `${dnsShape}, ${instances} instances (+1 measured; ${inRotation} in rotation before)`;
-      print(`HAProxy DNS discovery, timeout resolve 100ms, ${instances} instances`, samples);
+      print(`HAProxy DNS discovery, timeout resolve 100ms, ${instances} instances`, samples, true);
       report({ figure: `HAProxy DNS discovery (timeout resolve 100ms): change -> applied, ${instances} instances`, shape, target: "(reference)", measured: `p50 ${ms(percentile(all(samples), 0.5))} ms, p99 ${ms(percentile(all(samples), 0.99))} ms (n=${all(samples).length}${samples.timeouts > 0 ? `, ${samples.timeouts} timed out` : ""})` });
       const handler = handlerAt.get(instances);
-      if (handler) reportRatio(instances, handler, samples, `run: ${large.shape}; DNS: ${dnsShape}`);
+      if (handler) reportRatio(instances, handler, samples, "(the two rows above at this instance count)");
     }
   } finally {
     admin.close();

@@ -224,6 +224,8 @@ export const SHIPPED_CHECK_TIMINGS = "inter 5s fastinter 1s downinter 10s rise 2
 
 export interface HandlerStackOptions {
   slots: number;
+  /** Slots of each PoW backend in the shipped shape (default: `slots`; the playbook's default is 50). */
+  powSlots?: number;
   shape: Shape;
   /** Check timings for the shipped shape (default: the playbook's). */
   checkTimings?: string;
@@ -253,8 +255,9 @@ export interface HandlerStack {
 
 export function describeShape(options: HandlerStackOptions): string {
   const services = options.services ?? 1;
-  if (options.shape === "easy") return `[easy shape: ${services} backend${services > 1 ? "s" : ""} x ${options.slots} slots, no checks, hold-down off]`;
-  return `[shipped shape: ${services * 2} backends (default + PoW per service) x ${options.slots} slots, check on every slot (${options.checkTimings ?? SHIPPED_CHECK_TIMINGS}), hold-down on]`;
+  if (options.shape === "easy") return `[easy: ${services} backend${services > 1 ? "s" : ""} x ${options.slots} slots, no checks, no hold-down]`;
+  const slots = options.powSlots === undefined || options.powSlots === options.slots ? `${services * 2} backends (default + PoW per service) x ${options.slots} slots` : `${services} default backends x ${options.slots} slots + ${services} PoW backends x ${options.powSlots} slots`;
+  return `[shipped: ${slots}, check on every slot (${options.checkTimings ?? SHIPPED_CHECK_TIMINGS}), hold-down on]`;
 }
 
 /** Consul + HAProxy in the given shape, with services svc1..svcN. */
@@ -265,7 +268,7 @@ export async function startHandlerStack(options: HandlerStackOptions): Promise<H
   const count = options.services ?? 1;
   const shipped = options.shape === "shipped";
   const backendNames = Array.from({ length: count }, (_, index) => `be${index + 1}`);
-  const backend = (name: string) =>
+  const backend = (name: string, slots: number) =>
     shipped
       ? [
           `backend ${name}`,
@@ -273,14 +276,16 @@ export async function startHandlerStack(options: HandlerStackOptions): Promise<H
           "    option httpchk GET /",
           "    http-check expect status 200",
           `    default-server ${options.checkTimings ?? SHIPPED_CHECK_TIMINGS}`,
-          `    server-template srv 1-${options.slots} 0.0.0.0:80 check disabled init-addr none`,
+          `    server-template srv 1-${slots} 0.0.0.0:80 check disabled init-addr none`,
         ]
-      : [`backend ${name}`, "    balance roundrobin", `    server-template srv 1-${options.slots} 0.0.0.0:80 disabled init-addr none`];
+      : [`backend ${name}`, "    balance roundrobin", `    server-template srv 1-${slots} 0.0.0.0:80 disabled init-addr none`];
   const config = [
     "global",
     `    stats socket ipv4@127.0.0.1:${adminPort} level admin`,
     "    stats timeout 10m",
-    "    maxconn 8000",
+    // HAProxy reserves a socket per checked server beside 2 per connection;
+    // this machine's hard limit is 20,000 descriptors.
+    "    maxconn 2000",
     "defaults",
     "    mode http",
     "    timeout connect 2s",
@@ -290,7 +295,7 @@ export async function startHandlerStack(options: HandlerStackOptions): Promise<H
     "frontend front",
     `    bind 127.0.0.1:${frontendPort}`,
     "    default_backend be1",
-    ...backendNames.flatMap((name) => [...backend(name), ...(shipped ? backend(`pow${name}`) : [])]),
+    ...backendNames.flatMap((name) => [...backend(name, options.slots), ...(shipped ? backend(`pow${name}`, options.powSlots ?? options.slots) : [])]),
   ].join("\n");
   const haproxy = await startHaproxy({ config: `${config}\n`, adminPort });
   const handlerConfig = (overrides: Partial<Pick<HandlerStackOptions, "resyncSeconds" | "listen" | "drainSeconds">>) =>
@@ -429,7 +434,8 @@ export function startWrk(args: string[]): { output: () => string; done: Promise<
       output += `\n${error.message}`;
       resolve(null);
     });
-    wrk.once("exit", (code) => resolve(code));
+    // 'close', not 'exit': the summary may still be in the pipe when the process exits.
+    wrk.once("close", (code) => resolve(code));
   });
   return { output: () => output, done, stop: () => void wrk.kill("SIGINT") };
 }

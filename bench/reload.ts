@@ -84,7 +84,8 @@ async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPo
     await trafficThroughCurrentWorker(haproxy);
   }
   wrk.stop();
-  const figures = parseWrk(wrk.output(), await wrk.done);
+  const exitCode = await wrk.done;
+  const figures = parseWrk(wrk.output(), exitCode);
   if (process.env["CHB_RELOAD_DEBUG"]) console.log(wrk.output());
   const socketErrors = [...figures.socketErrors.matchAll(/(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
   return { label, requests: figures.requests, failed: figures.non2xx + socketErrors, detail: `non-2xx ${figures.non2xx}, socket errors: ${figures.socketErrors}`, reloads, wrong };

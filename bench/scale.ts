@@ -28,7 +28,7 @@ function pidOf(cli: RunningCli): number {
 
 export async function scaleBenchmark(quick: boolean): Promise<void> {
   const listen = `127.0.0.1:${await freePort()}`;
-  const stack = await startHandlerStack({ slots: PER_SERVICE, services: SERVICES, shape: "shipped", listen });
+  const stack = await startHandlerStack({ slots: PER_SERVICE, powSlots: 50, services: SERVICES, shape: "shipped", listen });
   const shape = `${stack.shape}, ${SERVICES * PER_SERVICE} instances (${PER_SERVICE} per service, default backend only)`;
   console.log(`scale, ${shape}`);
   let cli: RunningCli | undefined;
