@@ -4,8 +4,8 @@
 // A change is one of: a registration, a check going critical, a
 // deregistration. The clock starts when Consul's HTTP call has returned and
 // stops when HAProxy shows the change:
-// - handler: the slot's own row (`show stat <backend> 4 <sid>`, polled back to
-//   back on one connection): registered = the node's address in its slot and
+// - handler: the slot's own row (`show stat <backend> 4 <sid>`, polled every
+//   1 ms on one connection): registered = the node's address in its slot and
 //   out of MAINT (hold-down keeps it DOWN until HAProxy's own check passes);
 //   critical = MAINT; deregistered = DRAIN (the node was UP: a DOWN server in
 //   drain still reads DOWN). The slot a new node takes is the lowest free one
@@ -49,6 +49,8 @@ interface Samples {
   seenFreed: number;
   /** DNS: changes HAProxy did not show within the sample timeout. */
   timeouts: number;
+  /** Handler: nodes HAProxy's check did not bring UP in 20 s (deregistered unmeasured). */
+  notUp: number;
 }
 
 const all = (samples: Samples): number[] => [...samples.register, ...samples.critical, ...samples.deregister];
@@ -56,7 +58,7 @@ const jitter = (upToMs: number) => sleep(Math.random() * upToMs);
 const SAMPLE_TIMEOUT_MS = 10_000;
 
 function emptySamples(): Samples {
-  return { register: [], critical: [], deregister: [], seenFreed: 0, timeouts: 0 };
+  return { register: [], critical: [], deregister: [], seenFreed: 0, timeouts: 0, notUp: 0 };
 }
 
 /** Background instances svc1 at 127.0.0.1:61000+i (catalog, passing; above the ephemeral ports the measured nodes listen on), `from` to `to`. */
@@ -95,10 +97,16 @@ async function handlerRound(stack: HandlerStack, label: string, n: number, mode:
     }
     for (const node of nodes) await stack.consul.api("PUT", `/v1/agent/check/pass/ttl-${node.id}`);
     // Deregister -> DRAIN is visible only on a node that is UP: wait for HAProxy's own checks (fastinter 1s, rise 2).
-    for (const node of nodes) await row(node, (r) => r["status"] === "UP").catch(() => row(node, (r) => r["status"] === "UP"));
+    const up = new Set<MeasuredNode>();
+    for (const node of nodes) {
+      const isUp = await untilRow(stack.admin, "be1", node.slot, (r) => r["status"] === "UP", 20_000).then(() => true, () => false);
+      if (isUp) up.add(node);
+    }
+    samples.notUp = nodes.length - up.size;
     for (const node of nodes) {
       await jitter(20);
       await stack.consul.deregister(node.id);
+      if (!up.has(node)) continue;
       const start = now();
       let freed = false;
       const seen = await row(node, (r) => {
@@ -156,6 +164,7 @@ function print(label: string, samples: Samples, dns = false): void {
   console.log(`    ${summary("register -> in its slot, out of MAINT", samples.register)}`);
   console.log(`    ${summary(dns ? "check critical -> out of rotation" : "check critical -> MAINT", samples.critical)}`);
   console.log(`    ${summary(dns ? "deregister -> out of rotation" : "deregister -> DRAIN", samples.deregister)}${samples.seenFreed > 0 ? ` (${samples.seenFreed} first seen already freed)` : ""}`);
+  if (samples.notUp > 0) console.log(`    ${samples.notUp} node(s) not UP by HAProxy's check within 20 s: their deregistration was not measured`);
   if (samples.timeouts > 0) console.log(`    ${samples.timeouts} node(s) not shown by HAProxy within ${SAMPLE_TIMEOUT_MS} ms (left out of the figures)`);
 }
 

@@ -5,7 +5,7 @@
 //
 // The benchmarks talk to HAProxy through their own small client (below), not
 // the handler's: what they observe must not depend on the code they measure.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -82,7 +82,7 @@ export function report(figure: Figure): void {
 // ---------------------------------------------------------------------------
 // A minimal admin-socket client: one connection in prompt mode, one command
 // at a time. Polling one slot's row (`show stat <backend> 4 <sid>`) costs
-// HAProxy and this process a few microseconds, so it can run back to back.
+// HAProxy and this process a few microseconds, whatever the backend's size.
 
 export class AdminSocket {
   private socket: Socket | undefined;
@@ -183,7 +183,12 @@ export function inMaint(state: ServerState): boolean {
   return (state.adminBits & 0x23) !== 0;
 }
 
-/** Polls one slot's own row back to back until `done` holds; returns the time it held. */
+/**
+ * Polls one slot's own row every 1 ms (Node's timer resolution, so a figure
+ * is late by about 1 ms at most) until `done` holds; returns the time of the
+ * reply that showed it. Back-to-back polling would be finer but would take a
+ * core from the handler and HAProxy on a 2-core machine.
+ */
 export async function untilRow(admin: AdminSocket, backend: string, slotId: number, done: (row: Record<string, string>) => boolean, timeoutMs: number): Promise<number> {
   const deadline = now() + timeoutMs;
   const command = `show stat ${backend} 4 ${slotId}`;
@@ -192,6 +197,7 @@ export async function untilRow(admin: AdminSocket, backend: string, slotId: numb
     const at = now();
     if (row && done(row)) return at;
     if (at > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${backend} slot ${slotId}; its row: ${row ? `${row["addr"]} ${row["status"]}` : "(none)"}`);
+    await sleep(1);
   }
 }
 
@@ -386,10 +392,6 @@ export async function metricTotal(listen: string, name: string): Promise<number>
     .split("\n")
     .filter((line) => line.startsWith(`consul_haproxy_handler_${name}`))
     .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
-
-export function startProcess(command: string, args: string[]): ChildProcess {
-  return spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
 /** A node's HTTP endpoint on 127.0.0.1 that answers 200 (HAProxy's check passes). */
