@@ -1,8 +1,8 @@
 // Runs the benchmarks and prints every figure with the HAProxy shape it was
 // measured on, then one table: figure, target, measured, met/missed.
 //   make bench                                  (npm run build && node dist/bench/run-all.js)
-//   node dist/bench/run-all.js --quick          (fewer samples; about 3 minutes)
-//   node dist/bench/run-all.js --only latency,scale
+//   make bench BENCH=--quick                    (fewer samples; about 3 minutes)
+//   make bench BENCH="--only latency,scale"     (node dist/bench/run-all.js --only latency,scale)
 // A benchmark that fails (a timeout, wrk without a summary) is reported as an
 // error row; the others still run; the exit code is then 1.
 import { burstBenchmark } from "./burst.js";
