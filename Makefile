@@ -36,8 +36,9 @@ demo: build
 demo-stop:
 	bash scripts/demo.sh stop
 
+# make bench BENCH="--quick --only latency,scale"
 bench: build
-	node dist/bench/run-all.js
+	node dist/bench/run-all.js $(BENCH)
 
 clean:
 	rm -rf dist

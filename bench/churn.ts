@@ -5,8 +5,7 @@
 // then maint), and only then stop the old node's process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { freePort, now, parseWrk, repositoryRoot, startCli, startHandlerStack, StatPoller, type HandlerStack, type StatRow } from "./lib.js";
-import { reloadBenchmark } from "./reload.js";
+import { freePort, now, parseWrk, report, repositoryRoot, startCli, startHandlerStack, startWrk, statRows, untilBackend, type HandlerStack } from "./lib.js";
 
 interface Node {
   id: string;
@@ -32,15 +31,18 @@ async function register(stack: HandlerStack, node: Node): Promise<void> {
   await stack.consul.register({ ID: node.id, Name: "svc1", Address: "127.0.0.1", Port: node.port, Check: { CheckID: `ttl-${node.id}`, TTL: "1h", Status: "passing" } });
 }
 
-export async function churnBenchmark(quick: boolean): Promise<string[]> {
+type Row = Record<string, string>;
+
+export async function churnBenchmark(quick: boolean): Promise<void> {
   const seconds = quick ? 15 : 60;
   const nodeCount = 8;
   // The shipped shape with faster checks, so each replacement takes a second, not ten.
-  const stack = await startHandlerStack({ slots: 20, shape: "shipped", checkKeywords: "check inter 200ms rise 1 fall 2", drainSeconds: 5 });
+  const stack = await startHandlerStack({ slots: 20, shape: "shipped", checkTimings: "inter 200ms rise 1 fall 2", drainSeconds: 5 });
+  console.log(`churn, ${stack.shape}`);
   const cli = startCli(["--config", stack.configFile, "run"]);
-  const poller = new StatPoller(stack.admin);
-  const upAt = (port: number) => (rows: StatRow[]) => rows.some((row) => row["addr"] === `127.0.0.1:${port}` && row["status"] === "UP");
-  const freed = (port: number) => (rows: StatRow[]) => !rows.some((row) => row["addr"] === `127.0.0.1:${port}` && row["status"] !== "MAINT");
+  const until = (done: (rows: Row[]) => boolean, timeoutMs = 30_000) => untilBackend(stack.admin, "show stat be1 4 -1", statRows, done, timeoutMs, 5);
+  const upAt = (port: number) => (rows: Row[]) => rows.some((row) => row["addr"] === `127.0.0.1:${port}` && row["status"] === "UP");
+  const freed = (port: number) => (rows: Row[]) => !rows.some((row) => row["addr"] === `127.0.0.1:${port}` && row["status"] !== "MAINT");
   let generation = 0;
   let live: Node[] = [];
   for (let i = 0; i < nodeCount; i += 1) {
@@ -48,12 +50,9 @@ export async function churnBenchmark(quick: boolean): Promise<string[]> {
     await register(stack, node);
     live.push(node);
   }
-  for (const node of live) await poller.until("be1", upAt(node.port));
+  for (const node of live) await until(upAt(node.port));
 
-  const wrk = spawn("wrk", ["-t2", "-c32", `-d${seconds}s`, `http://127.0.0.1:${stack.frontendPort}/`], { stdio: ["ignore", "pipe", "pipe"] });
-  let wrkOutput = "";
-  wrk.stdout.on("data", (chunk: Buffer) => (wrkOutput += chunk.toString()));
-  const wrkDone = new Promise<number | null>((resolve) => wrk.once("exit", (code) => resolve(code)));
+  const wrk = startWrk(["-t2", "-c32", "--timeout", "10s", `-d${seconds}s`, `http://127.0.0.1:${stack.frontendPort}/`]);
   const deadline = now() + (seconds - 3) * 1000;
   let replaced = 0;
   while (now() < deadline) {
@@ -66,22 +65,26 @@ export async function churnBenchmark(quick: boolean): Promise<string[]> {
       }
       const fresh = await startNode(`g${generation}-${old.id.split("-")[1]}`);
       await register(stack, fresh);
-      await poller.until("be1", upAt(fresh.port));
+      await until(upAt(fresh.port));
       await stack.consul.deregister(old.id);
-      await poller.until("be1", freed(old.port), 30_000);
+      await until(freed(old.port));
       old.process.kill();
       next.push(fresh);
       replaced += 1;
     }
     live = next;
   }
-  const wrkExit = await wrkDone;
+  const wrkExit = await wrk.done;
   for (const node of live) node.process.kill();
   await cli.stop();
   await stack.stop();
-  const figures = parseWrk(wrkOutput, wrkExit);
-  const line = `${stack.shape} churn under load (wrk -t2 -c32, ${seconds} s, keep-alive): ${figures.requests} requests, ${figures.non2xx} non-2xx, socket errors: ${figures.socketErrors}; ${replaced} node replacements (${nodeCount} nodes, ${generation} generation(s))`;
-  console.log(line);
-  // Requests lost per HAProxy reload: ours next to the consul-template-style anchor.
-  return [line, ...(await reloadBenchmark(quick))];
+  const figures = parseWrk(wrk.output(), wrkExit);
+  const clean = figures.non2xx === 0 && figures.socketErrors === "none";
+  report({
+    figure: `churn under load: wrk -t2 -c32 --timeout 10s keep-alive for ${seconds} s while ${replaced} node replacements run (${nodeCount} nodes, ${generation} generation(s))`,
+    shape: `${stack.shape}, ${nodeCount} instances`,
+    target: "0 non-2xx, 0 socket errors",
+    measured: `${figures.requests} requests, ${figures.non2xx} non-2xx, socket errors: ${figures.socketErrors}`,
+    met: clean && replaced > 0,
+  });
 }

@@ -11,7 +11,7 @@ import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startMasterWorker, type MasterWorkerHaproxy } from "../test/harness/haproxy-master.js";
-import { freePort, parseWrk, repositoryRoot, startCli, startConsul, writeHandlerConfig } from "./lib.js";
+import { freePort, parseWrk, report, repositoryRoot, startCli, startConsul, startWrk, writeHandlerConfig } from "./lib.js";
 
 interface Scenario {
   label: string;
@@ -75,10 +75,7 @@ async function trafficThroughCurrentWorker(haproxy: MasterWorkerHaproxy): Promis
 /** Reloads under wrk; also counts reloads after which a node was not in its slot, UP. */
 async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPort: number, reloads: number, expected: () => Promise<string>): Promise<Scenario> {
   const want = await expected();
-  const wrk = spawn("wrk", ["-t2", "-c32", "-d600s", `http://127.0.0.1:${frontendPort}/`], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  wrk.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const done = new Promise<number | null>((resolve) => wrk.once("exit", (code) => resolve(code)));
+  const wrk = startWrk(["-t2", "-c32", "-d600s", `http://127.0.0.1:${frontendPort}/`]);
   let wrong = 0;
   await trafficThroughCurrentWorker(haproxy);
   for (let reload = 0; reload < reloads; reload += 1) {
@@ -86,9 +83,10 @@ async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPo
     if ((await expected()) !== want) wrong += 1;
     await trafficThroughCurrentWorker(haproxy);
   }
-  wrk.kill("SIGINT");
-  const figures = parseWrk(output, await done);
-  if (process.env["CHB_RELOAD_DEBUG"]) console.log(output);
+  wrk.stop();
+  const exitCode = await wrk.done;
+  const figures = parseWrk(wrk.output(), exitCode);
+  if (process.env["CHB_RELOAD_DEBUG"]) console.log(wrk.output());
   const socketErrors = [...figures.socketErrors.matchAll(/(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
   return { label, requests: figures.requests, failed: figures.non2xx + socketErrors, detail: `non-2xx ${figures.non2xx}, socket errors: ${figures.socketErrors}`, reloads, wrong };
 }
@@ -152,19 +150,22 @@ async function consulTemplateStyle(ports: number[], reloads: number): Promise<Sc
   }
 }
 
-export async function reloadBenchmark(quick: boolean): Promise<string[]> {
+export async function reloadBenchmark(quick: boolean): Promise<void> {
   const reloads = quick ? 5 : 20;
   const nodes = await startNodes();
-  const lines: string[] = [];
   try {
     for (const run of [ours, consulTemplateStyle]) {
       const result = await run(nodes.ports, reloads);
-      const line = `reload under load (wrk -t2 -c32 keep-alive, ${result.reloads} reloads, ${NODES} nodes), ${result.label}: ${result.requests} requests, ${result.failed} failed (${(result.failed / result.reloads).toFixed(1)} per reload; ${result.detail}); reloads after which a node was not in its slot UP: ${result.wrong}`;
-      console.log(line);
-      lines.push(line);
+      const isOurs = run === ours;
+      report({
+        figure: `HAProxy reloads under load, ${result.label}: requests lost per reload`,
+        shape: `[master-worker HAProxy, 1 backend x ${isOurs ? "10 template slots" : `${NODES} servers`}, check inter 1s; wrk -t2 -c32 keep-alive; ${result.reloads} reloads; ${NODES} nodes]`,
+        target: isOurs ? "0 lost, every node in its slot UP after each reload" : "(anchor)",
+        measured: `${result.requests} requests, ${result.failed} failed (${(result.failed / result.reloads).toFixed(1)} per reload; ${result.detail}); reloads after which a node was not in its slot UP: ${result.wrong}`,
+        ...(isOurs ? { met: result.failed === 0 && result.wrong === 0 } : {}),
+      });
     }
   } finally {
     for (const child of nodes.processes) child.kill();
   }
-  return lines;
 }

@@ -6,7 +6,8 @@
 // - A node keeps its slot while it exists; the mapping is recovered from the
 //   slot's address:port, so nothing is compacted or reshuffled.
 // - A new node takes the lowest free slot of its class; a reused slot gets
-//   address, weight and maxconn reset to the node's values or the defaults.
+//   address, weight and maxconn reset to the node's values or the defaults
+//   (weight and maxconn only when the slot's value differs).
 // - passing -> ready; warning -> ready or drain (policy); maintenance -> drain;
 //   critical -> maint. A node that left Consul is drained, then its slot is
 //   put in maint (free) once it has no sessions or the drain time is over.
@@ -119,18 +120,23 @@ function updateOperations(slot: Slot, desired: DesiredServer, policy: PlannerPol
   return { prepare, activate };
 }
 
-function fillOperations(desired: DesiredServer, slotHasChecks: boolean, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
+/**
+ * Operations that put a node into a free slot. The address is always set
+ * (it is what makes the slot the node's). Weight and maxconn are sent only
+ * when the slot's current value differs: a fresh template slot usually has
+ * the defaults already, and skipping them halves a first fill's commands. A
+ * slot freed earlier keeps its previous node's weight and maxconn, so those
+ * are compared, never assumed. A grown server (`add server`, no slot yet)
+ * gets both.
+ */
+function fillOperations(desired: DesiredServer, slot: Pick<Slot, "weight" | "maxconn"> | undefined, slotHasChecks: boolean, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
   const { address, port } = desired.endpoint;
   const activate: SlotOperation[] = [{ kind: "set-state", state: desired.state }];
   if (slotHasChecks && policy.holdDownUntilChecked) activate.push({ kind: "set-health", health: "down" });
-  return {
-    prepare: [
-      { kind: "set-addr", address, port },
-      { kind: "set-weight", weight: desired.weight },
-      { kind: "set-maxconn", maxconn: desired.maxconn },
-    ],
-    activate,
-  };
+  const prepare: SlotOperation[] = [{ kind: "set-addr", address, port }];
+  if (slot?.weight !== desired.weight) prepare.push({ kind: "set-weight", weight: desired.weight });
+  if (slot?.maxconn !== desired.maxconn) prepare.push({ kind: "set-maxconn", maxconn: desired.maxconn });
+  return { prepare, activate };
 }
 
 /**
@@ -209,7 +215,7 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       if (holders.has(key) || server.state !== "ready") continue;
       const slot = free.shift();
       if (slot) {
-        const { prepare, activate } = fillOperations(server, slot.checksEnabled, policy);
+        const { prepare, activate } = fillOperations(server, slot, slot.checksEnabled, policy);
         plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason: "fill", prepare, activate });
         continue;
       }
@@ -218,7 +224,7 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
         nextNumber += 1;
         grown += 1;
         const hasChecks = slotClass.growKeywords.includes("check");
-        const { prepare, activate } = fillOperations(server, hasChecks, policy);
+        const { prepare, activate } = fillOperations(server, undefined, hasChecks, policy);
         const { address, port } = server.endpoint;
         plan.steps.push({
           backend: backend.backend,

@@ -51,11 +51,8 @@ describe("planner", () => {
     const plan = planReconcile([endpoint("a", "10.0.0.9"), endpoint("b", "10.0.0.2")], slots, policy());
     const step = stepFor(plan.steps, "srv2");
     assert.equal(step.serviceId, "b");
-    assert.deepEqual(step.prepare, [
-      { kind: "set-addr", address: "10.0.0.2", port: 14265 },
-      { kind: "set-weight", weight: 1 },
-      { kind: "set-maxconn", maxconn: 0 },
-    ]);
+    // The empty slot already has the default weight 1 and no maxconn: only the address is sent.
+    assert.deepEqual(step.prepare, [{ kind: "set-addr", address: "10.0.0.2", port: 14265 }]);
     assert.deepEqual(step.activate, [
       { kind: "set-state", state: "ready" },
       { kind: "set-health", health: "down" },
@@ -108,6 +105,20 @@ describe("planner", () => {
       { kind: "set-weight", weight: 1 },
       { kind: "set-maxconn", maxconn: 0 },
     ]);
+  });
+
+  test("a fill sends weight and maxconn exactly when the free slot's value differs", () => {
+    const [fresh] = emptySlots("be", 1);
+    const fill = (slot: Slot, settings: Partial<NodeSettings>) => stepFor(planReconcile([endpoint("a", "10.0.0.3", "passing", settings)], [slot], policy()).steps, "srv1").prepare;
+    const address = { kind: "set-addr", address: "10.0.0.3", port: 14265 };
+    assert.deepEqual(fill(fresh!, { weight: 1, maxconn: 0 }), [address]);
+    assert.deepEqual(fill(fresh!, { weight: 2 }), [address, { kind: "set-weight", weight: 2 }]);
+    assert.deepEqual(fill(fresh!, { maxconn: 5 }), [address, { kind: "set-maxconn", maxconn: 5 }]);
+    // A slot freed earlier still has its old node's values: the new node's own (equal or not) are compared with those.
+    const used = { ...fresh!, weight: 30, maxconn: 5 };
+    assert.deepEqual(fill(used, { maxconn: 5 }), [address, { kind: "set-weight", weight: 1 }]);
+    assert.deepEqual(fill(used, { weight: 30 }), [address, { kind: "set-maxconn", maxconn: 0 }]);
+    assert.deepEqual(fill(used, { weight: 30, maxconn: 5 }), [address]);
   });
 
   test("a changed setting on an existing node is updated in place, without moving it", () => {
