@@ -73,6 +73,29 @@ interface MeasuredNode {
   close(): Promise<void>;
 }
 
+/**
+ * How long Consul itself takes to answer the health read for this many
+ * instances. A blocking query returns the whole service on every change, so
+ * no watcher of it sees a change sooner: this is the floor under `run`'s
+ * figure at that instance count, measured in the same run.
+ */
+async function reportConsulFloor(consul: ConsulAgent, instances: number): Promise<void> {
+  const times: number[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    const start = now();
+    const response = await fetch(`${consul.address}/v1/health/service/svc1`);
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`Consul answered ${response.status} to the health read: ${body.slice(0, 200)}`);
+    times.push(now() - start);
+  }
+  report({
+    figure: `Consul's own answer to the health read (GET /v1/health/service, whole service; the floor of any blocking-query watcher), about ${instances} instances`,
+    shape: "Consul dev agent on loopback, no HAProxy",
+    target: "(reference)",
+    measured: `p50 ${ms(percentile(times, 0.5))} ms, p99 ${ms(percentile(times, 0.99))} ms (n=${times.length})`,
+  });
+}
+
 /** `run`: register n nodes one by one, fail and restore their checks, then deregister them, each change timed. */
 async function handlerRound(stack: HandlerStack, label: string, n: number, mode: "run" | "watch" = "run"): Promise<Samples> {
   const samples = emptySamples();
@@ -229,6 +252,7 @@ export async function latencyBenchmarks(quick: boolean): Promise<void> {
         handlerAt.set(instances, samples);
         const shape = `${large.shape}, ${instances} instances (+ up to ${n} measured)`;
         print(`run, 2000 slots per backend, ${instances} instances`, samples);
+        await reportConsulFloor(large.consul, instances + n);
         if (instances === 1000) {
           reportLatency("run: change -> applied, 2000 slots per backend", shape, samples);
           const p99 = percentile(samples.deregister, 0.99);
