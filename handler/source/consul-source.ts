@@ -144,11 +144,13 @@ export class ConsulSource {
     } catch (error) {
       throw this.explain(error, service);
     }
-    if (response.statusCode < 200 || response.statusCode > 299) throw this.explainStatus(response.statusCode, String(response.body), service, selected);
-    const body = response.body;
+    // Before the status: without a leader Consul answers 500 "No cluster
+    // leader" with this header, and the reason to log is the missing leader.
     if (header(response.headers, "x-consul-knownleader") === "false") {
       throw new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
     }
+    if (response.statusCode < 200 || response.statusCode > 299) throw this.explainStatus(response.statusCode, String(response.body), service, selected);
+    const body = response.body;
     if (header(response.headers, "x-consul-results-filtered-by-acls") === "true") {
       throw new ConsulUntrusted("acl-filtered", `Consul filtered the answer for ${service} by ACLs: the token lacks service:read or node:read; give it read on services and nodes`);
     }

@@ -9,6 +9,7 @@
 //   empty      HTTP 200 `[]` for the health of any service but `consul`
 //              (so the ACL canary still sees Consul's own service), with
 //              Consul's real headers (known leader) and a newer index
+// With onlyService set, only that service's health reads get the fault.
 // The mode is read when a request arrives; requests in flight finish in
 // the mode they started with. Stalled requests are released by `close()`.
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
@@ -20,6 +21,8 @@ export interface FaultProxy {
   /** `http://127.0.0.1:<port>`, for consul.address. */
   address: string;
   mode: FaultMode;
+  /** Set: the fault hits only the health reads of this service; the others pass. */
+  onlyService: string | undefined;
   /** Requests seen per mode (health reads only), to wait until a fault was actually served. */
   served(mode: FaultMode): number;
   close(): Promise<void>;
@@ -69,10 +72,12 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
   const counts = new Map<FaultMode, number>();
   const sockets = new Set<Socket>();
   let mode: FaultMode = "pass";
+  let onlyService: string | undefined;
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const current = mode;
-    const health = (request.url ?? "").startsWith("/v1/health/service/");
+    const path = new URL(request.url ?? "/", "http://proxy").pathname;
+    const health = path.startsWith("/v1/health/service/") && (onlyService === undefined || path === `/v1/health/service/${encodeURIComponent(onlyService)}`);
+    const current = health ? mode : "pass";
     if (health) counts.set(current, (counts.get(current) ?? 0) + 1);
     const body = await readBody(request);
     if (!health || current === "pass") {
@@ -140,6 +145,12 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
     },
     set mode(next: FaultMode) {
       mode = next;
+    },
+    get onlyService() {
+      return onlyService;
+    },
+    set onlyService(name: string | undefined) {
+      onlyService = name;
     },
     served: (which) => counts.get(which) ?? 0,
     close: () =>
