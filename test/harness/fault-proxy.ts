@@ -2,6 +2,8 @@
 // the handler's consul.address at it and switch the fault at run time:
 //   pass       forward to Consul, answer as Consul did
 //   500        HTTP 500 with a text body
+//   429        HTTP 429, as Consul answers a client over its
+//              limits.http_max_conns_per_client
 //   garbage    HTTP 200, application/json, a body that is not JSON
 //   truncated  Consul's real answer, with a Content-Length larger than the
 //              body, then the connection is closed mid-answer
@@ -15,7 +17,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
-export type FaultMode = "pass" | "500" | "garbage" | "truncated" | "stall" | "empty";
+export type FaultMode = "pass" | "500" | "429" | "garbage" | "truncated" | "stall" | "empty";
 
 export interface FaultProxy {
   /** `http://127.0.0.1:<port>`, for consul.address. */
@@ -90,6 +92,10 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
       case "500":
         response.writeHead(500, { "content-type": "text/plain" });
         response.end("rpc error: injected by the fault proxy");
+        return;
+      case "429":
+        response.writeHead(429, { "content-type": "text/plain" });
+        response.end("Your IP is issuing too many concurrent connections, please rate limit your calls\n");
         return;
       case "garbage":
         response.writeHead(200, { "content-type": "application/json", "x-consul-index": "999999", "x-consul-knownleader": "true" });
