@@ -11,6 +11,7 @@ await import("../../dist/test/unit/source/node-settings-bounds.test.js");
 await import("../../dist/test/unit/source/node-settings-version.test.js");
 await import("../../dist/test/unit/source/no-node-address.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
+await import("../../dist/test/unit/haproxy-runtime-api/commands-replies.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
 // parse.test reads `show servers state` / `show stat` into slots (planner/slots).
 await import("../../dist/test/unit/haproxy-runtime-api/parse.test.js");
