@@ -5,28 +5,12 @@
 // handler process, and returns to that class's slot after HAProxy reloads.
 // HAProxy runs in master-worker mode and is reloaded with SIGUSR2, as its
 // systemd unit does.
-import { describe, test, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startNode, type TestNode } from "../../harness/backends.js";
 import { startMasterWorker, type MasterWorkerHaproxy } from "../../harness/haproxy-master.js";
 import { eventually, startStack, ttlRegistration, type Stack, type StackOptions } from "../handler/stack.js";
-
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-async function node(name: string): Promise<TestNode> {
-  const started = await startNode(name);
-  cleanups.push(() => started.stop());
-  return started;
-}
-
-async function syncOk(stack: Stack): Promise<void> {
-  const result = await stack.sync();
-  assert.equal(result.code, 0, `sync failed: ${result.stderr}`);
-}
+import { held, node, onCleanup, syncOk } from "./claims-lib.js";
 
 /** The test stack, with its HAProxy replaced by a master-worker one on the same config and ports. */
 async function reloadableStack(options: StackOptions): Promise<{ stack: Stack; haproxy: MasterWorkerHaproxy }> {
@@ -38,16 +22,8 @@ async function reloadableStack(options: StackOptions): Promise<{ stack: Stack; h
     adminAddress: stack.haproxy.adminAddress,
     stateFile: join(stack.haproxy.directory, "server-state"),
   });
-  cleanups.push(() => haproxy.stop());
+  onCleanup(() => haproxy.stop());
   return { stack, haproxy };
-}
-
-/** `slot addr status` of every slot holding a node in main_back. */
-async function used(stack: Stack): Promise<string[]> {
-  return (await stack.servers("main_back"))
-    .filter((row) => !(row["addr"] ?? "").startsWith("0.0.0.0"))
-    .map((row) => `${row.svname} ${row["addr"] ?? ""} ${row.status ?? ""}`)
-    .sort();
 }
 
 describe("after a reload or restart", () => {
@@ -58,15 +34,15 @@ describe("after a reload or restart", () => {
     await stack.consul.register(ttlRegistration("g1", g1.port));
     await stack.consul.register(ttlRegistration("g2", g2.port));
     await syncOk(stack);
-    const expected = [`srv1 127.0.0.1:${g1.port} UP`, `srv2 127.0.0.1:${g2.port} UP`];
-    await eventually(() => used(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "srv1 and the grown srv2 UP");
+    const expected = [`main_back/srv1 127.0.0.1:${g1.port} UP`, `main_back/srv2 127.0.0.1:${g2.port} UP`];
+    await eventually(() => held(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "srv1 and the grown srv2 UP");
 
     await haproxy.reload();
     const names = (await stack.servers("main_back")).map((row) => row.svname);
     assert.ok(!names.includes("srv2"), `the reloaded HAProxy has no srv2 (a dynamic server): ${names.join(" ")}`);
 
     await syncOk(stack);
-    await eventually(() => used(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "srv2 added again, g2 UP in it");
+    await eventually(() => held(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "srv2 added again, g2 UP in it");
     const again = await stack.cli(["sync", "--dry-run"]);
     assert.match(again.stdout, /nothing to do/, "converged");
   });
@@ -78,8 +54,8 @@ describe("after a reload or restart", () => {
     await stack.consul.register(ttlRegistration("plain", plain.port));
     await stack.consul.register(ttlRegistration("quick", quick.port, { Meta: { haproxy_timeout: "fast" } }));
     await syncOk(stack);
-    const expected = [`fast1 127.0.0.1:${quick.port} UP`, `srv1 127.0.0.1:${plain.port} UP`];
-    await eventually(() => used(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "quick in fast1, plain in srv1");
+    const expected = [`main_back/fast1 127.0.0.1:${quick.port} UP`, `main_back/srv1 127.0.0.1:${plain.port} UP`];
+    await eventually(() => held(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "quick in fast1, plain in srv1");
 
     // Every CLI run is a new process with no memory: the class comes from the slot's name.
     const fresh = await stack.cli(["sync", "--dry-run"]);
@@ -87,8 +63,8 @@ describe("after a reload or restart", () => {
     assert.match(fresh.stdout, /nothing to do/, "a fresh handler keeps quick in fast1");
 
     await haproxy.reload();
-    assert.deepEqual(await used(stack), [], "the reload emptied every slot (no slots file, no state loaded)");
+    assert.deepEqual(await held(stack), [], "the reload emptied every slot (no slots file, no state loaded)");
     await syncOk(stack);
-    await eventually(() => used(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "quick back in fast1, plain in srv1");
+    await eventually(() => held(stack), (rows) => JSON.stringify(rows) === JSON.stringify(expected), "quick back in fast1, plain in srv1");
   });
 });

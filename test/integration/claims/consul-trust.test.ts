@@ -3,38 +3,16 @@
 // turning the empty-answer check off, and `run` with several services of
 // which one is not trusted: nothing is applied, not even the other
 // services' changes, until every answer is trusted again.
-import { describe, test, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startNode, type TestNode } from "../../harness/backends.js";
 import { startConsul } from "../../harness/consul.js";
 import { startFaultProxy } from "../../harness/fault-proxy.js";
 import { patchConfig, startRun } from "../faults/fault-stack.js";
 import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
+import { held as heldIn, node, onCleanup, syncOk } from "./claims-lib.js";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-async function node(name: string): Promise<TestNode> {
-  const started = await startNode(name);
-  cleanups.push(() => started.stop());
-  return started;
-}
-
-async function syncOk(stack: Stack): Promise<void> {
-  const result = await stack.sync();
-  assert.equal(result.code, 0, `sync failed: ${result.stderr}`);
-}
-
-/** `backend/slot addr status` of every slot holding a node. */
-async function held(stack: Stack): Promise<string[]> {
-  const rows = [...(await stack.servers("main_back")), ...(await stack.servers("pow_back"))];
-  return rows
-    .filter((row) => !(row["addr"] ?? "0.0.0.0").startsWith("0.0.0.0"))
-    .map((row) => `${row.pxname}/${row.svname} ${row["addr"] ?? ""} ${row.status ?? ""}`)
-    .sort();
-}
+/** Both backends: the second service of the last test uses pow_back. */
+const held = (stack: Stack): Promise<string[]> => heldIn(stack, ["main_back", "pow_back"]);
 
 describe("fail static: leader, ACL canary, several services", () => {
   test("Consul without a leader: sync exits 1 with reason no-leader and HAProxy stays as it is", async () => {
@@ -45,7 +23,7 @@ describe("fail static: leader, ACL canary, several services", () => {
     const before = await eventually(() => held(stack), (rows) => rows.length === 1 && rows[0]!.endsWith(" UP"), "a UP");
 
     const leaderless = await startConsul({ leaderless: true });
-    cleanups.push(() => leaderless.cleanup());
+    onCleanup(() => leaderless.cleanup());
     patchConfig(stack, (config) => {
       // Consul holds a read up to its rpc_hold_timeout (7 s) waiting for a
       // leader before it answers; a shorter timeoutMs logs a timeout instead.
@@ -94,7 +72,7 @@ describe("fail static: leader, ACL canary, several services", () => {
       }),
     });
     const proxy = await startFaultProxy(stack.consul.address);
-    cleanups.push(() => proxy.close());
+    onCleanup(() => proxy.close());
     patchConfig(stack, (config) => {
       config["consul"] = { address: proxy.address, timeoutMs: 1000, blockingWaitSeconds: 2 };
       config["run"] = { listen: "127.0.0.1:0", resyncSeconds: 3600 };

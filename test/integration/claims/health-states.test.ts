@@ -3,32 +3,16 @@
 // maintenance (`consul maint`), a node whose serfHealth is critical, and a
 // deregistered node drained and then freed after policy.drainSeconds while a
 // client still holds a session on it.
-import { describe, test, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
-import { startNode, type TestNode } from "../../harness/backends.js";
 import { patchConfig } from "../faults/fault-stack.js";
 import { eventually, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
-
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-async function node(name: string): Promise<TestNode> {
-  const started = await startNode(name);
-  cleanups.push(() => started.stop());
-  return started;
-}
-
-async function syncOk(stack: Stack): Promise<void> {
-  const result = await stack.sync();
-  assert.equal(result.code, 0, `sync failed: ${result.stderr}`);
-}
+import { node, onCleanup, syncOk } from "./claims-lib.js";
 
 /** `status addr` of a slot, after a sync. */
 async function syncedSlot(stack: Stack, slot: string): Promise<string> {
@@ -140,7 +124,7 @@ describe("slot rules end to end", () => {
       held.push(response);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    cleanups.push(
+    onCleanup(
       () =>
         new Promise((resolve) => {
           for (const response of held) response.destroy();

@@ -2,33 +2,14 @@
 // run it (a real `consul watch` starting the real CLI), and for a `service`
 // watch it waits until Consul's answer is at least as new as the event's
 // CONSUL_INDEX, re-reading (5 reads at most) rather than applying an older view.
-import { describe, test, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { startNode, type TestNode } from "../../harness/backends.js";
 import { cliCommand } from "../../harness/cli.js";
 import { startFaultProxy } from "../../harness/fault-proxy.js";
 import { patchConfig } from "../faults/fault-stack.js";
 import { eventually, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
-
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-async function node(name: string): Promise<TestNode> {
-  const started = await startNode(name);
-  cleanups.push(() => started.stop());
-  return started;
-}
-
-/** `slot addr status` of every slot holding a node in main_back. */
-async function held(stack: Stack): Promise<string[]> {
-  return (await stack.servers("main_back"))
-    .filter((row) => !(row["addr"] ?? "0.0.0.0").startsWith("0.0.0.0"))
-    .map((row) => `${row.svname} ${row["addr"] ?? ""} ${row.status ?? ""}`)
-    .sort();
-}
+import { held, node, onCleanup } from "./claims-lib.js";
 
 /** A real `consul watch` of this type that runs `consul-haproxy-handler watch` on every change. */
 function consulWatch(stack: Stack, type: string): () => string {
@@ -39,7 +20,7 @@ function consulWatch(stack: Stack, type: string): () => string {
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  cleanups.push(async () => {
+  onCleanup(async () => {
     if (child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGTERM");
@@ -56,7 +37,7 @@ describe("watch", () => {
       const a = await node("a");
       // A tag of its own, so the `services` view (names and tags) changes too.
       await stack.consul.register(ttlRegistration("a", a.port, { Tags: [`claims-${type}`] }));
-      await eventually(() => held(stack), (rows) => rows.length === 1 && rows[0] === `srv1 127.0.0.1:${a.port} UP`, `a UP through the ${type} watch`, 30_000);
+      await eventually(() => held(stack), (rows) => rows.length === 1 && rows[0] === `main_back/srv1 127.0.0.1:${a.port} UP`, `a UP through the ${type} watch`, 30_000);
       assert.doesNotMatch(output(), /payload/, "the payload was accepted");
     });
   }
@@ -64,7 +45,7 @@ describe("watch", () => {
   test("service watch: an answer older than CONSUL_INDEX is re-read 5 times, then refused; as new: applied; checks: not compared", async () => {
     const stack = await startStack();
     const proxy = await startFaultProxy(stack.consul.address);
-    cleanups.push(() => proxy.close());
+    onCleanup(() => proxy.close());
     patchConfig(stack, (config) => {
       config["consul"] = { address: proxy.address, timeoutMs: 2000 };
     });
@@ -85,7 +66,7 @@ describe("watch", () => {
     const checks = await stack.consul.api("GET", "/v1/health/state/any");
     const checksRun = await stack.cli(["watch"], { stdin: JSON.stringify(checks.json), env: { CONSUL_INDEX: String(index + 1000) } });
     assert.equal(checksRun.code, 0, checksRun.stderr);
-    await eventually(() => held(stack), (rows) => rows.length === 1 && rows[0] === `srv1 127.0.0.1:${a.port} UP`, "a UP");
+    await eventually(() => held(stack), (rows) => rows.length === 1 && rows[0] === `main_back/srv1 127.0.0.1:${a.port} UP`, "a UP");
 
     // An event as new as Consul's answer is applied at the first read.
     const b = await node("b");
@@ -95,6 +76,6 @@ describe("watch", () => {
     const current = await stack.cli(["watch"], { stdin: JSON.stringify(newer.json), env: { CONSUL_INDEX: newer.headers.get("x-consul-index") ?? "" } });
     assert.equal(current.code, 0, current.stderr);
     assert.equal(proxy.served("pass") - readsThen, 1, "one read");
-    await eventually(() => held(stack), (rows) => rows.length === 2 && rows[1] === `srv2 127.0.0.1:${b.port} UP`, "b UP");
+    await eventually(() => held(stack), (rows) => rows.length === 2 && rows[1] === `main_back/srv2 127.0.0.1:${b.port} UP`, "b UP");
   });
 });
