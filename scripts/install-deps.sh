@@ -9,6 +9,9 @@ need_apt=()
 for tool in haproxy socat jq wrk openssl curl; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+# The integration suite renders the haproxy role's template with it
+# (test/integration/claims/frontend-rules.test.ts).
+command -v ansible-playbook >/dev/null 2>&1 || need_apt+=(ansible-core)
 
 if ! command -v consul >/dev/null 2>&1; then
   if [ ! -f /etc/apt/sources.list.d/bullseye-consul.sources ]; then

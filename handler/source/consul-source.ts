@@ -94,6 +94,10 @@ export function openConsul(config: ConsulConfig, environment: Readonly<Record<st
   }
 }
 
+function noLeader(service: string): ConsulUntrusted {
+  return new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
+}
+
 export class ConsulSource {
   private readonly base: URL;
   private readonly agent: HttpAgent | HttpsAgent;
@@ -146,9 +150,7 @@ export class ConsulSource {
     }
     if (response.statusCode < 200 || response.statusCode > 299) throw this.explainStatus(response.statusCode, String(response.body), service, selected);
     const body = response.body;
-    if (header(response.headers, "x-consul-knownleader") === "false") {
-      throw new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
-    }
+    if (header(response.headers, "x-consul-knownleader") === "false") throw noLeader(service);
     if (header(response.headers, "x-consul-results-filtered-by-acls") === "true") {
       throw new ConsulUntrusted("acl-filtered", `Consul filtered the answer for ${service} by ACLs: the token lacks service:read or node:read; give it read on services and nodes`);
     }
@@ -200,6 +202,10 @@ export class ConsulSource {
   private explainStatus(status: number, text: string, service: string, selection: ServiceSelection): ConsulUntrusted {
     // Consul's reason (a bad filter, say) is in the body.
     const detail = text.trim().slice(0, 300);
+    // Without a leader Consul holds the read (rpc_hold_timeout, 7 s), then
+    // answers 500 with this text. Its X-Consul-KnownLeader is false on every
+    // error answer, so only the text says it.
+    if (status === 500 && /^No cluster leader/.test(detail)) return noLeader(service);
     if (status === 403 || status === 401) {
       return new ConsulUntrusted("acl-denied", `Consul refused the read of ${service} (HTTP ${status}: ${detail}); check the ACL token (consul.tokenFile, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN)`);
     }

@@ -41,6 +41,11 @@ export interface ConsulOptions {
   tls?: { caFile: string; certFile: string; keyFile: string; verifyIncoming: boolean };
   /** Also serve the HTTP API on a unix socket (unixAddress: unix:///path). */
   unixSocket?: boolean;
+  /**
+   * A server that waits for a second server that never comes: it never has a
+   * leader, and answers reads with 500 "No cluster leader".
+   */
+  leaderless?: boolean;
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -67,7 +72,7 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     client_addr: "127.0.0.1",
     advertise_addr: "127.0.0.1",
     server: true,
-    bootstrap_expect: 1,
+    bootstrap_expect: options.leaderless ? 2 : 1,
     node_name: `test-${httpPort}`,
     ports: { http: httpPort, dns: dnsPort, serf_lan: serfLan, serf_wan: serfWan, server: serverPort, grpc: grpcPort },
     enable_script_checks: false,
@@ -111,6 +116,10 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     child = process;
+    if (options.leaderless) {
+      await waitFor(async () => (await fetch(`${address}/v1/agent/self`)).ok, "the Consul agent");
+      return;
+    }
     await waitFor(async () => {
       if (process.exitCode !== null) throw new Error(`consul exited: ${stderr}`);
       const leader = await fetch(`${address}/v1/status/leader`);

@@ -2,6 +2,8 @@
 // the handler's consul.address at it and switch the fault at run time:
 //   pass       forward to Consul, answer as Consul did
 //   500        HTTP 500 with a text body
+//   429        HTTP 429, as Consul answers a client over its
+//              limits.http_max_conns_per_client
 //   garbage    HTTP 200, application/json, a body that is not JSON
 //   truncated  Consul's real answer, with a Content-Length larger than the
 //              body, then the connection is closed mid-answer
@@ -9,17 +11,20 @@
 //   empty      HTTP 200 `[]` for the health of any service but `consul`
 //              (so the ACL canary still sees Consul's own service), with
 //              Consul's real headers (known leader) and a newer index
+// With onlyService set, only that service's health reads get the fault.
 // The mode is read when a request arrives; requests in flight finish in
 // the mode they started with. Stalled requests are released by `close()`.
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
-export type FaultMode = "pass" | "500" | "garbage" | "truncated" | "stall" | "empty";
+export type FaultMode = "pass" | "500" | "429" | "garbage" | "truncated" | "stall" | "empty";
 
 export interface FaultProxy {
   /** `http://127.0.0.1:<port>`, for consul.address. */
   address: string;
   mode: FaultMode;
+  /** Set: the fault hits only the health reads of this service; the others pass. */
+  onlyService: string | undefined;
   /** Requests seen per mode (health reads only), to wait until a fault was actually served. */
   served(mode: FaultMode): number;
   close(): Promise<void>;
@@ -69,10 +74,12 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
   const counts = new Map<FaultMode, number>();
   const sockets = new Set<Socket>();
   let mode: FaultMode = "pass";
+  let onlyService: string | undefined;
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const current = mode;
-    const health = (request.url ?? "").startsWith("/v1/health/service/");
+    const path = new URL(request.url ?? "/", "http://proxy").pathname;
+    const health = path.startsWith("/v1/health/service/") && (onlyService === undefined || path === `/v1/health/service/${encodeURIComponent(onlyService)}`);
+    const current = health ? mode : "pass";
     if (health) counts.set(current, (counts.get(current) ?? 0) + 1);
     const body = await readBody(request);
     if (!health || current === "pass") {
@@ -85,6 +92,10 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
       case "500":
         response.writeHead(500, { "content-type": "text/plain" });
         response.end("rpc error: injected by the fault proxy");
+        return;
+      case "429":
+        response.writeHead(429, { "content-type": "text/plain" });
+        response.end("Your IP is issuing too many concurrent connections, please rate limit your calls\n");
         return;
       case "garbage":
         response.writeHead(200, { "content-type": "application/json", "x-consul-index": "999999", "x-consul-knownleader": "true" });
@@ -140,6 +151,12 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
     },
     set mode(next: FaultMode) {
       mode = next;
+    },
+    get onlyService() {
+      return onlyService;
+    },
+    set onlyService(name: string | undefined) {
+      onlyService = name;
     },
     served: (which) => counts.get(which) ?? 0,
     close: () =>

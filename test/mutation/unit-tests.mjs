@@ -4,11 +4,15 @@
 // node:test sets a non-zero exit code when a test fails.
 await import("../../dist/test/unit/planner/plan.test.js");
 await import("../../dist/test/unit/planner/versions.test.js");
+await import("../../dist/test/unit/planner/versions-decisions.test.js");
+await import("../../dist/test/unit/planner/slots-and-steps.test.js");
 await import("../../dist/test/unit/source/node-settings.test.js");
+await import("../../dist/test/unit/source/node-settings-bounds.test.js");
 await import("../../dist/test/unit/source/node-settings-version.test.js");
 await import("../../dist/test/unit/source/no-node-address.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/show-server-stat.test.js");
+await import("../../dist/test/unit/haproxy-runtime-api/commands-replies.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
 // parse.test reads `show servers state` / `show stat` into slots (haproxy-state/slots).
 await import("../../dist/test/unit/haproxy-runtime-api/parse.test.js");

@@ -8,5 +8,7 @@ describeFaults("Consul error answers under run", [
   // (the 10 s deadline leaves room for a loaded machine, and is still
   // shorter than the old shortest retry).
   { mode: "500", reason: "http-error", answers: 8, convergeMs: 10_000 },
+  // Consul's own rate limit (limits.http_max_conns_per_client): any non-2xx is an error.
+  { mode: "429", reason: "http-error", answers: 3, convergeMs: 10_000 },
   { mode: "garbage", reason: "bad-answer", answers: 3, convergeMs: 10_000 },
 ]);
