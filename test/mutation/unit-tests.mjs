@@ -5,7 +5,8 @@
 await import("../../dist/test/unit/planner/plan.test.js");
 await import("../../dist/test/unit/planner/versions.test.js");
 await import("../../dist/test/unit/planner/versions-decisions.test.js");
-await import("../../dist/test/unit/planner/slots-and-steps.test.js");
+await import("../../dist/test/unit/planner/drain-free-steps.test.js");
+await import("../../dist/test/unit/haproxy-state/slots-names.test.js");
 await import("../../dist/test/unit/source/node-settings.test.js");
 await import("../../dist/test/unit/source/node-settings-bounds.test.js");
 await import("../../dist/test/unit/source/node-settings-version.test.js");

@@ -1,12 +1,10 @@
-// The slot reader's name and row rules, and the exact shape of the steps
-// that drain and free a slot: written for mutants that survived
+// The slot reader's name and row rules: written for mutants that survived
 // (docs/mutation-testing.md).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { planReconcile } from "../../../handler/planner/plan.js";
-import { slotNumber, slotsFromRuntime } from "../../../handler/planner/slots.js";
+import { slotNumber, slotsFromRuntime } from "../../../handler/haproxy-state/slots.js";
 import type { ServerStateRow, StatRow } from "../../../handler/haproxy-runtime-api/index.js";
-import type { BackendPolicy, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
+
 
 function state(backendName: string, serverName: string, address: string, changes: Partial<ServerStateRow> = {}): ServerStateRow {
   return {
@@ -35,7 +33,6 @@ function state(backendName: string, serverName: string, address: string, changes
 function stat(pxname: string, svname: string, status: string): StatRow {
   return { pxname, svname, status, slim: "", scur: "0", lastchg: "3" };
 }
-
 describe("slots: names", () => {
   test("slotNumber: the prefix, then a number without leading zeros, and nothing else", () => {
     assert.equal(slotNumber("srv12", "srv"), 12);
@@ -71,45 +68,5 @@ describe("slots: names", () => {
     const [slot] = slotsFromRuntime([state("be", "srv7", "10.0.0.7")], [], new Map([["be", ["srv"]]]));
     assert.ok(slot);
     assert.deepEqual([slot.status, slot.maxconn, slot.sessions, slot.secondsSinceChange], ["", 0, 0, 9]);
-  });
-});
-
-describe("plan: the drain and free steps, exactly", () => {
-  const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
-  const backend: BackendPolicy = { backend: "be", role: "default", serviceName: "iri", classes: [httpClass], defaults: { weight: 1, maxconn: 0 } };
-  const policy: PlannerPolicy = { backends: [backend], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true };
-  const slot = (number: number, changes: Partial<Slot>): Slot => ({
-    backend: "be",
-    name: `srv${number}`,
-    prefix: "srv",
-    number,
-    adminState: "maint",
-    status: "MAINT",
-    checksEnabled: true,
-    weight: 1,
-    maxconn: 0,
-    sessions: 0,
-    secondsSinceChange: 100,
-    ...changes,
-  });
-
-  test("a node gone: drain with no prepare; drained and idle: maint and the address forgotten; a free slot still naming an address: forgotten", () => {
-    const plan = planReconcile(
-      [],
-      [
-        slot(1, { adminState: "ready", status: "UP", address: "10.0.0.1", port: 80, sessions: 3, secondsSinceChange: 1 }),
-        slot(2, { adminState: "drain", status: "DRAIN", address: "10.0.0.2", port: 81 }),
-        slot(3, { address: "10.0.0.3", port: 82 }),
-        slot(4, {}),
-      ],
-      policy,
-    );
-    assert.deepEqual(plan.steps, [
-      { backend: "be", server: "srv1", prepare: [], reason: "drain: node left Consul", activate: [{ kind: "set-state", state: "drain" }] },
-      { backend: "be", server: "srv2", prepare: [], reason: "free: drained", activate: [{ kind: "set-state", state: "maint" }, { kind: "set-addr", address: "0.0.0.0", port: 81 }] },
-      { backend: "be", server: "srv3", reason: "free: forget the address of a node no longer in Consul", prepare: [], activate: [{ kind: "set-addr", address: "0.0.0.0", port: 82 }] },
-    ]);
-    assert.deepEqual(plan.usage, [{ backend: "be", total: 4, used: 1, free: 3 }]);
-    assert.equal(plan.draining, 1);
   });
 });
