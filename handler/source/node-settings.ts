@@ -82,9 +82,9 @@ export function closestSettingKey(key: string): SettingKey | undefined {
 }
 
 /** A prefix that is almost `haproxy_` / `haproxy.` (another separator, other case): the rest of the key, else undefined. */
-function nearPrefix(text: string): { rest: string; separator: string } | undefined {
-  const match = /^haproxy([._:-])(.+)$/i.exec(text);
-  return match ? { separator: match[1] ?? "", rest: match[2] ?? "" } : undefined;
+function nearPrefix(text: string): { rest: string } | undefined {
+  const match = /^haproxy[._:-](.+)$/i.exec(text);
+  return match ? { rest: match[1] ?? "" } : undefined;
 }
 
 /** Where each setting came from, highest precedence first, and what was ignored with a suggestion. */

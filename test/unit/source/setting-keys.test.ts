@@ -19,15 +19,20 @@ function entry(meta: Record<string, string>, tags: string[] = []): ConsulHealthE
 // One good and one bad text per key. Typed by SettingKey: a key added to the
 // table without its cases here does not compile.
 const cases = {
-  pow: { good: "only", settings: { pow: "only" }, bad: "maybe" },
-  maxconn: { good: "7", settings: { maxconn: 7 }, bad: "7;" },
-  pow_maxconn: { good: "8", settings: { powMaxconn: 8 }, bad: "-8" },
-  weight: { good: "20", settings: { weight: 20 }, bad: "2.0" },
-  scheme: { good: "https", settings: { scheme: "https" }, bad: "ftp" },
-  sslverify: { good: "off", settings: { sslVerify: false }, bad: "maybe" },
-  timeout: { good: "slow", settings: { timeoutClass: "slow" }, bad: "Slow" },
-  version: { good: "1.4.2", settings: { version: "1.4.2" }, bad: "1.4" },
-} satisfies Record<SettingKey, { good: string; settings: Partial<NodeSettings>; bad: string }>;
+  pow: { good: "only", settings: { pow: "only" }, bad: "maybe", reason: "expected true, false or only" },
+  maxconn: { good: "7", settings: { maxconn: 7 }, bad: "7;", reason: "expected a whole number from 0 to 1000000" },
+  pow_maxconn: { good: "8", settings: { powMaxconn: 8 }, bad: "-8", reason: "expected a whole number from 0 to 1000000" },
+  weight: { good: "20", settings: { weight: 20 }, bad: "2.0", reason: "expected a whole number from 0 to 256" },
+  scheme: { good: "https", settings: { scheme: "https" }, bad: "ftp", reason: "expected http or https" },
+  sslverify: { good: "off", settings: { sslVerify: false }, bad: "maybe", reason: "expected true or false (or 1/0)" },
+  timeout: { good: "slow", settings: { timeoutClass: "slow" }, bad: "Slow", reason: "expected a timeout class name (a-z, 0-9, '_' or '-')" },
+  version: {
+    good: "1.4.2",
+    settings: { version: "1.4.2" },
+    bad: "1.4",
+    reason: "expected a semantic version MAJOR.MINOR.PATCH with an optional pre-release (1.4.2, 2.0.0-rc.1), at most 64 characters",
+  },
+} satisfies Record<SettingKey, { good: string; settings: Partial<NodeSettings>; bad: string; reason: string }>;
 
 describe("per-node setting keys", () => {
   test("the table lists every key once, in the documented order", () => {
@@ -38,7 +43,7 @@ describe("per-node setting keys", () => {
   });
 
   for (const key of SETTING_KEYS) {
-    const { good, settings, bad } = cases[key];
+    const { good, settings, bad, reason: expectedReason } = cases[key];
     test(`${key}: read from Meta, tag and Node Meta into its field; a bad value names what is expected`, () => {
       const expected = { ...defaults(), ...settings };
       const applied = defaults();
@@ -51,7 +56,7 @@ describe("per-node setting keys", () => {
       }
       const untouched = defaults();
       const reason = applySetting(untouched, key, bad);
-      assert.match(reason ?? "", /^expected /, `${key}=${bad}`);
+      assert.equal(reason, expectedReason, `${key}=${bad}`);
       assert.deepEqual(untouched, defaults(), "a refused value changes nothing");
       const rejected = endpointFromEntry(entry({ [`haproxy_${key}`]: bad }));
       assert.deepEqual(rejected, { ok: false, rejection: { serviceId: "svc-1", key, value: bad, reason } });
@@ -83,5 +88,27 @@ describe("per-node setting keys", () => {
       timeout: "slot class",
       version: "versioning",
     });
+  });
+
+  test("the words of booleans, pow and scheme", () => {
+    const read = (key: SettingKey, text: string): NodeSettings | string => {
+      const settings = defaults();
+      return applySetting(settings, key, text) ?? settings;
+    };
+    for (const text of ["true", "1", "yes", "on"]) {
+      assert.equal((read("sslverify", text) as NodeSettings).sslVerify, true, text);
+      assert.equal((read("pow", text) as NodeSettings).pow, "true", text);
+    }
+    for (const text of ["false", "0", "no", "off"]) {
+      const settings: NodeSettings = { ...defaults(), sslVerify: true, pow: "only" };
+      assert.equal(applySetting(settings, "sslverify", text), undefined, text);
+      assert.equal(applySetting(settings, "pow", text), undefined, text);
+      assert.deepEqual([settings.sslVerify, settings.pow], [false, "false"], text);
+    }
+    for (const text of ["TRUE", "True", "y", "2", ""]) assert.equal(read("sslverify", text), "expected true or false (or 1/0)", JSON.stringify(text));
+    const scheme: NodeSettings = { ...defaults(), scheme: "https" };
+    assert.equal(applySetting(scheme, "scheme", "http"), undefined);
+    assert.equal(scheme.scheme, "http");
+    assert.equal(read("scheme", "HTTPS"), "expected http or https");
   });
 });
