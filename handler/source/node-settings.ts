@@ -10,8 +10,6 @@ import type { Endpoint, Health, NodeSettings } from "../planner/model.js";
 import { isIpLiteral, isWithin, PORT } from "../haproxy-runtime-api/index.js";
 import { applySetting, isSettingKey, SETTING_KEYS, type SettingKey } from "./setting-keys.js";
 
-export { SETTING_KEYS, type SettingKey } from "./setting-keys.js";
-
 export interface Rejection {
   serviceId: string;
   key: string;
