@@ -1,13 +1,21 @@
-// Mutation testing (StrykerJS 9, Node 20) of the planner, node settings and
-// the runtime command builders against the unit tests. It mutates the
-// compiled JS in dist/ ('npm run build' first): the command runner starts
-// test/mutation/unit-tests.mjs once per mutant, in one process, which is far
-// cheaper than compiling TypeScript per mutant. See docs/mutation-testing.md.
+// Mutation testing (StrykerJS 9, Node 20) of the planner, node settings (and
+// their key table) and the runtime command builders (and their limits)
+// against the unit tests. It mutates the compiled JS in dist/ ('npm run
+// build' first): the command runner starts test/mutation/unit-tests.mjs once
+// per mutant, in one process, which is far cheaper than compiling TypeScript
+// per mutant. See docs/mutation-testing.md.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: "command",
   commandRunner: { command: "node test/mutation/unit-tests.mjs" },
-  mutate: ["dist/handler/planner/**/*.js", "dist/handler/haproxy-state/slots.js", "dist/handler/source/node-settings.js", "dist/handler/haproxy-runtime-api/commands.js"],
+  mutate: [
+    "dist/handler/planner/**/*.js",
+    "dist/handler/haproxy-state/slots.js",
+    "dist/handler/source/node-settings.js",
+    "dist/handler/source/setting-keys.js",
+    "dist/handler/haproxy-runtime-api/commands.js",
+    "dist/handler/haproxy-runtime-api/limits.js",
+  ],
   // dist/ is git-ignored, so Stryker would not copy it into its sandbox by default.
   ignorePatterns: ["/.stryker-tmp", "/reports", "/dist/bench", "/dist/test/integration", "!/dist"],
   coverageAnalysis: "off",

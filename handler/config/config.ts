@@ -3,6 +3,7 @@
 // the file without reading code.
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { describeRange, isKeyword, KEYWORD_RULE, MAXCONN, NAME_PATTERN, NAME_RULE, WEIGHT } from "../haproxy-runtime-api/index.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/consul-haproxy-handler/config.yml";
 
@@ -148,11 +149,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** HAProxy proxy and server names we accept; strict on purpose (they reach the admin socket). */
-export const HAPROXY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+// Backend names, slot prefixes, weights, maxconn and `add server` keywords
+// reach the admin socket: they are checked with the runtime client's own
+// rules (haproxy-runtime-api/limits.ts), never with a copy of them.
 const CONSUL_SERVICE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
-const TIMEOUT_CLASS = /^[a-z0-9_-]{1,32}$/;
-const KEYWORD = /^[A-Za-z0-9_.:/-]{1,128}$/;
+/** A slot class's timeout name, which a node asks for with its `timeout` setting. */
+export const TIMEOUT_CLASS_PATTERN = /^[a-z0-9_-]{1,32}$/;
+/** How TIMEOUT_CLASS_PATTERN reads in an error message. */
+export const TIMEOUT_CLASS_RULE = "a timeout class name (a-z, 0-9, '_' or '-')";
 
 type Raw = Record<string, unknown>;
 
@@ -198,7 +202,7 @@ class Reader {
     const value = parent[key];
     if (value === undefined || value === null) return fallback;
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      this.problems.push(`${path}: expected a whole number from ${min} to ${max}, got ${describe(value)}`);
+      this.problems.push(`${path}: expected ${describeRange({ min, max })}, got ${describe(value)}`);
       return fallback;
     }
     return value;
@@ -293,8 +297,8 @@ function readWeightAndMaxconn(reader: Reader, parent: Raw, key: string, path: st
   const section = reader.section(parent, key, path, false);
   reader.unknownKeys(section, path, ["weight", "maxconn"]);
   return {
-    weight: reader.integer(section, "weight", `${path}.weight`, 0, 256, fallback.weight),
-    maxconn: reader.integer(section, "maxconn", `${path}.maxconn`, 0, 1_000_000, fallback.maxconn),
+    weight: reader.integer(section, "weight", `${path}.weight`, WEIGHT.min, WEIGHT.max, fallback.weight),
+    maxconn: reader.integer(section, "maxconn", `${path}.maxconn`, MAXCONN.min, MAXCONN.max, fallback.maxconn),
   };
 }
 
@@ -305,11 +309,10 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
     return undefined;
   }
   reader.unknownKeys(raw, path, ["name", "tag", "filter", "backend", "powBackend", "slotPrefix", "slotClasses", "defaults", "powDefaults", "grow", "versioning"]);
-  const nameHint = "letters, digits, '_', '.', ':' or '-' (at most 64)";
   const name = reader.string(raw, "name", `${path}.name`, { required: true, pattern: CONSUL_SERVICE_NAME, hint: "a Consul service name (letters, digits, '_' or '-')" });
-  const backend = reader.string(raw, "backend", `${path}.backend`, { required: true, pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
-  const powBackend = reader.string(raw, "powBackend", `${path}.powBackend`, { pattern: HAPROXY_NAME, hint: `an HAProxy backend name: ${nameHint}` });
-  const slotPrefix = reader.string(raw, "slotPrefix", `${path}.slotPrefix`, { required: true, pattern: HAPROXY_NAME, hint: `the server-template prefix: ${nameHint}` });
+  const backend = reader.string(raw, "backend", `${path}.backend`, { required: true, pattern: NAME_PATTERN, hint: `an HAProxy backend name: ${NAME_RULE}` });
+  const powBackend = reader.string(raw, "powBackend", `${path}.powBackend`, { pattern: NAME_PATTERN, hint: `an HAProxy backend name: ${NAME_RULE}` });
+  const slotPrefix = reader.string(raw, "slotPrefix", `${path}.slotPrefix`, { required: true, pattern: NAME_PATTERN, hint: `the server-template prefix: ${NAME_RULE}` });
 
   // Both reach Consul as query parameters (URL-encoded); kept to printable text so a typo shows.
   const tag = reader.string(raw, "tag", `${path}.tag`, { pattern: /^\P{Cc}{1,255}$/u, hint: "a Consul tag (printable text, at most 255 characters)" });
@@ -331,10 +334,10 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
         return;
       }
       reader.unknownKeys(rawClass, classPath, ["prefix", "scheme", "sslVerify", "timeout"]);
-      const prefix = reader.string(rawClass, "prefix", `${classPath}.prefix`, { required: true, pattern: HAPROXY_NAME, hint: `a server-template prefix: ${nameHint}` });
+      const prefix = reader.string(rawClass, "prefix", `${classPath}.prefix`, { required: true, pattern: NAME_PATTERN, hint: `a server-template prefix: ${NAME_RULE}` });
       const scheme = reader.oneOf(rawClass, "scheme", `${classPath}.scheme`, ["http", "https"] as const, "http");
       const sslVerify = reader.boolean(rawClass, "sslVerify", `${classPath}.sslVerify`, true);
-      const timeout = reader.string(rawClass, "timeout", `${classPath}.timeout`, { pattern: TIMEOUT_CLASS, hint: "a timeout class name (a-z, 0-9, '_' or '-')", fallback: "default" }) ?? "default";
+      const timeout = reader.string(rawClass, "timeout", `${classPath}.timeout`, { pattern: TIMEOUT_CLASS_PATTERN, hint: TIMEOUT_CLASS_RULE, fallback: "default" }) ?? "default";
       if (prefix) slotClasses.push({ prefix, scheme, sslVerify, timeout });
     });
   }
@@ -344,8 +347,8 @@ function readService(reader: Reader, raw: unknown, index: number): ServiceConfig
     const growSection = reader.section(raw, "grow", `${path}.grow`, false);
     reader.unknownKeys(growSection, `${path}.grow`, ["keywords", "limit"]);
     const keywords = growSection["keywords"] ?? ["check"];
-    if (!Array.isArray(keywords) || !keywords.every((word): word is string => typeof word === "string" && KEYWORD.test(word))) {
-      reader.problems.push(`${path}.grow.keywords: expected a list of HAProxy server keywords and values (letters, digits, '_', '.', ':', '/', '-'), got ${describe(keywords)}`);
+    if (!Array.isArray(keywords) || !keywords.every(isKeyword)) {
+      reader.problems.push(`${path}.grow.keywords: expected a list of HAProxy server keywords and values of ${KEYWORD_RULE}, got ${describe(keywords)}`);
     } else {
       grow = { keywords, limit: reader.integer(growSection, "limit", `${path}.grow.limit`, 1, 100_000, 4000) };
     }

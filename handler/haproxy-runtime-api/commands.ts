@@ -4,7 +4,7 @@
 // commands and arguments, so a value that is not exactly what it claims to
 // be (an IP literal, a port, an integer in range, a known word, a strict
 // name) throws instead of being sent.
-import { isIP } from "node:net";
+import { describeRange, isIpLiteral, isKeyword, isName, isWithin, KEYWORD_RULE, MAXCONN, NAME_RULE, PORT, WEIGHT, type WholeNumberRange } from "./limits.js";
 
 export type ServerAdminState = "ready" | "drain" | "maint";
 export type ServerHealth = "up" | "stopping" | "down";
@@ -22,25 +22,18 @@ export class InvalidCommandArgument extends Error {
   }
 }
 
-/** Proxy and server names: HAProxy allows letters, digits, '-', '_', '.' and ':'. */
-const NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
-/** `add server` keywords and their values (e.g. `inter`, `2s`, `/etc/ssl/ca.pem`). */
-const KEYWORD = /^[A-Za-z0-9_.:/-]{1,128}$/;
-
 function name(argument: string, value: string): string {
-  if (typeof value !== "string" || !NAME.test(value)) throw new InvalidCommandArgument(argument, value, "a name of letters, digits, '_', '.', ':' or '-'");
+  if (!isName(value)) throw new InvalidCommandArgument(argument, value, `a name of ${NAME_RULE}`);
   return value;
 }
 
-function integer(argument: string, value: number, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidCommandArgument(argument, value, `a whole number from ${min} to ${max}`);
-  }
+function integer(argument: string, value: number, range: WholeNumberRange): number {
+  if (!isWithin(value, range)) throw new InvalidCommandArgument(argument, value, describeRange(range));
   return value;
 }
 
 function ipLiteral(value: string): string {
-  if (typeof value !== "string" || isIP(value) === 0 || value.includes("%")) throw new InvalidCommandArgument("address", value, "an IPv4 or IPv6 literal");
+  if (!isIpLiteral(value)) throw new InvalidCommandArgument("address", value, "an IPv4 or IPv6 literal");
   return value;
 }
 
@@ -71,7 +64,7 @@ export const commands = {
     // need to change the addr, ..."); 3.0 and later leave out what did not
     // change: "port changed from '81' to '82' ..." or just "nothing changed".
     return command(
-      `set server ${server(backend, serverName)} addr ${ipLiteral(address)} port ${integer("port", port, 1, 65535)}`,
+      `set server ${server(backend, serverName)} addr ${ipLiteral(address)} port ${integer("port", port, PORT)}`,
       startsWith("IP changed from", "no need to change the addr", "port changed from", "nothing changed"),
     );
   },
@@ -82,16 +75,16 @@ export const commands = {
     return command(`set server ${server(backend, serverName)} health ${word("health", health, ["up", "stopping", "down"])}`, silent);
   },
   setServerWeight(backend: string, serverName: string, weight: number): RuntimeCommand {
-    return command(`set server ${server(backend, serverName)} weight ${integer("weight", weight, 0, 256)}`, silent);
+    return command(`set server ${server(backend, serverName)} weight ${integer("weight", weight, WEIGHT)}`, silent);
   },
   setServerMaxconn(backend: string, serverName: string, maxconn: number): RuntimeCommand {
-    return command(`set maxconn server ${server(backend, serverName)} ${integer("maxconn", maxconn, 0, 1_000_000)}`, silent);
+    return command(`set maxconn server ${server(backend, serverName)} ${integer("maxconn", maxconn, MAXCONN)}`, silent);
   },
   addServer(backend: string, serverName: string, address: string, port: number, keywords: readonly string[]): RuntimeCommand {
     const ip = ipLiteral(address);
-    const target = ip.includes(":") ? `[${ip}]:${integer("port", port, 1, 65535)}` : `${ip}:${integer("port", port, 1, 65535)}`;
+    const target = ip.includes(":") ? `[${ip}]:${integer("port", port, PORT)}` : `${ip}:${integer("port", port, PORT)}`;
     for (const keyword of keywords) {
-      if (typeof keyword !== "string" || !KEYWORD.test(keyword)) throw new InvalidCommandArgument("keyword", keyword, "a server keyword or value (letters, digits, '_', '.', ':', '/', '-')");
+      if (!isKeyword(keyword)) throw new InvalidCommandArgument("keyword", keyword, `a server keyword or value (${KEYWORD_RULE})`);
     }
     return command(`add server ${server(backend, serverName)} ${[target, ...keywords].join(" ")}`, startsWith("New server registered"));
   },

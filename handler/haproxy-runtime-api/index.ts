@@ -3,4 +3,19 @@
 export { commands, InvalidCommandArgument, type RuntimeCommand, type ServerAdminState, type ServerHealth } from "./commands.js";
 export { ReplySplitter, RuntimeApiClient, RuntimeApiError, type CommandReply, type RuntimeSession, type RuntimeApiClientOptions } from "./client.js";
 export { parseShowInfo, parseShowServersState, parseShowStat, type ProcessInfo, type ServerStateRow, type StatRow } from "./parse.js";
+export {
+  describeRange,
+  isIpLiteral,
+  isKeyword,
+  isName,
+  isWithin,
+  KEYWORD_PATTERN,
+  KEYWORD_RULE,
+  MAXCONN,
+  NAME_PATTERN,
+  NAME_RULE,
+  PORT,
+  WEIGHT,
+  type WholeNumberRange,
+} from "./limits.js";
 export { parseEndpoint, type RuntimeEndpoint } from "./endpoint.js";

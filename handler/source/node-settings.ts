@@ -3,13 +3,12 @@
 // read from service Meta (`haproxy_<key>`), tags (`haproxy.<key>=<value>`)
 // and Node Meta, in that order of precedence. A bad value rejects the node
 // (with the service ID, key and value) instead of reaching the admin socket.
+// The keys themselves, their parsers and where they apply: setting-keys.ts.
 import { BlockList, isIP } from "node:net";
 import type { ConsulHealthEntry } from "./health-entry.js";
-import type { Endpoint, Health, NodeSettings, PowMode, Scheme } from "../planner/model.js";
-import { parseVersion } from "../planner/versions.js";
-
-export const SETTING_KEYS = ["pow", "maxconn", "pow_maxconn", "weight", "scheme", "sslverify", "timeout", "version"] as const;
-export type SettingKey = (typeof SETTING_KEYS)[number];
+import type { Endpoint, Health, NodeSettings } from "../planner/model.js";
+import { isIpLiteral, isWithin, PORT } from "../haproxy-runtime-api/index.js";
+import { applySetting, isSettingKey, SETTING_KEYS, type SettingKey } from "./setting-keys.js";
 
 export interface Rejection {
   serviceId: string;
@@ -26,8 +25,6 @@ export type EndpointResult = { ok: true; endpoint: Endpoint; ignoredKeys: string
 
 const META_PREFIX = "haproxy_";
 const TAG_PREFIX = "haproxy.";
-const WHOLE_NUMBER = /^\d{1,7}$/;
-const TIMEOUT_CLASS = /^[a-z0-9_-]{1,32}$/;
 
 /** Consul marks maintenance with these critical checks. */
 function isMaintenanceCheck(checkId: string): boolean {
@@ -83,23 +80,22 @@ export function closestSettingKey(key: string): SettingKey | undefined {
 }
 
 /** A prefix that is almost `haproxy_` / `haproxy.` (another separator, other case): the rest of the key, else undefined. */
-function nearPrefix(text: string): { rest: string; separator: string } | undefined {
-  const match = /^haproxy([._:-])(.+)$/i.exec(text);
-  return match ? { separator: match[1] ?? "", rest: match[2] ?? "" } : undefined;
+function nearPrefix(text: string): { rest: string } | undefined {
+  const match = /^haproxy[._:-](.+)$/i.exec(text);
+  return match ? { rest: match[1] ?? "" } : undefined;
 }
 
 /** Where each setting came from, highest precedence first, and what was ignored with a suggestion. */
-function collectRawSettings(entry: ConsulHealthEntry): { values: Map<string, string>; unknown: string[]; warnings: string[] } {
-  const values = new Map<string, string>();
+function collectRawSettings(entry: ConsulHealthEntry): { values: Map<SettingKey, string>; unknown: string[]; warnings: string[] } {
+  const values = new Map<SettingKey, string>();
   const unknown: string[] = [];
   const warnings: string[] = [];
-  const known = (key: string): boolean => (SETTING_KEYS as readonly string[]).includes(key);
   const suggestion = (key: string, form: (key: SettingKey) => string): string => {
     const close = closestSettingKey(key);
     return close ? `; did you mean ${JSON.stringify(form(close))}?` : `; known settings: ${SETTING_KEYS.join(", ")}`;
   };
   const take = (key: string, value: string, where: string, form: (key: SettingKey) => string, shown: string): void => {
-    if (!known(key)) {
+    if (!isSettingKey(key)) {
       unknown.push(`${where}:${key}`);
       warnings.push(`${shown}: unknown haproxy setting, ignored${suggestion(key, form)}`);
       return;
@@ -115,7 +111,7 @@ function collectRawSettings(entry: ConsulHealthEntry): { values: Map<string, str
       }
       // HAProxy_maxconn, haproxy-maxconn: not read, but clearly meant.
       const near = nearPrefix(key);
-      if (near && known(closestSettingKey(near.rest) ?? "")) {
+      if (near && isSettingKey(closestSettingKey(near.rest) ?? "")) {
         warnings.push(`${label} ${JSON.stringify(key)}: not read (settings are ${META_PREFIX}<key>); did you mean ${JSON.stringify(metaForm(closestSettingKey(near.rest) as SettingKey))}?`);
       }
     }
@@ -144,33 +140,6 @@ function collectRawSettings(entry: ConsulHealthEntry): { values: Map<string, str
   return { values, unknown, warnings };
 }
 
-type SettingParse<T> = { ok: true; value: T } | { ok: false; reason: string };
-
-function parseWholeNumber(value: string, max: number): SettingParse<number> {
-  if (!WHOLE_NUMBER.test(value)) return { ok: false, reason: `expected a whole number from 0 to ${max}` };
-  const number = Number(value);
-  if (number > max) return { ok: false, reason: `expected a whole number from 0 to ${max}` };
-  return { ok: true, value: number };
-}
-
-function parseBoolean(value: string): SettingParse<boolean> {
-  if (["true", "1", "yes", "on"].includes(value)) return { ok: true, value: true };
-  if (["false", "0", "no", "off"].includes(value)) return { ok: true, value: false };
-  return { ok: false, reason: "expected true or false (or 1/0)" };
-}
-
-function parsePow(value: string): SettingParse<PowMode> {
-  if (value === "only") return { ok: true, value: "only" };
-  const flag = parseBoolean(value);
-  if (!flag.ok) return { ok: false, reason: "expected true, false or only" };
-  return { ok: true, value: flag.value ? "true" : "false" };
-}
-
-function parseScheme(value: string): SettingParse<Scheme> {
-  if (value === "http" || value === "https") return { ok: true, value };
-  return { ok: false, reason: "expected http or https" };
-}
-
 /**
  * Addresses that are no node's: the unspecified address (0.0.0.0/8, ::),
  * multicast (224.0.0.0/4, ff00::/8), the broadcast address, and their
@@ -193,6 +162,7 @@ const NO_NODE_ADDRESSES = (() => {
 
 /** Why an IP literal cannot be a node's address, or undefined when it can. */
 export function notANodeAddress(address: string): string | undefined {
+  // Only the family is asked here: whether the text is an address at all is isIpLiteral's question.
   const family = isIP(address);
   if (family === 0) return undefined;
   if (!NO_NODE_ADDRESSES.check(address, family === 4 ? "ipv4" : "ipv6")) return undefined;
@@ -210,62 +180,20 @@ export function endpointFromEntry(entry: ConsulHealthEntry): EndpointResult {
   const reject = (key: string, value: string, reason: string): EndpointResult => ({ ok: false, rejection: { serviceId, key, value, reason } });
 
   const address = entryAddress(entry);
-  // isIP rejects host names, ports, zone IDs with odd characters and anything with spaces or ';'.
-  if (isIP(address) === 0 || address.includes("%")) {
+  // Host names, ports, zone IDs, spaces and ';' are all refused here.
+  if (!isIpLiteral(address)) {
     return reject("address", address, "expected an IPv4 or IPv6 literal without a zone (host names are not resolved)");
   }
   const unusable = notANodeAddress(address);
   if (unusable !== undefined) return reject("address", address, unusable);
   const port = entry.Service.Port;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return reject("port", String(port), "expected a port from 1 to 65535");
+  if (!isWithin(port, PORT)) return reject("port", String(port), `expected a port from ${PORT.min} to ${PORT.max}`);
 
   const { values, unknown, warnings } = collectRawSettings(entry);
   const settings: NodeSettings = { pow: "false", scheme: "http", sslVerify: true, timeoutClass: "default" };
   for (const [key, value] of values) {
-    switch (key as SettingKey) {
-      case "pow": {
-        const parsed = parsePow(value);
-        if (!parsed.ok) return reject(key, value, parsed.reason);
-        settings.pow = parsed.value;
-        break;
-      }
-      case "maxconn":
-      case "pow_maxconn": {
-        const parsed = parseWholeNumber(value, 1_000_000);
-        if (!parsed.ok) return reject(key, value, parsed.reason);
-        if (key === "maxconn") settings.maxconn = parsed.value;
-        else settings.powMaxconn = parsed.value;
-        break;
-      }
-      case "weight": {
-        const parsed = parseWholeNumber(value, 256);
-        if (!parsed.ok) return reject(key, value, parsed.reason);
-        settings.weight = parsed.value;
-        break;
-      }
-      case "scheme": {
-        const parsed = parseScheme(value);
-        if (!parsed.ok) return reject(key, value, parsed.reason);
-        settings.scheme = parsed.value;
-        break;
-      }
-      case "sslverify": {
-        const parsed = parseBoolean(value);
-        if (!parsed.ok) return reject(key, value, parsed.reason);
-        settings.sslVerify = parsed.value;
-        break;
-      }
-      case "timeout": {
-        if (!TIMEOUT_CLASS.test(value)) return reject(key, value, "expected a timeout class name (a-z, 0-9, '_' or '-')");
-        settings.timeoutClass = value;
-        break;
-      }
-      case "version": {
-        if (!parseVersion(value)) return reject(key, value, "expected a semantic version MAJOR.MINOR.PATCH with an optional pre-release (1.4.2, 2.0.0-rc.1), at most 64 characters");
-        settings.version = value;
-        break;
-      }
-    }
+    const reason = applySetting(settings, key, value);
+    if (reason !== undefined) return reject(key, value, reason);
   }
   return {
     ok: true,

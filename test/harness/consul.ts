@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { eventually } from "./eventually.js";
 import { freePorts } from "./ports.js";
 
 export interface ConsulAgent {
@@ -46,19 +47,6 @@ export interface ConsulOptions {
    * leader, and answers reads with 500 "No cluster leader".
    */
   leaderless?: boolean;
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
@@ -116,20 +104,26 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     child = process;
+    const exited = () => (process.exitCode !== null ? `consul exited (${process.exitCode})` : undefined);
     if (options.leaderless) {
-      await waitFor(async () => (await fetch(`${address}/v1/agent/self`)).ok, "the Consul agent");
+      await eventually(async () => (await fetch(`${address}/v1/agent/self`)).ok, (ok) => ok, "the Consul agent", 15_000, { giveUpIf: exited });
       return;
     }
-    await waitFor(async () => {
-      if (process.exitCode !== null) throw new Error(`consul exited: ${stderr}`);
-      const leader = await fetch(`${address}/v1/status/leader`);
-      const text = await leader.text();
-      return leader.ok && text.length > 4;
-    }, "the Consul leader").catch((error: unknown) => {
+    await eventually(
+      async () => {
+        const leader = await fetch(`${address}/v1/status/leader`);
+        const text = await leader.text();
+        return leader.ok && text.length > 4;
+      },
+      (elected) => elected,
+      "the Consul leader",
+      15_000,
+      { giveUpIf: exited },
+    ).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; consul stderr: ${stderr}`);
     });
     // The leader also has to have set up the catalog (and the ACL system) before tests use it.
-    await waitFor(async () => (await api("GET", "/v1/catalog/nodes")).status === 200, "the Consul catalog");
+    await eventually(async () => (await api("GET", "/v1/catalog/nodes")).status, (status) => status === 200, "the Consul catalog", 15_000, { giveUpIf: exited });
   };
 
   const stop = async (): Promise<void> => {

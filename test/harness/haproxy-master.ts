@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { RuntimeApiClient } from "../../handler/haproxy-runtime-api/index.js";
+import { eventually } from "./eventually.js";
 
 export interface MasterWorkerHaproxy {
   admin: RuntimeApiClient;
@@ -39,18 +40,12 @@ export async function startMasterWorker(options: MasterWorkerOptions): Promise<M
   const workerPid = async (): Promise<number> => (await admin.showInfo()).pid;
 
   const waitForWorker = async (other: number | undefined): Promise<void> => {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const pid = await workerPid();
-        if (pid !== other) return;
-      } catch {
-        // not up yet
-      }
-      if (master?.exitCode !== null && master?.exitCode !== undefined) throw new Error(`haproxy exited (${master.exitCode}): ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`no new HAProxy worker answered on ${options.adminAddress}: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await eventually(workerPid, (pid) => pid !== other, `a new HAProxy worker on ${options.adminAddress}`, 15_000, {
+      intervalMs: 10,
+      giveUpIf: () => (master?.exitCode !== null && master?.exitCode !== undefined ? `haproxy exited (${master.exitCode})` : undefined),
+    }).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; haproxy stderr: ${stderr}`);
+    });
   };
 
   const start = async (): Promise<void> => {
@@ -103,11 +98,11 @@ export async function startMasterWorker(options: MasterWorkerOptions): Promise<M
 
   /** The master re-executes itself on a reload; a signal sent meanwhile is lost. Wait until it lists the worker. */
   const waitForMaster = async (pid: number): Promise<void> => {
-    const deadline = Date.now() + 15_000;
-    while (!(await masterCommand("show proc"))?.includes(`\n${pid} `)) {
-      if (Date.now() > deadline) throw new Error(`the HAProxy master does not list worker ${pid}: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await eventually(() => masterCommand("show proc"), (processes) => processes?.includes(`\n${pid} `) === true, `the HAProxy master to list worker ${pid}`, 15_000, { intervalMs: 10 }).catch(
+      (error: unknown) => {
+        throw new Error(`${(error as Error).message}; haproxy stderr: ${stderr}`);
+      },
+    );
   };
 
   await start();

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
+import { eventually } from "./eventually.js";
 
 export interface HaproxyInstance {
   directory: string;
@@ -71,13 +72,15 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
     running.add(process_);
     process_.once("exit", () => running.delete(process_));
     child = process_;
-    const deadline = Date.now() + 10_000;
-    let version: string | undefined;
-    while ((version = await answers(options.adminPort)) === undefined) {
-      if (process_.exitCode !== null) throw new Error(`${haproxyProgram} exited (${process_.exitCode}): ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`haproxy's admin socket on port ${options.adminPort} did not answer: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const version = await eventually(
+      () => answers(options.adminPort),
+      (answer): answer is string => answer !== undefined,
+      `haproxy's admin socket on port ${options.adminPort}`,
+      10_000,
+      { intervalMs: 20, giveUpIf: () => (process_.exitCode !== null ? `${haproxyProgram} exited (${process_.exitCode})` : undefined) },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; haproxy stderr: ${stderr}`);
+    });
     try {
       checkVersion(version);
     } catch (error) {

@@ -1,6 +1,7 @@
-// The unit tests that guard the mutated modules (planner and its slot reader, node settings,
-// runtime command builders), run in this one process: StrykerJS's command
-// runner starts this once per mutant, so no per-file child processes.
+// The unit tests that guard the mutated modules (planner and its slot reader,
+// node settings and their key table, runtime command builders and their
+// limits), run in this one process: StrykerJS's command runner starts this
+// once per mutant, so no per-file child processes.
 // node:test sets a non-zero exit code when a test fails.
 await import("../../dist/test/unit/planner/plan.test.js");
 await import("../../dist/test/unit/planner/versions.test.js");
@@ -11,9 +12,13 @@ await import("../../dist/test/unit/source/node-settings.test.js");
 await import("../../dist/test/unit/source/node-settings-bounds.test.js");
 await import("../../dist/test/unit/source/node-settings-version.test.js");
 await import("../../dist/test/unit/source/no-node-address.test.js");
+await import("../../dist/test/unit/source/setting-keys.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/show-server-stat.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands-replies.test.js");
+await import("../../dist/test/unit/haproxy-runtime-api/limits.test.js");
+// The configuration is checked with the same limits.
+await import("../../dist/test/unit/config/config.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
 // parse.test reads `show servers state` / `show stat` into slots (haproxy-state/slots).
 await import("../../dist/test/unit/haproxy-runtime-api/parse.test.js");

@@ -136,4 +136,13 @@ describe("applier", () => {
     await applyPlan(session, [grow]);
     assert.deepEqual(session.batches, [["add server be/srv9 10.0.0.9:14265 check inter 2s"], ["enable health be/srv9", "set server be/srv9 state ready", "set server be/srv9 health down"]]);
   });
+
+  test("a step with several refused commands reports its first refusal, once", async () => {
+    const session = new FakeSession((text) => text.startsWith("set server be/srv1 addr") || text === "set maxconn server be/srv1 7");
+    const report = await applyPlan(session, [fill("srv1", "10.0.0.1")]);
+    assert.deepEqual(report.failures.map((failure) => failure.command), ["set server be/srv1 addr 10.0.0.1 port 14265"]);
+    assert.deepEqual(report.applied, []);
+    assert.equal(session.batches.length, 1, "no activate batch when every step failed in prepare");
+    assert.equal(report.commandsSent, 3);
+  });
 });

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig, validateConfig } from "../../../handler/config/config.js";
+import { commands, MAXCONN, WEIGHT } from "../../../handler/haproxy-runtime-api/index.js";
 
 function problemsOf(document: unknown): string[] {
   try {
@@ -113,5 +114,27 @@ describe("config", () => {
       ],
     });
     assert.ok(problems.some((problem) => problem.includes("claimed by both a and c")));
+  });
+
+  test("names, weights, maxconn and grow keywords: exactly what the runtime client accepts", () => {
+    const name64 = "b".repeat(64);
+    const service = (overrides: Record<string, unknown>) => ({ haproxy: { socket: "127.0.0.1:9999" }, services: [{ name: "a", backend: "b", slotPrefix: "s", ...overrides }] });
+    const edge = validateConfig(
+      service({ backend: name64, powBackend: "p.o:w-b_1", defaults: { weight: WEIGHT.max, maxconn: MAXCONN.max }, powDefaults: { weight: WEIGHT.min, maxconn: MAXCONN.min }, grow: { keywords: ["check", "ca-file", "/etc/ssl/ca.pem"] } }),
+      "test.yml",
+    ).services[0];
+    assert.ok(edge);
+    // What the config accepts builds commands without a throw.
+    assert.doesNotThrow(() => commands.setServerWeight(edge.backend, `${edge.slotPrefix}1`, edge.defaults.weight));
+    assert.doesNotThrow(() => commands.setServerMaxconn(edge.backend, `${edge.slotPrefix}1`, edge.defaults.maxconn));
+    assert.doesNotThrow(() => commands.addServer(edge.backend, `${edge.slotPrefix}1`, "10.0.0.1", 80, edge.grow?.keywords ?? []));
+    const problems = problemsOf(service({ backend: `${name64}b`, slotPrefix: "s p", defaults: { weight: WEIGHT.max + 1, maxconn: MAXCONN.max + 1 }, grow: { keywords: ["inter 2s"] } }));
+    assert.deepEqual(problems, [
+      `services[0].backend: "${name64}b" is not valid; expected an HAProxy backend name: letters, digits, '_', '.', ':' or '-' (at most 64)`,
+      `services[0].slotPrefix: "s p" is not valid; expected the server-template prefix: letters, digits, '_', '.', ':' or '-' (at most 64)`,
+      `services[0].grow.keywords: expected a list of HAProxy server keywords and values of letters, digits, '_', '.', ':', '/' or '-' (at most 128), got a list`,
+      "services[0].defaults.weight: expected a whole number from 0 to 256, got 257",
+      "services[0].defaults.maxconn: expected a whole number from 0 to 1000000, got 1000001",
+    ]);
   });
 });

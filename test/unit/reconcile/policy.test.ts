@@ -67,4 +67,16 @@ describe("policy from config", () => {
       ["iri_pow_back", ["irisrv", "fast", "tls"]],
     ]);
   });
+
+  test("versioning reaches both backends; a tag or filter makes the selection key the endpoints carry", () => {
+    const selected = { ...iri, tag: "blue", filter: 'Service.Meta.env == "prod"', versioning: { compatible: "major", canaryPercent: 10 } };
+    const policy = policyFromConfig(config([selected]));
+    for (const backend of policy.backends) {
+      assert.equal(backend.serviceName, 'iri?tag=blue&filter=Service.Meta.env == "prod"', backend.backend);
+      assert.deepEqual(backend.versioning, { compatible: "major", prefer: "newest", canaryPercent: 10 }, backend.backend);
+    }
+    const plain = policyFromConfig(config([iri]));
+    assert.equal(plain.backends[0]?.serviceName, "iri");
+    assert.equal("versioning" in (plain.backends[0] ?? {}), false, "versioning off: no versioning key at all");
+  });
 });

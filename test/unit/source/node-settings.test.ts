@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { endpointFromEntry, foldHealth } from "../../../handler/source/node-settings.js";
+import { closestSettingKey, endpointFromEntry, foldHealth } from "../../../handler/source/node-settings.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "../../../handler/source/health-entry.js";
 
 function entry(overrides: { meta?: Record<string, string>; tags?: string[]; nodeMeta?: Record<string, string>; address?: string; nodeAddress?: string; port?: number; checks?: ConsulHealthEntry["Checks"] } = {}): ConsulHealthEntry {
@@ -77,6 +77,38 @@ describe("node settings", () => {
     const clean = endpointFromEntry(entry({ meta: { haproxy_maxconn: "5", owner: "x" }, tags: ["blue", "haproxy.weight=2"] }));
     assert.ok(clean.ok);
     assert.deepEqual(clean.warnings, []);
+  });
+
+  test("did you mean: case, '-' for '_', up to a third of the key's letters off; ties go to the earlier key", () => {
+    assert.equal(closestSettingKey("MaxConn"), "maxconn");
+    assert.equal(closestSettingKey("pow-maxconn"), "pow_maxconn");
+    assert.equal(closestSettingKey("versoin"), "version", "two letters off a seven-letter key");
+    assert.equal(closestSettingKey("pw"), "pow", "one letter off a three-letter key");
+    assert.equal(closestSettingKey("px"), undefined, "two letters off a three-letter key is too far");
+    assert.equal(closestSettingKey("wxyzht"), undefined, "three letters off");
+    assert.equal(closestSettingKey("w_maxconn"), "maxconn", "two off maxconn and two off pow_maxconn: the table's order decides");
+    assert.equal(closestSettingKey("ow_maxconn"), "pow_maxconn", "the closer one wins, not the earlier one");
+    assert.equal(closestSettingKey("colour"), undefined);
+  });
+
+  test("ignored keys say where they were; near-miss tags without '=' and prefixes inside a key", () => {
+    const result = endpointFromEntry(
+      entry({
+        meta: { "myhaproxy-weight": "3" },
+        tags: ["haproxy.wieght=2", "haproxy-weight", "HAProxy.maxconn", "haproxy.weight: 5", "haproxy.colour"],
+        nodeMeta: { haproxy_colour: "red" },
+      }),
+    );
+    assert.ok(result.ok);
+    assert.deepEqual(result.ignoredKeys, ["tag:wieght", "tag:weight: 5", "tag:colour", "node-meta:colour"]);
+    assert.deepEqual(result.warnings, [
+      'tag "haproxy.wieght=2": unknown haproxy setting, ignored; did you mean "haproxy.weight=2"?',
+      'tag "haproxy-weight": not read (the tag form is haproxy.<key>=<value>); did you mean "haproxy.weight=<value>"?',
+      'tag "HAProxy.maxconn": not read (the tag form is haproxy.<key>=<value>); did you mean "haproxy.maxconn=<value>"?',
+      "tag \"haproxy.weight: 5\": no '=' (the tag form is haproxy.<key>=<value>), ignored; did you mean \"haproxy.weight=<value>\"?",
+      "tag \"haproxy.colour\": no '=' (the tag form is haproxy.<key>=<value>), ignored",
+      'Node Meta "haproxy_colour": unknown haproxy setting, ignored; known settings: pow, maxconn, pow_maxconn, weight, scheme, sslverify, timeout, version',
+    ]);
   });
 
   // Values that must never reach the admin socket: each rejects the node,
