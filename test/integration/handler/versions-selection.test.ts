@@ -35,6 +35,17 @@ describe("versioning with a tag selection", () => {
     // Sticky: 1.0.x keeps serving until the operator says otherwise.
     assert.deepEqual([...(await versionsSeen(stack, 10)).keys()], ["1.0.1"]);
 
+    // A promotion in KV (another handler's, or written by hand) shows in the next dry run.
+    const written = await fetch(`${stack.consul.address}/v1/kv/consul-haproxy-handler/iri/promoted`, { method: "PUT", body: "1.1.0" });
+    assert.equal(written.status, 200);
+    const pending = await stack.cli(["sync", "--dry-run"]);
+    assert.equal(pending.code, 0, pending.stderr);
+    assert.ok(hasLog(pending.stderr, { message: "serving generation would switch (dry run)", to: "1.1.x", reason: /promoted by the operator/ }), pending.stderr);
+    // The serving slot would go to weight 0, the promoted one up.
+    assert.match(pending.stdout, /^set server main_back\/srv\d+ weight 0$/m);
+    assert.match(pending.stdout, /^set server main_back\/srv\d+ weight [1-9]\d*$/m);
+    assert.deepEqual([...(await versionsSeen(stack, 10)).keys()], ["1.0.1"], "a dry run changes nothing");
+
     const promoted = await stack.cli(["promote", "iri", "1.1.0"]);
     assert.equal(promoted.code, 0, promoted.stderr);
     assert.match(promoted.stdout, /^promoted iri 1\.1\.0; iri is served by 1\.1\.x$/m);
