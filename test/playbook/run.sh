@@ -603,11 +603,14 @@ tls_check_config() {
 check "TLS: check-config passes over mTLS (ok consul: https://127.0.0.1:8501)" tls_check_config
 # The unit took the new config (SIGHUP; a config it cannot use keeps the old
 # one, plain HTTP): its blocking queries are open to 8501.
+# (ss -e names the socket's owner: uid:N.)
 handler_on_https() {
-    cin 'cg=$(systemctl show -p ControlGroup --value consul-haproxy-handler) && pids=$(tr "\n" "|" < "/sys/fs/cgroup$cg/cgroup.procs") \
-        && ss -Htnp state established "( dport = :8501 )" | grep -Eq "pid=(${pids%|}),"'
+    cin 'ss -Htnpe state established "( dport = :8501 )" | grep -q " uid:$(id -u consul-haproxy-handler) "'
 }
-check "TLS: the running handler's connections to Consul go to https://127.0.0.1:8501" wait_for 30 handler_on_https
+if wait_for 30 handler_on_https; then pass "TLS: the running handler is connected to https://127.0.0.1:8501"; else
+    cin 'id -u consul-haproxy-handler; ss -Htnpe state established "( dport = :8501 or dport = :8500 )"; journalctl -u consul-haproxy-handler -n 15 --no-pager' | sed 's/^/   /'
+    fail "TLS: the running handler is connected to https://127.0.0.1:8501"
+fi
 register_tls() { # register_tls ID PORT: over https with a client certificate
     cin "$CURL_TLS -X PUT -d @- https://127.0.0.1:8501/v1/agent/service/register" <<EOF
 {"ID": "$1", "Name": "iri", "Address": "$GUEST_IP", "Port": $2, "Meta": {"haproxy_pow": "false"},
