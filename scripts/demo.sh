@@ -4,10 +4,16 @@
 # loopback. `make demo-stop` (or `scripts/demo.sh stop`) takes it all down.
 # `scripts/demo.sh reload` reloads HAProxy the way the playbook's unit does:
 # check the configuration, save the server state, then SIGUSR2 the master.
+# As with the playbook, HAProxy loads the backends from the file the handler
+# renders (haproxy.slotsFile): a reload keeps every node in its slot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=/tmp/consul-haproxy-handler-demo
 handler="node $PWD/dist/handler/cli/main.js --config $PWD/demo/config.yml"
+# haproxy.slotsFile of demo/config.yml: the template and the rendered file.
+backends_template="$state/backends.cfg.in"
+backends="$state/backends.cfg"
+haproxy_files=(-f demo/haproxy.cfg -f "$backends")
 
 stop() {
   for pidfile in "$state"/*.pid; do
@@ -29,12 +35,12 @@ ports_in_use=(
 )
 
 # Same steps as the playbook's ExecReload: a broken config does not reload;
-# the state file keeps slot ports, weights and admin states across the reload
-# (HAProxy does not restore a slot's address from it: the handler refills
-# those when it sees the new process).
+# the rendered backends file puts every node in its slot (address, weight,
+# maxconn) and the state file restores its operational state, so a node UP
+# before is UP in the new process at once.
 reload() {
   [ -f "$state/haproxy.pid" ] || { echo "demo: not running ('make demo' first)" >&2; exit 1; }
-  haproxy -c -q -f demo/haproxy.cfg
+  haproxy -c -q "${haproxy_files[@]}"
   local tmp="$state/haproxy.state.tmp"
   echo "show servers state" | socat -t 5 stdio tcp4-connect:127.0.0.1:9999 > "$tmp"
   if [ "$(head -n 1 "$tmp")" = 1 ]; then
@@ -57,8 +63,11 @@ esac
 stop
 mkdir -p "$state"
 # A state file from an earlier demo would hand its weights and admin states
-# to this HAProxy's first start.
+# to this HAProxy's first start; its backends start as the template (no slot
+# filled), as the playbook's first run does.
 rm -f "$state/haproxy.state"
+cp demo/backends.cfg.in "$backends_template"
+cp "$backends_template" "$backends"
 for entry in "${ports_in_use[@]}"; do
   port=${entry%% *}
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -74,7 +83,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-haproxy -W -db -f demo/haproxy.cfg >"$state/haproxy.log" 2>&1 &
+haproxy -W -db "${haproxy_files[@]}" >"$state/haproxy.log" 2>&1 &
 echo $! >"$state/haproxy.pid"
 for _ in $(seq 50); do
   echo "show info" | socat -t1 stdio tcp4-connect:127.0.0.1:9999 >/dev/null 2>&1 && break
@@ -152,8 +161,8 @@ Version-aware routing: the api nodes on 15001-15004 (1.0.1, 1.0.1, 1.0.2,
 See what a sync would send, without sending it:
   $handler sync --dry-run
 
-Reload HAProxy as the playbook does (state file saved first; the handler
-refills the slot addresses in the new process):
+Reload HAProxy as the playbook does (every node stays in its slot, UP: the
+handler keeps $backends current, the state file is saved first):
   scripts/demo.sh reload
 
 Stop everything:  make demo-stop

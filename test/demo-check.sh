@@ -32,10 +32,10 @@ check "scripts/demo.sh starts the demo" test "$rc" = 0
 (( rc == 0 )) || exit 1
 
 admin() { echo "$1" | socat -t 2 stdio tcp4-connect:127.0.0.1:9999; }
-# "<be> <addr>:<port> <status>" for every slot with an address.
+# "<be>/<slot> <addr>:<port> <status>" for every slot with an address.
 slots() {
   admin "show stat" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $2 ~ /^irisrv/ && $col["addr"] !~ /^0\.0\.0\.0:/ && $col["addr"] != "" { print $1, $col["addr"], $col["status"] }' | sort
+    $2 ~ /^irisrv/ && $col["addr"] !~ /^0\.0\.0\.0:/ && $col["addr"] != "" { print $1 "/" $2, $col["addr"], $col["status"] }' | sort
 }
 up_count() { slots | grep -c ' UP$'; }
 four_up() { (( $(up_count) >= 4 )); }
@@ -60,14 +60,20 @@ check "every port the demo listens on is in its banner (listened: $(echo $listen
 check "every port in the banner is listened on (named: $(echo $named))" \
   test -z "$(comm -13 <(echo "$listened") <(echo "$named"))"
 
-before=$(slots | grep ' UP$' | awk '{print $1, $2}')
+# The slot map (slot, address, UP) before the reload; the new process must
+# show the same at once (slots file + state file), before the handler could
+# repair anything.
+before=$(slots | grep ' UP$')
 old_pid=$(admin "show info" | awk -F': ' '$1 == "Pid" {print $2}')
 check "scripts/demo.sh reload succeeds" bash scripts/demo.sh reload
 check "the reload saved the server state (format line 1)" test "$(head -n 1 "$state/haproxy.state" 2>/dev/null)" = 1
 new_process() { [[ "$(admin "show info" | awk -F': ' '$1 == "Pid" {print $2}')" != "$old_pid" ]]; }
 check "a new HAProxy process answers after the reload" wait_for 20 new_process
-same_nodes_up() { [[ "$(slots | grep ' UP$' | awk '{print $1, $2}')" == "$before" ]]; }
-check "after the reload the same nodes are UP at the same addresses" wait_for 30 same_nodes_up
+after=$(slots | grep ' UP$')
+check "after the reload every node is in the same slot, UP, at once ($(wc -l <<<"$before") slots)" test -n "$before" -a "$after" = "$before"
+[[ "$after" == "$before" ]] || diff <(echo "$before") <(echo "$after") | sed 's/^/#   /'
+check "the slots file names every filled slot as a server line" \
+  sh -c "grep -Eq '^ *server irisrv[0-9]+ 127\.0\.0\.1:1426[5-7] ' '$state/backends.cfg'"
 placeholder_in_rotation() {
   admin "show stat" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     $2 ~ /^irisrv/ && $col["addr"] ~ /^0\.0\.0\.0:/ && $col["status"] !~ /^MAINT/ { bad = 1 } END { exit !bad }'

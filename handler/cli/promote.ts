@@ -5,6 +5,7 @@ import { parseVersion, generationOf } from "../planner/versions.js";
 import { reconcile, reconcileSucceeded, type HandlerContext } from "../reconcile/reconcile.js";
 import { withLock } from "../triggers/lock.js";
 import { promotionKey } from "../source/promotion.js";
+import { selectionKey } from "../source/consul-source.js";
 
 /** `usage`: the command line was wrong (exit 2); otherwise ok false means the reconcile failed (exit 1). */
 export interface PromoteResult {
@@ -14,9 +15,11 @@ export interface PromoteResult {
 }
 
 export async function promote(context: HandlerContext, service: string, version: string | undefined, options: { clear?: boolean } = {}): Promise<PromoteResult> {
-  const configured = context.config.services.find((candidate) => candidate.name === service);
-  if (!configured) return { ok: false, usage: true, message: `service ${service} is not in the config; expected one of ${context.config.services.map((candidate) => candidate.name).join(", ")}` };
-  if (!configured.versioning) return { ok: false, usage: true, message: `service ${service} has no versioning section in the config; add 'versioning: {}' to it first` };
+  const named = context.config.services.filter((candidate) => candidate.name === service);
+  if (named.length === 0) return { ok: false, usage: true, message: `service ${service} is not in the config; expected one of ${[...new Set(context.config.services.map((candidate) => candidate.name))].join(", ")}` };
+  // One service may be selected several times (tags, filters); the promotion applies to each versioned selection.
+  const configured = named.find((candidate) => candidate.versioning !== undefined) ?? named[0];
+  if (!configured?.versioning) return { ok: false, usage: true, message: `service ${service} has no versioning section in the config; add 'versioning: {}' to it first` };
   if (options.clear) {
     if (version !== undefined) return { ok: false, usage: true, message: "give either a version or --clear, not both" };
     await context.promotions.clear(service);
@@ -26,7 +29,8 @@ export async function promote(context: HandlerContext, service: string, version:
     await context.promotions.write(service, version);
   }
   const outcome = await withLock(context.config.lockFile, () => reconcile(context));
-  const decision = outcome.plan.versions.find((candidate) => candidate.serviceName === service);
+  // The planner keys its decisions by selection (iri?tag=live), the promotion by the plain name.
+  const decision = outcome.plan.versions.find((candidate) => candidate.serviceName === selectionKey(configured));
   const serving = decision?.serving ?? "nothing";
   if (options.clear) return { ok: reconcileSucceeded(outcome), usage: false, message: `cleared ${promotionKey(service)}; ${service} is served by ${serving}` };
   const wanted = generationOf(version, configured.versioning.compatible).label;

@@ -208,6 +208,6 @@ export interface Plan {
 
 /** Per-reconcile inputs besides endpoints and slots. */
 export interface PlannerInputs {
-  /** Service name -> version promoted by the operator (`promote`), read from Consul KV. */
+  /** A backend's serviceName (its selection, e.g. `api?tag=live`) -> version promoted by the operator (`promote`), read from Consul KV. */
   promoted?: ReadonlyMap<string, string>;
 }

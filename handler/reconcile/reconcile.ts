@@ -4,7 +4,7 @@
 import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { RuntimeApiClient } from "../haproxy-runtime-api/index.js";
-import { ConsulSource } from "../source/consul-source.js";
+import { ConsulSource, selectionKey } from "../source/consul-source.js";
 import type { Rejection } from "../source/node-settings.js";
 import { endpointsFromSnapshots, type DesiredState, type RejectedNode } from "../source/desired.js";
 import { PromotionStore } from "../source/promotion.js";
@@ -41,12 +41,17 @@ export function createContext(config: HandlerConfig, logger: Logger): HandlerCon
   };
 }
 
-/** Services with versioning on: only these need their promoted version read. */
+/** Services with versioning on (Consul names, each once): only these need their promoted version read. */
 export function versionedServices(context: HandlerContext): string[] {
-  return context.config.services.filter((service) => service.versioning).map((service) => service.name);
+  return [...new Set(context.config.services.filter((service) => service.versioning).map((service) => service.name))];
 }
 
-/** Reads the promoted versions (fail static: a KV error throws ConsulUntrusted, HAProxy untouched). */
+/**
+ * Reads the promoted versions (fail static: a KV error throws ConsulUntrusted,
+ * HAProxy untouched), keyed like the planner's backends: by selectionKey().
+ * A promotion is kept under the plain service name, so it applies to every
+ * selection (tag, filter) of that service.
+ */
 export async function readPromoted(context: HandlerContext): Promise<Map<string, string>> {
   const services = versionedServices(context);
   if (services.length === 0) return new Map();
@@ -54,7 +59,12 @@ export async function readPromoted(context: HandlerContext): Promise<Map<string,
   for (const { service, value } of read.invalid) {
     context.logger.warn("promoted version in Consul KV is not a version; ignored", { service, value, fix: `consul-haproxy-handler promote ${service} <version> (or --clear)` });
   }
-  return read.promoted;
+  const bySelection = new Map<string, string>();
+  for (const service of context.config.services) {
+    const version = read.promoted.get(service.name);
+    if (service.versioning && version !== undefined) bySelection.set(selectionKey(service), version);
+  }
+  return bySelection;
 }
 
 /** Each switch of a serving generation, logged once: the next reconcile sees it in HAProxy. */

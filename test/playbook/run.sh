@@ -284,6 +284,19 @@ playbook() { # playbook LOGNAME extra-args...
         -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$STAGE" ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@" > "$WORK/$name.log" 2>&1
 }
 recap() { grep -A2 '^PLAY RECAP' "$WORK/$1.log" | grep "$MACHINE" || true; }
+# unchanged_run NAME WHAT extra-args...: a run over a finished install must change nothing.
+unchanged_run() {
+    local name=$1 what=$2 line; shift 2
+    if playbook "$name" "$@"; then
+        line=$(recap "$name" | tr -s ' ')
+        if grep -q 'changed=0 ' <<<"$line"; then pass "$what: $line"; else
+            grep -B1 -E '^changed:' "$WORK/$name.log" | grep -E '^(TASK|changed)' | head -20
+            fail "$what is not changed=0: $line"
+        fi
+    else
+        tail -30 "$WORK/$name.log"; fail "$what: the playbook failed"
+    fi
+}
 
 log "ansible-playbook site.yml (first run)"
 if playbook run1; then
@@ -494,15 +507,7 @@ check "slots back once Consul is up again" wait_for 60 slot_up iri_back "$B"
 # --------------------------------------------------------------- idempotent
 if [[ -n "${PLAYBOOK_TEST_SKIP_SECOND_RUN:-}" ]]; then skip_rest PLAYBOOK_TEST_SKIP_SECOND_RUN; fi
 log "ansible-playbook site.yml (second run)"
-if playbook run2; then
-    line=$(recap run2 | tr -s ' ')
-    if grep -q 'changed=0 ' <<<"$line"; then pass "second run: $line"; else
-        grep -B1 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | head -20
-        fail "second run is not changed=0: $line"
-    fi
-else
-    tail -30 "$WORK/run2.log"; fail "second playbook run failed"
-fi
+unchanged_run run2 "second run"
 check "node-b still UP after the second run" slot_up iri_back "$B"
 
 # --------------------------------------------------------------- watch mode
@@ -545,6 +550,80 @@ posts_before=$(watch_posts || echo unknown)
 check "http watch: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
 check "http watch: Consul POSTed the deregistration to /watch (grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
 check "http watch: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+
+# ---------------------------------------------------------- Consul with TLS
+# The consul role's TLS (consul_tls_enabled) with verify_incoming, and the
+# handler talking mTLS to its local agent: a CA and certificates made here
+# with openssl, kept where the controller sees them (the suite controller's
+# chroot has $SNAP bind-mounted). Same mode as the run before (http watch),
+# so what changes is TLS only.
+log "Consul TLS (consul_tls_enabled=true, verify_incoming, handler client certificate)"
+PKI="$SNAP/consul-tls"
+make_pki() {
+    mkdir -p "$PKI" || return 1
+    local name ext
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=playbook test Consul CA" -keyout "$PKI/ca-key.pem" -out "$PKI/ca.pem" 2>/dev/null || return 1
+    for name in agent handler; do
+        if [[ $name == agent ]]; then
+            # Consul's own certificate serves HTTPS and RPC both ways.
+            ext=$'subjectAltName=DNS:server.dc1.consul,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=critical,CA:FALSE'
+        else
+            ext=$'extendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE'
+        fi
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name.dc1.consul" \
+            -keyout "$PKI/$name-key.pem" -out "$PKI/$name.csr" 2>/dev/null || return 1
+        openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca-key.pem" -CAcreateserial -days 2 \
+            -extfile <(printf '%s\n' "$ext") -out "$PKI/$name.pem" 2>/dev/null || return 1
+    done
+}
+check "CA, Consul agent and handler client certificates made with openssl" make_pki
+TLS_ARGS=(-e handler_mode=watch -e handler_watch_type=http -e consul_tls_enabled=true
+    -e "consul_tls_ca_src=$PKI/ca.pem" -e "consul_tls_cert_src=$PKI/agent.pem" -e "consul_tls_key_src=$PKI/agent-key.pem"
+    -e "handler_consul_client_cert_src=$PKI/handler.pem" -e "handler_consul_client_key_src=$PKI/handler-key.pem")
+if playbook tls "${TLS_ARGS[@]}"; then
+    pass "playbook run with consul_tls_enabled=true: $(recap tls | tr -s ' ')"
+else
+    tail -30 "$WORK/tls.log"; fail "playbook run with consul_tls_enabled=true: $(recap tls | tr -s ' ')"
+fi
+HANDLER_CERT="--cert /etc/consul-haproxy-handler/consul-client.pem --key /etc/consul-haproxy-handler/consul-client-key.pem"
+CURL_TLS="curl -sf --cacert /etc/consul/tls/ca.pem $HANDLER_CERT -H 'X-Consul-Token: $TOKEN'"
+check "TLS: Consul answers on https://127.0.0.1:8501 to a client with a certificate from the CA" \
+    cin "curl -sf --cacert /etc/consul/tls/ca.pem $HANDLER_CERT https://127.0.0.1:8501/v1/status/leader | grep -q ':'"
+check "TLS: Consul refuses a client without a certificate (verify_incoming)" \
+    cin "! curl -s -o /dev/null --cacert /etc/consul/tls/ca.pem https://127.0.0.1:8501/v1/status/leader"
+check "TLS: the handler's config points at https with the CA and its client certificate" \
+    cin "grep -q 'address: https://127.0.0.1:8501' /etc/consul-haproxy-handler/config.yml && grep -q 'clientCert: /etc/consul-haproxy-handler/consul-client.pem' /etc/consul-haproxy-handler/config.yml"
+tls_check_config() {
+    local out
+    out=$(cin "runuser -u consul-haproxy-handler -- consul-haproxy-handler check-config --config /etc/consul-haproxy-handler/config.yml") \
+        || { tail -5 <<<"$out" >&2; return 1; }
+    grep -q '^ok   consul: https://127.0.0.1:8501' <<<"$out" || { tail -5 <<<"$out" >&2; return 1; }
+}
+check "TLS: check-config passes over mTLS (ok consul: https://127.0.0.1:8501)" tls_check_config
+# The unit took the new config (SIGHUP; a config it cannot use keeps the old
+# one, plain HTTP): its blocking queries are open to 8501.
+# (ss -e names the socket's owner: uid:N.)
+handler_on_https() {
+    cin 'ss -Htnpe state established "( dport = :8501 )" | grep -q " uid:$(id -u consul-haproxy-handler) "'
+}
+if wait_for 30 handler_on_https; then pass "TLS: the running handler is connected to https://127.0.0.1:8501"; else
+    cin 'id -u consul-haproxy-handler; ss -Htnpe state established "( dport = :8501 or dport = :8500 )"; journalctl -u consul-haproxy-handler -n 15 --no-pager' | sed 's/^/   /'
+    fail "TLS: the running handler is connected to https://127.0.0.1:8501"
+fi
+register_tls() { # register_tls ID PORT: over https with a client certificate
+    cin "$CURL_TLS -X PUT -d @- https://127.0.0.1:8501/v1/agent/service/register" <<EOF
+{"ID": "$1", "Name": "iri", "Address": "$GUEST_IP", "Port": $2, "Meta": {"haproxy_pow": "false"},
+ "Check": {"Name": "getNodeInfo", "Args": ["/usr/local/bin/check-iri-node", "http://$GUEST_IP:$2"],
+           "Interval": "2s", "Timeout": "2s"}}
+EOF
+}
+check "TLS: register node-a over https with a client certificate" register_tls node-a 14001
+check "TLS: node-a UP in iri_back (the handler reads Consul over mTLS)" wait_for 40 slot_up iri_back "$A"
+check "TLS: node-b still UP in iri_back" slot_up iri_back "$B"
+unchanged_run tls2 "TLS: second run" "${TLS_ARGS[@]}"
+check "TLS: deregister node-a over https" cin "$CURL_TLS -X PUT https://127.0.0.1:8501/v1/agent/service/deregister/node-a"
+check "TLS: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
 
 # ---------------------------------------------------------------- uninstall
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then skip_rest PLAYBOOK_TEST_SKIP_UNINSTALL; fi
