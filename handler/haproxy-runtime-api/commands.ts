@@ -4,7 +4,7 @@
 // commands and arguments, so a value that is not exactly what it claims to
 // be (an IP literal, a port, an integer in range, a known word, a strict
 // name) throws instead of being sent.
-import { describeRange, isIpLiteral, isKeyword, isName, isWithin, KEYWORD_RULE, MAXCONN, NAME_RULE, PORT, WEIGHT, type WholeNumberRange } from "./limits.js";
+import { describeRange, isIpLiteral, isKeyword, isName, isWithin, KEYWORD_RULE, MAXCONN, NAME_RULE, PORT, SERVER_ID, WEIGHT, type WholeNumberRange } from "./limits.js";
 
 export type ServerAdminState = "ready" | "drain" | "maint";
 export type ServerHealth = "up" | "stopping" | "down";
@@ -103,7 +103,7 @@ export const commands = {
   },
   /** One server's row by its id (`srv_id` of `show servers state`): a cheap look at one slot. */
   showServerStat(backend: string, serverId: number): RuntimeCommand {
-    return command(`show stat ${name("backend", backend)} 4 ${integer("server id", serverId, 1, 2_147_483_647)}`, startsWith("# pxname"));
+    return command(`show stat ${name("backend", backend)} 4 ${integer("server id", serverId, SERVER_ID)}`, startsWith("# pxname"));
   },
   showServersState(backend?: string): RuntimeCommand {
     return command(backend === undefined ? "show servers state" : `show servers state ${name("backend", backend)}`, (output) => /^\d+\n#/.test(output.trimStart()));

@@ -16,6 +16,8 @@ export const WEIGHT: WholeNumberRange = Object.freeze({ min: 0, max: 256 });
 export const MAXCONN: WholeNumberRange = Object.freeze({ min: 0, max: 1_000_000 });
 /** A TCP port a server listens on. */
 export const PORT: WholeNumberRange = Object.freeze({ min: 1, max: 65535 });
+/** A server's id in its backend (`srv_id`; HAProxy numbers them from 1, as a signed 32-bit int). */
+export const SERVER_ID: WholeNumberRange = Object.freeze({ min: 1, max: 2_147_483_647 });
 
 /**
  * Proxy and server names (and server-template prefixes): HAProxy allows
