@@ -160,12 +160,29 @@ const NO_NODE_ADDRESSES = (() => {
   return list;
 })();
 
-/** Why an IP literal cannot be a node's address, or undefined when it can. */
-export function notANodeAddress(address: string): string | undefined {
+/**
+ * Verdicts already reached, per address text. A blocking query hands back
+ * every instance of a service on every change, and BlockList.check builds a
+ * SocketAddress per call: with 1,000 instances that was most of the time
+ * spent validating an answer. Bounded so a churn of addresses cannot grow it.
+ */
+const nodeAddressVerdicts = new Map<string, boolean>();
+const MAX_REMEMBERED_VERDICTS = 100_000;
+
+function isNoNodeAddress(address: string): boolean {
+  const known = nodeAddressVerdicts.get(address);
+  if (known !== undefined) return known;
   // Only the family is asked here: whether the text is an address at all is isIpLiteral's question.
   const family = isIP(address);
-  if (family === 0) return undefined;
-  if (!NO_NODE_ADDRESSES.check(address, family === 4 ? "ipv4" : "ipv6")) return undefined;
+  const blocked = family !== 0 && NO_NODE_ADDRESSES.check(address, family === 4 ? "ipv4" : "ipv6");
+  if (nodeAddressVerdicts.size >= MAX_REMEMBERED_VERDICTS) nodeAddressVerdicts.clear();
+  nodeAddressVerdicts.set(address, blocked);
+  return blocked;
+}
+
+/** Why an IP literal cannot be a node's address, or undefined when it can. */
+export function notANodeAddress(address: string): string | undefined {
+  if (!isNoNodeAddress(address)) return undefined;
   return "an unspecified, multicast or broadcast address is no node's address (0.0.0.0 and :: would point the slot at the load balancer itself); register the node's own IP";
 }
 
