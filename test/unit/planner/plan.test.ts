@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { classFor, planReconcile } from "../../../handler/planner/plan.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, PlannerPolicy, PlanStep, Slot, SlotClass } from "../../../handler/planner/model.js";
+import { emptySlots } from "./slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
 const tlsClass: SlotClass = { prefix: "tls", scheme: "https", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -18,21 +19,6 @@ function endpoint(id: string, address: string, health: Health = "passing", setti
   return { serviceName: "iri", serviceId: id, node: "n1", address, port: 14265, health, settings: { pow: "false", scheme: "http", sslVerify: true, timeoutClass: "default", ...settings } };
 }
 
-function emptySlots(backendName: string, count: number, prefix = "srv"): Slot[] {
-  return Array.from({ length: count }, (_, index) => ({
-    backend: backendName,
-    name: `${prefix}${index + 1}`,
-    prefix,
-    number: index + 1,
-    adminState: "maint" as const,
-    status: "MAINT",
-    checksEnabled: true,
-    weight: 1,
-    maxconn: 0,
-    sessions: 0,
-    secondsSinceChange: 100,
-  }));
-}
 
 function occupy(slot: Slot, address: string, changes: Partial<Slot> = {}): Slot {
   return { ...slot, address, port: 14265, adminState: "ready", status: "UP", ...changes };

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
 import { canaryWeights, compareVersions, generationOf, parseVersion } from "../../../handler/planner/versions.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, Plan, PlannerPolicy, PlanStep, Slot, SlotClass, VersioningPolicy } from "../../../handler/planner/model.js";
+import { emptySlots } from "./slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
 const on: VersioningPolicy = { compatible: "minor", prefer: "newest", canaryPercent: 0 };
@@ -38,21 +39,6 @@ function node(id: string, version: string | undefined, health: Health = "passing
   };
 }
 
-function emptySlots(backend: string, count: number): Slot[] {
-  return Array.from({ length: count }, (_, index) => ({
-    backend,
-    name: `srv${index + 1}`,
-    prefix: "srv",
-    number: index + 1,
-    adminState: "maint" as const,
-    status: "MAINT",
-    checksEnabled: true,
-    weight: 1,
-    maxconn: 0,
-    sessions: 0,
-    secondsSinceChange: 100,
-  }));
-}
 
 /** HAProxy after a plan: the planner's operations applied to the slots (checks pass at once). */
 function applied(slots: readonly Slot[], plan: Plan): Slot[] {

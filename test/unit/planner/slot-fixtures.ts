@@ -1,0 +1,27 @@
+// Slots as HAProxy reports them before the handler touched them (a
+// `server-template` slot: maint, checks on, weight 1, no maxconn), shared by
+// the planner's unit tests.
+import type { Slot } from "../../../handler/planner/model.js";
+
+/** One free slot `<prefix><number>` of `backend`, with `changes` on top. */
+export function freeSlot(backend: string, number: number, prefix = "srv", changes: Partial<Slot> = {}): Slot {
+  return {
+    backend,
+    name: `${prefix}${number}`,
+    prefix,
+    number,
+    adminState: "maint",
+    status: "MAINT",
+    checksEnabled: true,
+    weight: 1,
+    maxconn: 0,
+    sessions: 0,
+    secondsSinceChange: 100,
+    ...changes,
+  };
+}
+
+/** Slots 1..count of one class, all free. */
+export function emptySlots(backend: string, count: number, prefix = "srv"): Slot[] {
+  return Array.from({ length: count }, (_, index) => freeSlot(backend, index + 1, prefix));
+}
