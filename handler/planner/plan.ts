@@ -180,9 +180,14 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
     // the node's address:port is its slot; any other is an orphan.
     const holders = new Map<string, Slot>();
     const orphans: Slot[] = [];
+    // Free slots: in maint and not holding a node that is still wanted. Most
+    // of a large backend; kept apart at once (orphanStep plans nothing for
+    // them), so the slots nobody changes cost one pass and no allocation.
+    const free: Slot[] = [];
     for (const slot of classSlots) {
       const key = slot.address !== undefined && slot.port !== undefined ? endpointKey(slot.address, slot.port) : undefined;
       if (key !== undefined && wanted.has(key) && !holders.has(key)) holders.set(key, slot);
+      else if (slot.adminState === "maint") free.push(slot);
       else orphans.push(slot);
     }
 
@@ -205,16 +210,17 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       if (step?.activate.some((operation) => operation.kind === "set-state" && operation.state === "maint")) freedByPlan += 1;
     }
 
-    // Free slots: in maint and not holding a node that is still wanted.
-    const free = orphans.filter((slot) => slot.adminState === "maint");
+    // The lowest free slots are filled first: `filled` counts them off the front.
+    let filled = 0;
     let grown = 0;
     let nextNumber = classSlots.reduce((highest, slot) => Math.max(highest, slot.number), 0) + 1;
     for (const server of classDesired) {
       const key = endpointKey(server.endpoint.address, server.endpoint.port);
       // Only a node that should take traffic needs a new slot.
       if (holders.has(key) || server.state !== "ready") continue;
-      const slot = free.shift();
+      const slot = free[filled];
       if (slot) {
+        filled += 1;
         const { prepare, activate } = fillOperations(server, slot, slot.checksEnabled, policy);
         plan.steps.push({ backend: backend.backend, server: slot.name, serviceId: server.endpoint.serviceId, reason: "fill", prepare, activate });
         continue;
@@ -245,14 +251,14 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
     }
     // A free slot nobody fills that still names an address (its node went
     // critical, then left Consul): forget the address.
-    for (const slot of free) {
+    for (const slot of free.slice(filled)) {
       const forget = forgetAddress(slot);
       if (forget.length > 0) plan.steps.push({ backend: backend.backend, server: slot.name, reason: "free: forget the address of a node no longer in Consul", prepare: [], activate: forget });
     }
-    // After the plan: slots it fills have left `free`, the ones it frees join
-    // it (usable from the next reconcile on), grown ones were added.
+    // After the plan: slots it fills are no longer free, the ones it frees
+    // are (usable from the next reconcile on), grown ones were added.
     const total = classSlots.length + grown;
-    const freeAfter = free.length + freedByPlan;
+    const freeAfter = free.length - filled + freedByPlan;
     usage.total += total;
     usage.free += freeAfter;
     usage.used += total - freeAfter;
