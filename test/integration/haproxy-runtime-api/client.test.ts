@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startHaproxy } from "../../harness/haproxy.js";
 import { freePort } from "../../harness/ports.js";
-import { commands, RuntimeApiClient, RuntimeApiError, type RuntimeCommand } from "../../../handler/haproxy-runtime-api/index.js";
+import { commands, RuntimeApiClient, RuntimeApiError, type RuntimeCommand, type RuntimeSession } from "../../../handler/haproxy-runtime-api/index.js";
+import { eventually } from "../../harness/eventually.js";
 
 /** Commands the handler never sends, for reading HAProxy's state back in tests. */
 function getWeight(backend: string, server: string): RuntimeCommand {
@@ -135,13 +136,18 @@ backend be
   });
   test("keptSession: calls in a row share one connection; closeKept, or one in use while it is called, ends it", async () => {
     const kept = new RuntimeApiClient(`127.0.0.1:${adminPort}`);
-    /** The source port of the one CLI connection open (the tests of this file run one at a time). */
-    const portIn = (output: string): string => {
-      const ports = [...output.matchAll(/src=127\.0\.0\.1:(\d+) fe=GLOBAL/g)].map((match) => match[1] ?? "");
-      assert.equal(ports.length, 1, output);
-      return ports[0] ?? "";
-    };
-    const ownPort = (): Promise<string> => kept.keptSession(async (session) => portIn((await session.execute([showSess()]))[0]?.output ?? ""));
+    /**
+     * The source port of the one CLI connection open (the tests of this file
+     * run one at a time). A connection the client just closed can still be
+     * listed for a moment, until HAProxy has seen the close: ask again.
+     */
+    const portOf = (session: RuntimeSession): Promise<string> =>
+      eventually(
+        async () => [...((await session.execute([showSess()]))[0]?.output ?? "").matchAll(/src=127\.0\.0\.1:(\d+) fe=GLOBAL/g)].map((match) => match[1] ?? ""),
+        (ports) => ports.length === 1,
+        "exactly one CLI connection in show sess",
+      ).then((ports) => ports[0] ?? "");
+    const ownPort = (): Promise<string> => kept.keptSession((session) => portOf(session));
     const first = await ownPort();
     assert.equal(await ownPort(), first, "the second call runs on the first call's connection");
     kept.closeKept();
@@ -149,7 +155,7 @@ backend be
     assert.notEqual(third, first, "a new connection after closeKept");
     const during = await kept.keptSession(async (session) => {
       kept.closeKept();
-      return portIn((await session.execute([showSess()]))[0]?.output ?? "");
+      return portOf(session);
     });
     assert.equal(during, third, "the connection in use is not cut");
     assert.notEqual(await ownPort(), during, "but not kept after a closeKept while it was in use");
