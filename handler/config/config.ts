@@ -3,7 +3,7 @@
 // the file without reading code.
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { describeRange, isKeyword, KEYWORD_RULE, MAXCONN, NAME_PATTERN, NAME_RULE, WEIGHT } from "../haproxy-runtime-api/index.js";
+import { describeRange, isKeyword, KEYWORD_RULE, MAXCONN, NAME_PATTERN, NAME_RULE, PORT, WEIGHT } from "../haproxy-runtime-api/index.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/consul-haproxy-handler/config.yml";
 
@@ -447,6 +447,9 @@ export function validateConfig(document: unknown, file: string): HandlerConfig {
   const listen = reader.string(runRaw, "listen", "run.listen", { pattern: /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, hint: "host:port, e.g. 127.0.0.1:9701" });
   if (listen) {
     run.listen = listen;
+    // Port 0 asks the kernel for a free port (the listener logs the one it got).
+    const port = Number(listen.slice(listen.lastIndexOf(":") + 1));
+    if (port > PORT.max) reader.problems.push(`run.listen: port ${port} in ${JSON.stringify(listen)} is above ${PORT.max}; use a port from 1 to ${PORT.max} (or 0 for any free one)`);
     if (!run.allowNonLoopback && !isLoopbackListen(listen)) {
       reader.problems.push(
         `run.listen: ${JSON.stringify(listen)} is not a loopback address; /healthz, /metrics and POST /watch have no authentication, so anyone who reaches the port can read the metrics and trigger reconciles. ` +

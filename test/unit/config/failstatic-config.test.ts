@@ -47,6 +47,13 @@ describe("fail-static configuration", () => {
     assert.equal(isLoopbackListen("127.0.0.256:1"), false);
   });
 
+  test("run.listen's port is at most 65535 (0: any free port)", () => {
+    const problems = problemsOf({ run: { listen: "127.0.0.1:99999" } });
+    assert.ok(problems.some((problem) => problem.startsWith('run.listen: port 99999 in "127.0.0.1:99999" is above 65535')), problems.join("\n"));
+    assert.deepEqual(problemsOf({ run: { listen: "127.0.0.1:65535" } }), []);
+    assert.deepEqual(problemsOf({ run: { listen: "127.0.0.1:0" } }), []);
+  });
+
   test("consul.blockingWaitSeconds is checked", () => {
     assert.ok(problemsOf({ consul: { blockingWaitSeconds: 0 } }).some((problem) => problem.startsWith("consul.blockingWaitSeconds: expected a whole number from 1 to 600")));
   });
