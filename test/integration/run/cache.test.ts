@@ -155,10 +155,15 @@ describe("run's cached view of HAProxy", () => {
     await pending;
     await Promise.all(extra);
     await eventually(() => stack.stat(name), (row) => row.status === "MAINT" && row["addr"]?.startsWith("0.0.0.0") === true, "the slot freed once the session ended", 15_000);
-    const lines = logLines(cli.logs());
-    assert.ok(lines.some((line) => line["message"] === "free: drained" && line["slot"] === `main_back/${name}`), "freed as drained");
-    const afterDrain = reconciles(cli).slice(drainedAt);
-    assert.ok(afterDrain.length >= 3 && afterDrain.every((line) => line["haproxyRead"] === "cached"), `no full read after the drain: ${JSON.stringify(afterDrain)}`);
+    // The handler logs its steps after HAProxy has them: wait for the line, do not race it.
+    await eventually(
+      () => Promise.resolve(logLines(cli.logs())),
+      (lines) => lines.some((line) => line["message"] === "free: drained" && line["slot"] === `main_back/${name}`),
+      "the 'free: drained' line for the slot",
+    );
+    // Two rechecks and the reconcile that freed it (its line comes last).
+    const afterDrain = await eventually(() => Promise.resolve(reconciles(cli).slice(drainedAt)), (lines) => lines.length >= 3, "the reconcile lines since the drain");
+    assert.ok(afterDrain.every((line) => line["haproxyRead"] === "cached"), `no full read after the drain: ${JSON.stringify(afterDrain)}`);
     assert.equal(await cli.stop(), 0);
   });
 });
