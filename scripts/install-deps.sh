@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# Installs what the handler's tests, benchmarks and demo need on Debian 12,
-# as root: HAProxy 2.6 and socat from Debian, Consul from Debian 11's archive
+# Installs everything the handler's tests, benchmarks and demo need on the
+# host (Debian 12, as root), in one step: `make test` runs it before any lane
+# starts, and no test script calls apt on the host afterwards
+# (scripts/test-all.sh puts an apt-get on PATH that fails the lane that calls
+# it). A lane that needs another host package: add it to HOST_PACKAGES here.
+#
+# HAProxy 2.6 and the tools from Debian; Consul from Debian 11's archive
 # (Debian 12 has no consul package; the bullseye suite is pinned so that only
-# `consul` comes from it), and the npm packages. Safe to run again.
+# `consul` comes from it); then the npm packages. Safe to run again: it only
+# calls apt when a package is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-need_apt=()
-for tool in haproxy socat jq wrk openssl curl; do
-  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
-done
-# The integration suite renders the haproxy role's template with it
-# (test/integration/claims/frontend-rules.test.ts).
-command -v ansible-playbook >/dev/null 2>&1 || need_apt+=(ansible-core)
+# What each lane needs on the host:
+#   integration, demo, bench: haproxy socat jq wrk openssl curl consul
+#   integration (frontend-rules renders the haproxy role's template): ansible
+#   playbook and cluster tests: ansible ansible-lint debootstrap
+#     systemd-container iproute2 nftables util-linux (flock, nsenter) curl jq wrk
+#   the rootfs cache for other Debian releases: debootstrap
+HOST_PACKAGES=(haproxy socat jq wrk openssl curl ca-certificates
+  ansible ansible-lint debootstrap systemd-container iproute2 nftables util-linux
+  consul)
 
-if ! command -v consul >/dev/null 2>&1; then
-  if [ ! -f /etc/apt/sources.list.d/bullseye-consul.sources ]; then
+if [[ $(id -u) -ne 0 ]]; then
+  missing=()
+  for pkg in "${HOST_PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if (( ${#missing[@]} )); then
+    echo "install-deps: missing ${missing[*]}; run as root (sudo make deps) to install them" >&2
+    exit 1
+  fi
+else
+  if ! dpkg -s consul >/dev/null 2>&1 && [[ ! -f /etc/apt/sources.list.d/bullseye-consul.sources ]]; then
     # The archive's address comes from this machine's own apt configuration.
     uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    if [ -z "$uri" ]; then
+    if [[ -z "$uri" ]]; then
       echo "install-deps: cannot find the Debian archive URI in /etc/apt/sources.list.d/debian.sources; install consul 1.8+ by hand" >&2
       exit 1
     fi
@@ -26,14 +42,15 @@ if ! command -v consul >/dev/null 2>&1; then
     printf 'Package: *\nPin: release n=bullseye\nPin-Priority: -10\n\nPackage: consul\nPin: release n=bullseye\nPin-Priority: 500\n' \
       > /etc/apt/preferences.d/bullseye-consul.pref
   fi
-  need_apt+=(consul)
-fi
-
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  echo "install-deps: apt-get install ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  need=()
+  for pkg in "${HOST_PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  if (( ${#need[@]} )); then
+    echo "install-deps: apt-get install ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # The same lock the rootfs builder takes, in case a by-hand run overlaps.
+    flock /var/lock/consul-haproxy-handler-test-apt sh -c \
+      'apt-get update -qq && apt-get install -y -qq "$@" >/dev/null' sh "${need[@]}"
+  fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -23,6 +23,24 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/chh-test-all.XXXXXX")
 export PLAYBOOK_TEST_CACHE=${CHH_TEST_CACHE:-${PLAYBOOK_TEST_CACHE:-/var/cache/consul-haproxy-handler-test}}
 export CHH_TEST_CACHE=$PLAYBOOK_TEST_CACHE
 
+# Every host package is installed before the lanes start (scripts/install-deps.sh,
+# which `make test` runs first). A lane that calls apt on the host races the
+# other lanes for apt's lock and hides a missing install step, so from here on
+# apt-get and apt are a stand-in that fails, and leaves a mark that fails the
+# run even when the caller ignores its exit code. Inside a container or a
+# chroot the real apt-get is found (this directory is not there).
+no_host_apt=$(mktemp -d /run/chh-no-host-apt.XXXXXX)
+for tool in apt-get apt; do
+  cat > "$no_host_apt/$tool" <<EOS
+#!/bin/sh
+echo "test-all: a test called '$tool \$*' on the host; add the package to HOST_PACKAGES in scripts/install-deps.sh instead" >&2
+echo "\$PPID $tool \$*" >> "$no_host_apt/calls"
+exit 100
+EOS
+  chmod +x "$no_host_apt/$tool"
+done
+export PATH="$no_host_apt:$PATH"
+
 names=() lanes=() limits=() commands=() skipped=()
 step() { # step LANE NAME SECONDS COMMAND...
   lanes+=("$1") names+=("$2") limits+=("$3")
@@ -58,9 +76,9 @@ step first typecheck 300 npm run --silent typecheck
 step first build 300 npm run --silent build
 step tests unit 300 node test/run-suite.mjs unit
 step tests demo 180 bash test/demo-check.sh
-step tests integration-haproxy-2.6 900 bash test/integration-on.sh host
-step tests integration-haproxy-3.0 900 bash test/integration-on.sh trixie
-step tests integration-haproxy-3.2 900 bash test/integration-on.sh forky
+step tests integration-haproxy-2.6 1200 bash test/integration-on.sh host
+step tests integration-haproxy-3.0 1200 bash test/integration-on.sh trixie
+step tests integration-haproxy-3.2 1200 bash test/integration-on.sh forky
 # Fails under the break threshold in stryker.config.mjs; prints the score either way.
 # Last in its lane: it is pure CPU (a Node process per mutant, about 6 minutes
 # on an idle 2-core machine) and runs fastest once the container lanes are done.
@@ -68,18 +86,18 @@ step tests mutation 1500 bash test/mutation/run.sh
 if [ "${SKIP_PLAYBOOK:-0}" = 1 ]; then
   skipped+=(playbook-debian-12 playbook-debian-13 cluster)
 else
-  step playbook-12 playbook-debian-12 1800 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
+  step playbook-12 playbook-debian-12 3300 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
   # Debian 13's ansible for the controller, built (once, cached) side by side
   # with the container's own rootfs; the playbook test waits for its lock.
   step rootfs rootfs-trixie-ansible 1500 bash test/harness/debian-rootfs.sh trixie ansible
   # ansible-lint runs once, in the Debian 12 lane. A longer deadline: on a fresh
   # machine this lane also builds the Debian 13 ansible rootfs (~6 min), and
   # ansible-core 2.19 takes about twice as long per play as 2.14 here.
-  step playbook-13 playbook-debian-13 2700 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
+  step playbook-13 playbook-debian-13 3600 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
 fi
 # Three hosts on a bridge of their own: safe to run beside the playbook tests.
 if [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
-  step cluster cluster 2400 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/cluster.sh
+  step cluster cluster 3300 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/cluster.sh
 fi
 
 # ------------------------------------------------------------------- run
@@ -117,6 +135,12 @@ for name in "${skipped[@]}"; do echo "$name: skipped (0 tests ran)"; done
 cat "$logs"/step-*.log | awk '/^[A-Za-z0-9._-]+: [0-9]+ passed, [0-9]+ failed/ {
     p += $2; f += $4; if ($6 != "") s += $6 } END { printf "all suites: %d passed, %d failed, %d skipped\n", p, f, s }'
 rm -rf "$logs"
+if [ -s "$no_host_apt/calls" ]; then
+  echo "FAILED: apt was called on the host during the run (install it in scripts/install-deps.sh):"
+  sed 's/^/  /' "$no_host_apt/calls"
+  failed+=(host-apt)
+fi
+rm -rf "$no_host_apt"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAILED: ${failed[*]}${skipped:+; SKIPPED: ${skipped[*]}}"
   exit 1

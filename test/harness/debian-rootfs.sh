@@ -32,9 +32,8 @@ scratch=$(mktemp -d "$cache/.build-$suite-$key.XXXXXX")
 trap 'rm -rf --one-file-system "$scratch"' EXIT
 if [[ ! -f "$tarball" ]]; then
   command -v debootstrap >/dev/null || {
-    # The playbook tests may install their host tools at the same time: one apt at a time.
-    flock /var/lock/consul-haproxy-handler-test-apt sh -c \
-      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null'
+    echo "debian-rootfs: debootstrap is not installed: run scripts/install-deps.sh (make deps) first" >&2
+    exit 1
   }
   # A suite newer than this debootstrap knows (forky on Debian 12) uses sid's script.
   script=()

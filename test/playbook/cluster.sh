@@ -119,15 +119,7 @@ trap 'exit 130' INT TERM
 [[ $(id -u) -eq 0 ]] || { echo "run as root"; exit 2; }
 
 # ---------------------------------------------------------------- host tools
-log "host tools"
-need=()
-for pkg in ansible debootstrap systemd-container iproute2 nftables curl util-linux jq; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if (( ${#need[@]} )); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
-fi
+log "host tools (installed by scripts/install-deps.sh)"
 have_tools() { which ansible-playbook debootstrap systemd-nspawn nft flock jq >/dev/null; }
 check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible))" have_tools
 

@@ -106,16 +106,7 @@ trap 'exit 130' INT TERM
 [[ $(id -u) -eq 0 ]] || { echo "run as root"; exit 2; }
 
 # ---------------------------------------------------------------- host tools
-log "installing host tools"
-need=()
-for pkg in ansible ansible-lint debootstrap systemd-container iproute2 nftables curl; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if (( ${#need[@]} )); then
-    # Two playbook tests (Debian 12 and 13) may start side by side: one apt at a time.
-    flock /var/lock/consul-haproxy-handler-test-apt sh -c \
-        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null' sh "${need[@]}"
-fi
+log "host tools (installed by scripts/install-deps.sh)"
 have_tools() { which ansible-playbook ansible-lint debootstrap systemd-nspawn nft >/dev/null; }
 check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" have_tools
 
@@ -159,16 +150,23 @@ TARBALL="$CACHE/rootfs-$SUITE-$KEY.tar"
 WORK=$(mktemp -d /var/tmp/chh-playbook.XXXXXX)
 ROOT="$WORK/root"
 mkdir -p "$CACHE" "$ROOT"
-if [[ -f "$TARBALL" ]]; then
-    log "rootfs from cache $TARBALL"
-    tar -C "$ROOT" -xf "$TARBALL"
-else
-    log "debootstrap $SUITE (no cache yet)"
-    debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$URI" > "$WORK/debootstrap.log" 2>&1 \
-        || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; exit 1; }
-    rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
-    tar -C "$ROOT" -cf "$TARBALL.tmp.$$" . && mv -f "$TARBALL.tmp.$$" "$TARBALL"
-fi
+# Built once per key under the lock cluster.sh takes too (both use this
+# tree), published with an atomic rename.
+(
+    flock 9
+    if [[ ! -f "$TARBALL" ]]; then
+        log "debootstrap $SUITE (no cache yet)"
+        tree="$WORK/base"
+        mkdir -p "$tree"
+        debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tree" "$URI" > "$WORK/debootstrap.log" 2>&1 \
+            || { tail -20 "$WORK/debootstrap.log"; exit 1; }
+        rm -rf "$tree"/var/cache/apt/archives/*.deb "$tree"/var/lib/apt/lists/*
+        tar -C "$tree" -cf "$TARBALL.tmp.$$" . && mv -f "$TARBALL.tmp.$$" "$TARBALL"
+        rm -rf --one-file-system "$tree"
+    fi
+) 9>"$CACHE/.lock-$SUITE-$KEY" || { fail "debootstrap $SUITE"; exit 1; }
+log "rootfs from cache $TARBALL"
+tar -C "$ROOT" -xf "$TARBALL"
 rootfs_ready() {
     grep -q "^$RELEASE\." "$ROOT/etc/debian_version" && test -x "$ROOT/lib/systemd/systemd" \
         && test -x "$ROOT/usr/bin/python3" && test -x "$ROOT/usr/bin/curl"
