@@ -33,6 +33,8 @@ export interface Field<T> {
   readonly whenAbsent?: (siblings: Raw, path: string, problems: string[]) => T | undefined;
   /** `key:` with no value (YAML null) is a value to check, not a left-out key. */
   readonly nullIsValue?: boolean;
+  /** A mapping (or a list of mappings) read with its own table: for the docs and their tests. */
+  readonly nested?: { readonly table: Table<unknown>; readonly list: boolean };
 }
 
 /** One field per key of T, in the order the docs list them. */
@@ -177,6 +179,7 @@ export function section<T>(table: Table<T>, options: { doc: string; absent: "def
   };
   const field: Field<T> = {
     doc: options.doc,
+    nested: { table: table as Table<unknown>, list: false },
     check: (value, path, problems) => {
       if (isRecord(value)) return read(value, path, problems);
       problems.push(`${path}: expected a mapping, got ${describe(value)}`);
@@ -192,6 +195,7 @@ export function section<T>(table: Table<T>, options: { doc: string; absent: "def
 export function listOf<T>(table: Table<T>, options: { doc: string; expected: string; crossCheck?: CrossCheck<T> }): Field<T[]> {
   return {
     doc: options.doc,
+    nested: { table: table as Table<unknown>, list: true },
     check: (value, path, problems) => {
       if (!Array.isArray(value)) {
         problems.push(`${path}: expected a list, got ${describe(value)}`);
@@ -212,4 +216,14 @@ export function listOf<T>(table: Table<T>, options: { doc: string; expected: str
       return items;
     },
   };
+}
+
+/** Every key of a table and of its nested tables, as `section.key` paths (a list's items as `key[].item`). */
+export function flattenTable(table: Table<unknown>, prefix = ""): { path: string; field: Field<unknown> }[] {
+  const fields = table as Readonly<Record<string, Field<unknown>>>;
+  return Object.entries(fields).flatMap(([key, field]) => {
+    const path = `${prefix}${key}`;
+    const nested = field.nested ? flattenTable(field.nested.table, `${path}${field.nested.list ? "[]" : ""}.`) : [];
+    return [{ path, field }, ...nested];
+  });
 }

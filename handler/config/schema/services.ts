@@ -56,6 +56,7 @@ const powDefaults: Field<WeightAndMaxconn> = {
     return siblings["defaults"] as WeightAndMaxconn;
   },
   whenAbsent: (siblings) => siblings["defaults"] as WeightAndMaxconn,
+  nested: { table: weightAndMaxconnTable as Table<unknown>, list: false },
 };
 
 const filterText = text({ doc: "Only instances matching this Consul filter expression (`?filter=`, Consul >= 1.5).", defaultText: "every instance", hint: "a Consul filter expression, e.g. 'Service.Meta.env == \"prod\"'" });
@@ -114,12 +115,13 @@ export function checkBackendsAreNotShared(services: readonly ServiceConfig[], pr
 export const servicesField: Field<ServiceConfig[]> = {
   doc: "The services to keep in step, each with its backends.",
   nullIsValue: true,
+  nested: { table: serviceTable as Table<unknown>, list: true },
   check: (value, path, problems) => {
     if (!Array.isArray(value) || value.length === 0) {
       problems.push(`${path}: expected a non-empty list of {name, backend, slotPrefix}, got ${describe(value)}`);
       return undefined;
     }
-    const services = listOf(serviceTable, { doc: "", expected: "a mapping with name, backend and slotPrefix" }).check(value, path, problems, {}) ?? [];
+    const services = listOf(serviceTable, { doc: "The services to keep in step, each with its backends.", expected: "a mapping with name, backend and slotPrefix" }).check(value, path, problems, {}) ?? [];
     checkBackendsAreNotShared(services, problems);
     return services;
   },
