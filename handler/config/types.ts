@@ -29,7 +29,7 @@ export interface ConsulConfig {
   tlsServerName?: string;
   /** The datacenter to read (`?dc=`). @default the agent's */
   datacenter?: string;
-  /** How long a read may take. @default 5000 */
+  /** How long a read may take; above Consul's 7 s hold of a read while it has no leader, so a missing leader is reported as `no-leader`, not as a timeout. @default 10000 */
   timeoutMs: number;
   /** A service every cluster has; an empty answer is only believed while this one is visible. "" disables. @default "consul" */
   aclCanaryService: string;

@@ -17,7 +17,7 @@ export const consulTable: Table<ConsulConfig> = {
   sslVerify: boolean({ doc: "Verify Consul's certificate.", defaultText: "CONSUL_HTTP_SSL_VERIFY, else true" }),
   tlsServerName: text({ doc: "Name to send (SNI) and to verify Consul's certificate against.", defaultText: "CONSUL_TLS_SERVER_NAME, else the address's host", valid: /^[A-Za-z0-9.-]{1,253}$/, hint: "a host name, e.g. consul.example.com" }),
   datacenter: text({ doc: "The datacenter to read (`?dc=`).", defaultText: "the agent's", valid: /^[A-Za-z0-9_-]+$/, hint: "a datacenter name" }),
-  timeoutMs: integer(100, 600_000, { doc: "How long a read may take.", default: 5000 }),
+  timeoutMs: integer(100, 600_000, { doc: "How long a read may take; above Consul's 7 s hold of a read while it has no leader, so a missing leader is reported as `no-leader`, not as a timeout.", default: 10_000 }),
   aclCanaryService: {
     doc: "A service every cluster has; an empty answer is only believed while this one is visible. \"\" disables.",
     default: "consul",
