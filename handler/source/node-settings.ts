@@ -9,6 +9,7 @@ import type { ConsulHealthEntry } from "./health-entry.js";
 import type { Endpoint, Health, NodeSettings } from "../planner/model.js";
 import { isIpLiteral, isWithin, PORT } from "../haproxy-runtime-api/index.js";
 import { applySetting, isSettingKey, SETTING_KEYS, type SettingKey } from "./setting-keys.js";
+import { closestWord } from "../config/did-you-mean.js";
 
 export interface Rejection {
   serviceId: string;
@@ -55,28 +56,9 @@ export function foldHealth(checks: ConsulHealthEntry["Checks"]): Health {
   return warning ? "warning" : "passing";
 }
 
-/** Levenshtein distance, for "did you mean" on short keys. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j += 1) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
 /** The known setting closest to a mistyped one (case, '-', or up to two letters off). */
 export function closestSettingKey(key: string): SettingKey | undefined {
-  const normalised = key.toLowerCase().replace(/-/g, "_");
-  let best: { key: SettingKey; distance: number } | undefined;
-  for (const candidate of SETTING_KEYS) {
-    const distance = editDistance(normalised, candidate);
-    if (distance <= Math.min(2, Math.floor(candidate.length / 3)) && (best === undefined || distance < best.distance)) best = { key: candidate, distance };
-  }
-  return best?.key;
+  return closestWord(key, SETTING_KEYS, (text) => text.toLowerCase().replace(/-/g, "_"));
 }
 
 /** A prefix that is almost `haproxy_` / `haproxy.` (another separator, other case): the rest of the key, else undefined. */

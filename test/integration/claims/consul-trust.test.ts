@@ -15,7 +15,7 @@ import { held as heldIn, node, onCleanup, syncOk } from "./claims-lib.js";
 const held = (stack: Stack): Promise<string[]> => heldIn(stack, ["main_back", "pow_back"]);
 
 describe("fail static: leader, ACL canary, several services", () => {
-  test("Consul without a leader: sync exits 1 with reason no-leader and HAProxy stays as it is", async () => {
+  test("Consul without a leader, with the default consul.timeoutMs: sync exits 1 with reason no-leader and HAProxy stays as it is", async () => {
     const stack = await startStack();
     const a = await node("a");
     await stack.consul.register(ttlRegistration("a", a.port));
@@ -27,7 +27,8 @@ describe("fail static: leader, ACL canary, several services", () => {
     patchConfig(stack, (config) => {
       // Consul holds a read up to its rpc_hold_timeout (7 s) waiting for a
       // leader before it answers; a shorter timeoutMs logs a timeout instead.
-      config["consul"] = { address: leaderless.address, timeoutMs: 10_000 };
+      // No timeoutMs here: the default must outlast that hold (issue 19).
+      config["consul"] = { address: leaderless.address };
     });
     const result = await stack.sync();
     assert.equal(result.code, 1, result.stderr);

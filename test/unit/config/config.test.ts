@@ -129,12 +129,13 @@ describe("config", () => {
     assert.doesNotThrow(() => commands.setServerMaxconn(edge.backend, `${edge.slotPrefix}1`, edge.defaults.maxconn));
     assert.doesNotThrow(() => commands.addServer(edge.backend, `${edge.slotPrefix}1`, "10.0.0.1", 80, edge.grow?.keywords ?? []));
     const problems = problemsOf(service({ backend: `${name64}b`, slotPrefix: "s p", defaults: { weight: WEIGHT.max + 1, maxconn: MAXCONN.max + 1 }, grow: { keywords: ["inter 2s"] } }));
+    // In the order of the services table (and README): defaults before grow.
     assert.deepEqual(problems, [
       `services[0].backend: "${name64}b" is not valid; expected an HAProxy backend name: letters, digits, '_', '.', ':' or '-' (at most 64)`,
       `services[0].slotPrefix: "s p" is not valid; expected the server-template prefix: letters, digits, '_', '.', ':' or '-' (at most 64)`,
-      `services[0].grow.keywords: expected a list of HAProxy server keywords and values of letters, digits, '_', '.', ':', '/' or '-' (at most 128), got a list`,
       "services[0].defaults.weight: expected a whole number from 0 to 256, got 257",
       "services[0].defaults.maxconn: expected a whole number from 0 to 1000000, got 1000001",
+      `services[0].grow.keywords: expected a list of HAProxy server keywords and values of letters, digits, '_', '.', ':', '/' or '-' (at most 128), got a list`,
     ]);
   });
 });
