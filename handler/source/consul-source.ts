@@ -5,6 +5,7 @@
 import type { Agent as HttpAgent, IncomingHttpHeaders } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { ConsulConfig } from "../config/config.js";
+import { selectionKey, type ServiceSelection } from "../planner/selection.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
 import { consulGet, ConsulHttpError } from "./consul-http.js";
 import { consulTransport, readConsulToken, resolveConsulConnection, describeOrigin, type ConsulConnection, type ConsulTransport } from "./consul-connection.js";
@@ -32,25 +33,6 @@ export class ConsulUntrusted extends Error {
     super(message);
     this.name = "ConsulUntrusted";
   }
-}
-
-/**
- * Which instances of a Consul service to read: all of them, or those with a
- * tag (Consul's `?tag=`) and/or matching a filter expression (`?filter=`,
- * Consul >= 1.5).
- */
-export interface ServiceSelection {
-  name: string;
-  tag?: string;
-  filter?: string;
-}
-
-/** One string per distinct selection: the service name alone when nothing narrows it. */
-export function selectionKey(selection: ServiceSelection): string {
-  const parts: string[] = [];
-  if (selection.tag !== undefined) parts.push(`tag=${selection.tag}`);
-  if (selection.filter !== undefined) parts.push(`filter=${selection.filter}`);
-  return parts.length === 0 ? selection.name : `${selection.name}?${parts.join("&")}`;
 }
 
 export interface ServiceSnapshot {

@@ -23,17 +23,18 @@
 // retry, a held mass removal): one timer, set to the earliest.
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
-import type { ServiceSelection } from "../source/consul-source.js";
+import type { ServiceSelection } from "../planner/selection.js";
 import { mergeDesired, type DesiredState } from "../source/desired.js";
 import { ServiceWatch } from "../source/service-watch.js";
-import { createContext, reconcileWith, type HandlerContext } from "../reconcile/reconcile.js";
+import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
+import { reconcileWith } from "../reconcile/reconcile.js";
 import { RETRY_AFTER_ERROR_MS } from "../reconcile/run-again.js";
 import { RestartDetector } from "../haproxy-state/restart-detector.js";
 import { SlotCache } from "../haproxy-state/cache.js";
 import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { OutcomeRecorder, type Health } from "../metrics/outcome-recorder.js";
 import { CoalescingRunner } from "./coalescing-runner.js";
-import { withLock } from "./lock.js";
+import { withLock } from "../reconcile/lock.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 
 /**
@@ -241,9 +242,7 @@ export class Controller {
     this.runner.pause();
     await this.runner.idle().catch(() => undefined);
     this.runner.clearWaiting();
-    this.context.consul.close();
-    this.context.promotions.close();
-    this.context.haproxy.closeKept();
+    closeContext(this.context);
     this.config = config;
     this.context = context;
     this.cache = new SlotCache(context.policy);
@@ -262,9 +261,7 @@ export class Controller {
     this.runner.clearWaiting();
     await this.runner.idle();
     await this.listener?.close();
-    this.context.haproxy.closeKept();
-    this.context.consul.close();
-    this.context.promotions.close();
+    closeContext(this.context);
     this.logger.info("stopped");
   }
 }
