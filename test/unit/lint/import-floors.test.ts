@@ -4,10 +4,20 @@
 // placed in the folders, so `npm run lint` fails on an import that runs back up.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESLint } from "eslint";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url));
+/** The repository: the folder above this file that holds eslint.config.js (the suite runs this file compiled, from dist/test/). */
+function repositoryRoot(): string {
+  for (let folder = dirname(fileURLToPath(import.meta.url)); ; folder = dirname(folder)) {
+    if (existsSync(join(folder, "eslint.config.js"))) return `${folder}/`;
+    if (dirname(folder) === folder) throw new Error("eslint.config.js not found above this test");
+  }
+}
+
+const root = repositoryRoot();
 const eslint = new ESLint({ cwd: root });
 
 /** The no-restricted-imports messages for `source` placed at `file` (a path under the repo). */
