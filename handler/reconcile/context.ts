@@ -4,6 +4,7 @@
 import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { RuntimeApiClient } from "../haproxy-runtime-api/index.js";
+import { ConsulClient } from "../source/consul-http.js";
 import { ConsulSource } from "../source/consul-source.js";
 import { PromotionStore } from "../source/promotion.js";
 import type { PlannerPolicy } from "../planner/model.js";
@@ -20,13 +21,15 @@ export interface HandlerContext {
 }
 
 export function createContext(config: HandlerConfig, logger: Logger): HandlerContext {
+  // One connection setup to Consul: the health reads and the promoted versions share it.
+  const consul = new ConsulClient(config.consul);
   return {
     config,
     logger,
-    consul: new ConsulSource(config.consul),
+    consul: new ConsulSource(config.consul, consul),
     haproxy: new RuntimeApiClient(config.haproxy.socket, { timeoutMs: config.haproxy.timeoutMs }),
     policy: policyFromConfig(config),
-    promotions: new PromotionStore(config.consul),
+    promotions: new PromotionStore(config.consul, consul),
   };
 }
 
