@@ -10,7 +10,7 @@ import { reconcile, reconcileSucceeded } from "../reconcile/reconcile.js";
 import { nodesLeftOut } from "./report.js";
 import { runWatch } from "../triggers/watch.js";
 import { withLock } from "../reconcile/lock.js";
-import { ConsulUntrusted } from "../source/consul-source.js";
+import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { collectStatus, formatStatus } from "./status.js";
 import { checkConfig } from "./check-config.js";
 import { registerRunCommand } from "./run-command.js";

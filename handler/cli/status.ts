@@ -7,7 +7,7 @@ import type { HandlerContext } from "../reconcile/context.js";
 import { readDesired, readPromoted, readSlots } from "../reconcile/reads.js";
 import { nodesLeftOut, type NodeLeftOut } from "./report.js";
 import type { DesiredState } from "../source/desired.js";
-import { ConsulUntrusted } from "../source/consul-source.js";
+import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 
 export interface SlotStatus {
