@@ -1,7 +1,61 @@
-// Lint rules: strict TypeScript, no `any`, and the HAProxy client module stays
-// independent of the rest of the handler (it must know nothing of Consul).
+// Lint rules: strict TypeScript, no `any`, and the folders of handler/ as
+// floors (README, Development): a file imports from its own folder and from
+// the floors below it, never from a floor above or beside it. `planner/` is
+// pure and imports only `planner/`; `haproxy-runtime-api/` knows nothing of
+// Consul or the rest of the handler. test/unit/lint/import-floors.test.ts
+// checks that an import running back up fails the lint.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+
+/**
+ * Each folder of handler/ and the folders it may import from (besides its
+ * own files and handler/'s root files, log.ts and version.ts). A folder
+ * missing from a list is above or beside it.
+ */
+const FLOORS = {
+  "planner": [],
+  "haproxy-runtime-api": [],
+  "config": ["haproxy-runtime-api"],
+  "applier": ["planner", "haproxy-runtime-api"],
+  "slots-file": ["planner", "config"],
+  "source": ["planner", "config", "haproxy-runtime-api"],
+  "haproxy-state": ["planner", "applier", "haproxy-runtime-api"],
+  "reconcile": ["source", "haproxy-state", "applier", "slots-file", "config", "planner", "haproxy-runtime-api"],
+  "metrics": ["reconcile", "source", "planner", "config"],
+  "triggers": ["metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "haproxy-runtime-api"],
+  "cli": ["triggers", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "haproxy-runtime-api"],
+};
+
+function floorRule(folder, allowed) {
+  if (allowed.length === 0) {
+    // The bottom floors import nothing of the handler; the planner imports no package or node: module either.
+    const pattern =
+      folder === "planner"
+        ? { regex: "^(?!\\./)", message: "planner/ is the bottom floor and pure: it imports only planner/ (no other folder, no package, no node: module)." }
+        : { group: ["../*"], message: `${folder}/ is a bottom floor, a module of its own: it must not import the rest of the handler.` };
+    return { files: [`handler/${folder}/**/*.ts`], rules: { "no-restricted-imports": ["error", { patterns: [pattern] }] } };
+  }
+  const above = Object.keys(FLOORS).filter((other) => other !== folder && !allowed.includes(other));
+  // The top floor (cli/) may import every folder.
+  if (above.length === 0) return undefined;
+  return {
+    files: [`handler/${folder}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: above.map((other) => `../${other}/**`), message: `${folder}/ imports only from the floors below it (${allowed.join(", ")}): this import runs back up or sideways (see FLOORS in eslint.config.js).` }] }],
+    },
+  };
+}
+
+const floorRules = [
+  ...Object.entries(FLOORS)
+    .map(([folder, allowed]) => floorRule(folder, allowed))
+    .filter((rule) => rule !== undefined),
+  {
+    // log.ts and version.ts: below every folder.
+    files: ["handler/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["./*/**"], message: "handler/'s root files are the lowest floor: they import no folder of the handler." }] }] },
+  },
+];
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**"] },
@@ -15,12 +69,7 @@ export default tseslint.config(
       "no-console": ["error", { allow: ["error"] }],
     },
   },
-  {
-    files: ["handler/haproxy-runtime-api/**/*.ts"],
-    rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["../*", "!../haproxy-runtime-api/*"], message: "haproxy-runtime-api is a module of its own: it must not import the rest of the handler." }] }],
-    },
-  },
+  ...floorRules,
   {
     files: ["test/**/*.ts", "test/**/*.mjs", "bench/**/*.ts", "handler/cli/**/*.ts"],
     rules: { "no-console": "off" },

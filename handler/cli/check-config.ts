@@ -3,10 +3,12 @@
 // backend and slot prefix exists there. Each check prints one line.
 import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { nodesLeftOut, readDesired, readPromoted, versionedServices, type HandlerContext } from "../reconcile/reconcile.js";
+import type { HandlerContext } from "../reconcile/context.js";
+import { readDesired, readPromoted, versionedServices } from "../reconcile/reads.js";
+import { nodesLeftOut } from "./report.js";
 import type { DesiredState } from "../source/desired.js";
 import { planReconcile } from "../planner/plan.js";
-import { managedPrefixes } from "../reconcile/policy.js";
+import { managedPrefixes } from "../planner/selection.js";
 import { slotsFromRuntime } from "../haproxy-state/slots.js";
 import { isLoopbackListen } from "../config/config.js";
 import { renderSlotsFile } from "../slots-file/render.js";

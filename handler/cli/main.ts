@@ -5,14 +5,16 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
-import { createContext, nodesLeftOut, reconcile, reconcileSucceeded, type HandlerContext } from "../reconcile/reconcile.js";
+import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
+import { reconcile, reconcileSucceeded } from "../reconcile/reconcile.js";
+import { nodesLeftOut } from "./report.js";
 import { runWatch } from "../triggers/watch.js";
-import { withLock } from "../triggers/lock.js";
-import { ConsulUntrusted } from "../source/consul-source.js";
+import { withLock } from "../reconcile/lock.js";
+import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { collectStatus, formatStatus } from "./status.js";
 import { checkConfig } from "./check-config.js";
 import { registerRunCommand } from "./run-command.js";
-import { describeHold } from "../reconcile/mass-removal.js";
+import { describeHold } from "../planner/mass-removal.js";
 import { promote } from "./promote.js";
 import { packageVersion } from "../version.js";
 
@@ -51,8 +53,7 @@ async function execute(options: GlobalOptions, body: (context: HandlerContext) =
       process.exitCode = EXIT_FAILED;
     }
   } finally {
-    context?.consul.close();
-    context?.promotions.close();
+    if (context) closeContext(context);
   }
 }
 

@@ -2,10 +2,11 @@
 // serves. Written to Consul KV (so every handler, and a restarted one, reads
 // it), then applied at once by a reconcile under the lock.
 import { parseVersion, generationOf } from "../planner/versions.js";
-import { reconcile, reconcileSucceeded, type HandlerContext } from "../reconcile/reconcile.js";
-import { withLock } from "../triggers/lock.js";
+import type { HandlerContext } from "../reconcile/context.js";
+import { reconcile, reconcileSucceeded } from "../reconcile/reconcile.js";
+import { withLock } from "../reconcile/lock.js";
 import { promotionKey } from "../source/promotion.js";
-import { selectionKey } from "../source/consul-source.js";
+import { selectionKey } from "../planner/selection.js";
 
 /** `usage`: the command line was wrong (exit 2); otherwise ok false means the reconcile failed (exit 1). */
 export interface PromoteResult {

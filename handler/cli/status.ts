@@ -3,9 +3,11 @@
 // still shown, with the Consul columns marked unknown and a warning.
 import type { Endpoint, GenerationSummary, Slot, VersionDecision } from "../planner/model.js";
 import { decideAllVersions, planReconcile } from "../planner/plan.js";
-import { nodesLeftOut, readDesired, readPromoted, readSlots, type HandlerContext, type NodeLeftOut } from "../reconcile/reconcile.js";
+import type { HandlerContext } from "../reconcile/context.js";
+import { readDesired, readPromoted, readSlots } from "../reconcile/reads.js";
+import { nodesLeftOut, type NodeLeftOut } from "./report.js";
 import type { DesiredState } from "../source/desired.js";
-import { ConsulUntrusted } from "../source/consul-source.js";
+import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 
 export interface SlotStatus {

@@ -3,7 +3,7 @@
 // the output to parse stays proportional to what the handler manages.
 import { RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
 import type { PlannerPolicy, Slot } from "../planner/model.js";
-import { managedPrefixes } from "../reconcile/policy.js";
+import { managedPrefixes } from "../planner/selection.js";
 import { slotRecordsFromRuntime, type SlotRecord } from "./slots.js";
 
 /** The `show stat` columns the slots need (see slots.ts). */

@@ -3,9 +3,9 @@
 // to one service plans only its backends), so per-backend and per-service
 // figures are kept and replaced for what the reconcile covered; the rest
 // stay as the last reconcile that covered them left them.
-import { ConsulUntrusted } from "../source/consul-source.js";
-import { LockTimeout } from "../triggers/lock.js";
-import { describeHold, type HeldRemoval } from "../reconcile/mass-removal.js";
+import { ConsulUntrusted } from "../source/consul-untrusted.js";
+import { LockTimeout } from "../reconcile/lock.js";
+import { describeHold, type HeldRemoval } from "../planner/mass-removal.js";
 import type { ReconcileOutcome } from "../reconcile/reconcile.js";
 import type { HandlerMetrics } from "./handler-metrics.js";
 

@@ -4,7 +4,7 @@
 // is released by whichever reconciles after the hold time, and `status`
 // can show it.
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import type { GuardMemory, RememberedHold } from "./mass-removal.js";
+import type { GuardMemory, RememberedHold } from "../planner/mass-removal.js";
 
 export function guardMemoryPath(lockFile: string): string {
   return `${lockFile}.mass-removal.json`;

@@ -2,7 +2,8 @@
 // slot classes (server-template prefixes) and which defaults.
 import type { HandlerConfig, ServiceConfig } from "../config/config.js";
 import type { BackendPolicy, PlannerPolicy, SlotClass } from "../planner/model.js";
-import { selectionKey } from "../source/consul-source.js";
+import type { MassRemovalPolicy } from "../planner/mass-removal.js";
+import { selectionKey } from "../planner/selection.js";
 
 function classesOf(service: ServiceConfig): SlotClass[] {
   const defaultClass: SlotClass = {
@@ -54,13 +55,6 @@ export function policyForServices(policy: PlannerPolicy, services: ReadonlySet<s
   return { ...policy, backends: policy.backends.filter((backend) => services.has(backend.serviceName)) };
 }
 
-/** Backend -> the slot prefixes the handler owns in it. */
-export function managedPrefixes(policy: PlannerPolicy): Map<string, string[]> {
-  const managed = new Map<string, string[]>();
-  for (const backend of policy.backends) {
-    const prefixes = managed.get(backend.backend) ?? [];
-    prefixes.push(...backend.classes.map((slotClass) => slotClass.prefix));
-    managed.set(backend.backend, prefixes);
-  }
-  return managed;
+export function massRemovalPolicy(config: HandlerConfig): MassRemovalPolicy {
+  return { maxRemovalFraction: config.policy.maxRemovalFraction, minNodes: config.policy.massRemovalMinNodes, holdSeconds: config.policy.massRemovalHoldSeconds };
 }

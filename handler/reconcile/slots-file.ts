@@ -8,8 +8,8 @@ import type { SlotsFileConfig } from "../config/config.js";
 import type { Slot } from "../planner/model.js";
 import { renderSlotsFile } from "../slots-file/render.js";
 import { writeFileAtomically } from "../slots-file/write.js";
-import { managedPrefixes } from "./policy.js";
-import type { HandlerContext } from "./reconcile.js";
+import { managedPrefixes } from "../planner/selection.js";
+import type { HandlerContext } from "./context.js";
 
 /** The last problem logged, per output file: the same one is not logged on every reconcile. */
 const lastProblem = new Map<string, string>();

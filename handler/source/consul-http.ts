@@ -1,5 +1,7 @@
-// One GET against Consul's HTTP API that never stalls silently. The `consul`
-// npm client (papi) waits for the response's `end` event only: a body cut
+// The handler's one way to talk to Consul's HTTP API: one connection setup
+// (ConsulClient: address, TLS, token, one keep-alive agent) shared by the
+// health reads and the promoted versions in KV, and requests that never
+// stall silently. The `consul` npm client (papi) waits for the response's `end` event only: a body cut
 // short (Content-Length larger than what arrives, then the connection
 // closes) never ends, so its promise hangs until the request timeout, and a
 // blocking query's timeout is minutes. Here every way an answer can go wrong
@@ -10,6 +12,9 @@
 //   - the connection cannot be made or breaks before a reply  -> unreachable
 import { request as httpRequest, type Agent as HttpAgent, type IncomingHttpHeaders } from "node:http";
 import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
+import type { ConsulConfig } from "../config/config.js";
+import { consulTransport, readConsulToken, resolveConsulConnection, type ConsulConnection, type ConsulTransport } from "./consul-connection.js";
+import { ConsulUntrusted } from "./consul-untrusted.js";
 
 export type ConsulHttpFailure = "unreachable" | "truncated" | "bad-answer" | "timeout";
 
@@ -43,7 +48,14 @@ export interface ConsulGetOptions {
 /** Answers bigger than this are refused: no health answer comes near it. */
 const MAX_BODY_BYTES = 512 * 1024 * 1024;
 
+export type ConsulMethod = "GET" | "PUT" | "DELETE";
+
 export function consulGet(url: URL, options: ConsulGetOptions): Promise<ConsulHttpAnswer> {
+  return consulRequest("GET", url, options);
+}
+
+/** One request; `body` is sent as is (a KV value). The answer is checked as consulGet's. */
+export function consulRequest(method: ConsulMethod, url: URL, options: ConsulGetOptions & { body?: string }): Promise<ConsulHttpAnswer> {
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -59,7 +71,8 @@ export function consulGet(url: URL, options: ConsulGetOptions): Promise<ConsulHt
         resolve(answer);
       }
     };
-    const request = send(url, { method: "GET", agent: options.agent, headers: options.headers });
+    const headers = options.body === undefined ? options.headers : { ...options.headers, "content-length": String(Buffer.byteLength(options.body)) };
+    const request = send(url, { method, agent: options.agent, headers });
     const timer = setTimeout(
       () => finish(new ConsulHttpError("timeout", `no complete answer within ${Math.round(options.deadlineMs)} ms (a blocking query may take its wait time plus Consul's jitter of wait/16)`)),
       options.deadlineMs,
@@ -116,6 +129,54 @@ export function consulGet(url: URL, options: ConsulGetOptions): Promise<ConsulHt
         finish(undefined, { statusCode, headers: response.headers, body });
       });
     });
-    request.end();
+    request.end(options.body);
   });
+}
+
+/**
+ * The resolved connection settings, the transport and the ACL token.
+ * Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an
+ * unreadable token, Error for unreadable TLS files.
+ */
+export function openConsul(config: ConsulConfig, environment: Readonly<Record<string, string | undefined>>): { connection: ConsulConnection; transport: ConsulTransport; token: string | undefined } {
+  const connection = resolveConsulConnection(config, environment);
+  const transport = consulTransport(connection);
+  try {
+    return { connection, transport, token: readConsulToken(connection) };
+  } catch (error) {
+    transport.agent.destroy();
+    throw new ConsulUntrusted("token", (error as Error).message);
+  }
+}
+
+/** The handler's one connection setup to Consul (config, then CONSUL_* variables), shared by every reader and writer. */
+export class ConsulClient {
+  /** The resolved settings and where each came from (check-config shows them). */
+  readonly connection: ConsulConnection;
+  readonly baseUrl: URL;
+  readonly agent: HttpAgent | HttpsAgent;
+  readonly token: string | undefined;
+
+  /** Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an unreadable token, Error for unreadable TLS files. */
+  constructor(config: ConsulConfig, environment: Readonly<Record<string, string | undefined>> = process.env) {
+    const opened = openConsul(config, environment);
+    this.connection = opened.connection;
+    this.baseUrl = opened.transport.baseUrl;
+    this.agent = opened.transport.agent;
+    this.token = opened.token;
+  }
+
+  /** A request to `path` (from /v1/...) with the token, checked as consulGet's answers; throws ConsulHttpError. */
+  request(method: ConsulMethod, path: string, options: { query?: Record<string, string>; body?: string; deadlineMs: number; signal?: AbortSignal }): Promise<ConsulHttpAnswer> {
+    const url = new URL(path, this.baseUrl);
+    for (const [name, value] of Object.entries(options.query ?? {})) url.searchParams.set(name, value);
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.token) headers["x-consul-token"] = this.token;
+    return consulRequest(method, url, { agent: this.agent, headers, deadlineMs: options.deadlineMs, ...(options.signal ? { signal: options.signal } : {}), ...(options.body !== undefined ? { body: options.body } : {}) });
+  }
+
+  /** Closes the kept connections; a request in flight fails. */
+  close(): void {
+    this.agent.destroy();
+  }
 }

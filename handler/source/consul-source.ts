@@ -5,11 +5,13 @@
 import type { Agent as HttpAgent, IncomingHttpHeaders } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { ConsulConfig } from "../config/config.js";
+import { selectionKey, type ServiceSelection } from "../planner/selection.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
-import { consulGet, ConsulHttpError } from "./consul-http.js";
-import { consulTransport, readConsulToken, resolveConsulConnection, describeOrigin, type ConsulConnection, type ConsulTransport } from "./consul-connection.js";
+import { ConsulClient, consulGet, ConsulHttpError } from "./consul-http.js";
+import { describeOrigin, type ConsulConnection } from "./consul-connection.js";
+import { ConsulUntrusted } from "./consul-untrusted.js";
 
-export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token" | "truncated" | "timeout";
+export { ConsulUntrusted, type UntrustedReason } from "./consul-untrusted.js";
 
 /**
  * How long a read may take before it is abandoned. A blocking query may
@@ -21,36 +23,6 @@ export function readDeadlineMs(timeoutMs: number, blockingWaitSeconds: number | 
   if (blockingWaitSeconds === undefined) return timeoutMs;
   const waitMs = blockingWaitSeconds * 1000;
   return waitMs + waitMs / 16 + timeoutMs;
-}
-
-/** Consul's answer cannot be trusted; the message says what the operator should check. */
-export class ConsulUntrusted extends Error {
-  constructor(
-    readonly reason: UntrustedReason,
-    message: string,
-  ) {
-    super(message);
-    this.name = "ConsulUntrusted";
-  }
-}
-
-/**
- * Which instances of a Consul service to read: all of them, or those with a
- * tag (Consul's `?tag=`) and/or matching a filter expression (`?filter=`,
- * Consul >= 1.5).
- */
-export interface ServiceSelection {
-  name: string;
-  tag?: string;
-  filter?: string;
-}
-
-/** One string per distinct selection: the service name alone when nothing narrows it. */
-export function selectionKey(selection: ServiceSelection): string {
-  const parts: string[] = [];
-  if (selection.tag !== undefined) parts.push(`tag=${selection.tag}`);
-  if (selection.filter !== undefined) parts.push(`filter=${selection.filter}`);
-  return parts.length === 0 ? selection.name : `${selection.name}?${parts.join("&")}`;
 }
 
 export interface ServiceSnapshot {
@@ -77,23 +49,6 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value[0] : value;
 }
 
-/**
- * The resolved connection settings, the transport and the ACL token, as every
- * Consul client of the handler (health reads, the promotion store) needs them.
- * Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an
- * unreadable token, Error for unreadable TLS files.
- */
-export function openConsul(config: ConsulConfig, environment: Readonly<Record<string, string | undefined>>): { connection: ConsulConnection; transport: ConsulTransport; token: string | undefined } {
-  const connection = resolveConsulConnection(config, environment);
-  const transport = consulTransport(connection);
-  try {
-    return { connection, transport, token: readConsulToken(connection) };
-  } catch (error) {
-    transport.agent.destroy();
-    throw new ConsulUntrusted("token", (error as Error).message);
-  }
-}
-
 function noLeader(service: string): ConsulUntrusted {
   return new ConsulUntrusted("no-leader", `Consul has no known leader; not trusting its answer for ${service} (check 'consul operator raft list-peers')`);
 }
@@ -105,16 +60,15 @@ export class ConsulSource {
   /** The resolved settings and where each came from (check-config shows them). */
   readonly connection: ConsulConnection;
 
-  /** Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an unreadable token, Error for unreadable TLS files. */
+  /** Reads over `client`, the connection setup shared with the promotion store. */
   constructor(
     private readonly config: ConsulConfig,
-    environment: Readonly<Record<string, string | undefined>> = process.env,
+    private readonly client: ConsulClient = new ConsulClient(config),
   ) {
-    const opened = openConsul(config, environment);
-    this.connection = opened.connection;
-    this.base = opened.transport.baseUrl;
-    this.agent = opened.transport.agent;
-    this.token = opened.token;
+    this.connection = client.connection;
+    this.base = client.baseUrl;
+    this.agent = client.agent;
+    this.token = client.token;
   }
 
   /**
@@ -196,7 +150,7 @@ export class ConsulSource {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.client.close();
   }
 
   private explainStatus(status: number, text: string, service: string, selection: ServiceSelection): ConsulUntrusted {

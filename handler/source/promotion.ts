@@ -2,32 +2,19 @@
 // kept in Consul's KV store so a restarted handler (or another host's) finds
 // it: key consul-haproxy-handler/<service>/promoted. The token needs
 // key:read on that prefix to reconcile, and key:write to promote.
-import type { Agent as HttpAgent } from "node:http";
-import type { Agent as HttpsAgent } from "node:https";
-import Consul from "consul";
+//
+// KV goes through the same client as the health reads (consul-http.ts): one
+// connection setup, and an answer cut short, stalled or malformed fails at
+// once with its cause, never after a long wait.
 import type { ConsulConfig } from "../config/config.js";
 import { parseVersion } from "../planner/versions.js";
-import { ConsulUntrusted, openConsul } from "./consul-source.js";
-import type { ConsulConnection } from "./consul-connection.js";
+import { ConsulClient, ConsulHttpError, type ConsulHttpAnswer, type ConsulMethod } from "./consul-http.js";
+import { ConsulUntrusted } from "./consul-untrusted.js";
 
 export const PROMOTION_PREFIX = "consul-haproxy-handler";
 
 export function promotionKey(service: string): string {
   return `${PROMOTION_PREFIX}/${service}/promoted`;
-}
-
-interface KvRequest {
-  key: string;
-  token?: string;
-  dc?: string;
-  timeout: number;
-}
-
-/** The parts of the consul client's kv this module uses (its typings are loose). */
-interface KvCalls {
-  get(options: KvRequest): Promise<{ Value?: string | null } | undefined>;
-  set(options: KvRequest & { value: string }): Promise<boolean>;
-  del(options: KvRequest): Promise<unknown>;
 }
 
 export interface PromotionRead {
@@ -36,78 +23,97 @@ export interface PromotionRead {
   invalid: { service: string; value: string }[];
 }
 
-export class PromotionStore {
-  private readonly kv: KvCalls;
-  private readonly agent: HttpAgent | HttpsAgent;
-  private readonly token: string | undefined;
-  private readonly connection: ConsulConnection;
+type Access = "read" | "write";
 
-  /** The same address, token and TLS settings as the health reads (config, then CONSUL_* variables). */
+/**
+ * The value of a KV entry from Consul's answer to GET /v1/kv/<key>: a list
+ * of one entry whose Value is base64 (null: the key holds nothing).
+ * undefined when the answer is not such a list.
+ */
+export function kvValue(body: unknown): string | null | undefined {
+  if (!Array.isArray(body) || body.length === 0) return undefined;
+  const entry: unknown = body[0];
+  if (typeof entry !== "object" || entry === null) return undefined;
+  const value = (entry as { Value?: unknown }).Value;
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "string") return undefined;
+  return Buffer.from(value, "base64").toString("utf8");
+}
+
+export class PromotionStore {
+  /** Over `client`, the connection setup shared with the health reads (its own when none is given). */
   constructor(
     private readonly config: ConsulConfig,
-    environment: Readonly<Record<string, string | undefined>> = process.env,
-  ) {
-    const opened = openConsul(config, environment);
-    this.connection = opened.connection;
-    this.agent = opened.transport.agent;
-    this.token = opened.token;
-    const client = new Consul({ baseUrl: new URL("/v1", opened.transport.baseUrl).toString(), agent: this.agent } as ConstructorParameters<typeof Consul>[0]);
-    this.kv = client.kv as unknown as KvCalls;
-  }
-
-  private request(service: string): KvRequest {
-    const request: KvRequest = { key: promotionKey(service), timeout: this.config.timeoutMs };
-    if (this.token) request.token = this.token;
-    if (this.config.datacenter) request.dc = this.config.datacenter;
-    return request;
-  }
+    private readonly client: ConsulClient = new ConsulClient(config),
+  ) {}
 
   /** The promoted versions of these services. Throws ConsulUntrusted when KV cannot be read. */
   async read(services: readonly string[]): Promise<PromotionRead> {
     const result: PromotionRead = { promoted: new Map(), invalid: [] };
     await Promise.all(
       services.map(async (service) => {
-        let entry: { Value?: string | null } | undefined;
-        try {
-          entry = await this.kv.get(this.request(service));
-        } catch (error) {
-          throw this.explain(error, "read");
-        }
-        const value = entry?.Value?.trim();
-        if (value === undefined || value === "") return;
-        if (parseVersion(value)) result.promoted.set(service, value);
-        else result.invalid.push({ service, value });
+        const answer = await this.send("GET", service, "read");
+        // No key: nothing promoted.
+        if (answer.statusCode === 404) return;
+        const value = kvValue(answer.body);
+        if (value === undefined) throw new ConsulUntrusted("bad-answer", `Consul's answer for the KV read of ${promotionKey(service)} is not a list of one entry`);
+        const trimmed = value?.trim();
+        if (trimmed === undefined || trimmed === "") return;
+        if (parseVersion(trimmed)) result.promoted.set(service, trimmed);
+        else result.invalid.push({ service, value: trimmed });
       }),
     );
     return result;
   }
 
   async write(service: string, version: string): Promise<void> {
-    try {
-      await this.kv.set({ ...this.request(service), value: version });
-    } catch (error) {
-      throw this.explain(error, "write");
-    }
+    await this.send("PUT", service, "write", version);
   }
 
   async clear(service: string): Promise<void> {
-    try {
-      await this.kv.del(this.request(service));
-    } catch (error) {
-      throw this.explain(error, "write");
-    }
+    await this.send("DELETE", service, "write");
   }
 
   close(): void {
-    this.agent.destroy();
+    this.client.close();
   }
 
-  private explain(error: unknown, access: "read" | "write"): ConsulUntrusted {
-    const failure = error as { message?: string; code?: string; statusCode?: number };
-    if (failure.statusCode === 403 || failure.statusCode === 401) {
-      return new ConsulUntrusted("acl-denied", `Consul refused the KV ${access} under ${PROMOTION_PREFIX}/ (HTTP ${failure.statusCode}); give the token key_prefix "${PROMOTION_PREFIX}/" policy = "${access}"${access === "read" ? ' (or "write" to promote)' : ""}`);
+  /** One KV request; a 2xx answer (or a read's 404) is returned, anything else throws ConsulUntrusted. */
+  private async send(method: ConsulMethod, service: string, access: Access, body?: string): Promise<ConsulHttpAnswer> {
+    const path = `/v1/kv/${PROMOTION_PREFIX}/${encodeURIComponent(service)}/promoted`;
+    const query: Record<string, string> = this.config.datacenter ? { dc: this.config.datacenter } : {};
+    let answer: ConsulHttpAnswer;
+    try {
+      answer = await this.client.request(method, path, { query, deadlineMs: this.config.timeoutMs, ...(body !== undefined ? { body } : {}) });
+    } catch (error) {
+      throw this.explain(error, access);
     }
-    if (failure.statusCode !== undefined) return new ConsulUntrusted("http-error", `Consul answered HTTP ${failure.statusCode} for the KV ${access} of ${PROMOTION_PREFIX}/: ${failure.message ?? ""}`);
-    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.connection.address.value} for the KV ${access} (${failure.code ?? failure.message ?? String(error)}); check consul.address`);
+    const ok = (answer.statusCode >= 200 && answer.statusCode <= 299) || (method === "GET" && answer.statusCode === 404);
+    if (!ok) throw this.explainStatus(answer.statusCode, String(answer.body), access);
+    return answer;
+  }
+
+  private explainStatus(status: number, text: string, access: Access): ConsulUntrusted {
+    if (status === 403 || status === 401) {
+      return new ConsulUntrusted("acl-denied", `Consul refused the KV ${access} under ${PROMOTION_PREFIX}/ (HTTP ${status}); give the token key_prefix "${PROMOTION_PREFIX}/" policy = "${access}"${access === "read" ? ' (or "write" to promote)' : ""}`);
+    }
+    return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for the KV ${access} of ${PROMOTION_PREFIX}/: ${text.trim().slice(0, 300)}`);
+  }
+
+  private explain(error: unknown, access: Access): ConsulUntrusted {
+    if (error instanceof ConsulHttpError) {
+      switch (error.failure) {
+        case "truncated":
+          return new ConsulUntrusted("truncated", `Consul's answer to the KV ${access} under ${PROMOTION_PREFIX}/ was cut short (${error.message}). A proxy or the agent closed the connection mid-answer`);
+        case "bad-answer":
+          return new ConsulUntrusted("bad-answer", `Consul's answer to the KV ${access} under ${PROMOTION_PREFIX}/ cannot be read: ${error.message}`);
+        case "timeout":
+          return new ConsulUntrusted("timeout", `Consul did not answer the KV ${access} under ${PROMOTION_PREFIX}/ in time: ${error.message} (check the agent's load and consul.timeoutMs)`);
+        case "unreachable":
+          break;
+      }
+    }
+    const failure = error as { message?: string };
+    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.client.connection.address.value} for the KV ${access} (${failure.message ?? String(error)}); check consul.address`);
   }
 }

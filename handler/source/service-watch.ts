@@ -4,7 +4,8 @@
 // watch as in doubt (`problem`), and the loop retries with backoff and
 // jitter. The clock is injectable, so the loop is tested without waiting.
 import type { Logger } from "../log.js";
-import { ConsulUntrusted, selectionKey, type ReadOptions, type ServiceSelection, type ServiceSnapshot } from "./consul-source.js";
+import { ConsulUntrusted, type ReadOptions, type ServiceSnapshot } from "./consul-source.js";
+import { selectionKey, type ServiceSelection } from "../planner/selection.js";
 import { endpointsFromSnapshots, type DesiredState } from "./desired.js";
 
 /**

@@ -4,8 +4,9 @@
 // concurrent runs may finish out of order), so the payload is never applied.
 // Each run re-reads Consul under the lock and reconciles from that fresh view.
 import type { Logger } from "../log.js";
-import { withLock } from "./lock.js";
-import { reconcileWith, type HandlerContext, type ReconcileOutcome } from "../reconcile/reconcile.js";
+import { withLock } from "../reconcile/lock.js";
+import type { HandlerContext } from "../reconcile/context.js";
+import { reconcileWith, type ReconcileOutcome } from "../reconcile/reconcile.js";
 import { endpointsFromSnapshots } from "../source/desired.js";
 import type { ServiceSnapshot } from "../source/consul-source.js";
 

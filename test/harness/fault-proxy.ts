@@ -12,10 +12,15 @@
 //              (so the ACL canary still sees Consul's own service), with
 //              Consul's real headers (known leader) and a newer index
 // With onlyService set, only that service's health reads get the fault.
+// With reads set to "promotions", the KV reads of the promoted versions
+// (/v1/kv/consul-haproxy-handler/...) get it instead of the health reads.
 // The mode is read when a request arrives; requests in flight finish in
 // the mode they started with. Stalled requests are released by `close()`.
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+
+/** Which reads get the fault: Consul's health view, or the promoted versions in KV. */
+export type FaultedReads = "health" | "promotions";
 
 export type FaultMode = "pass" | "500" | "429" | "garbage" | "truncated" | "stall" | "empty";
 
@@ -25,7 +30,9 @@ export interface FaultProxy {
   mode: FaultMode;
   /** Set: the fault hits only the health reads of this service; the others pass. */
   onlyService: string | undefined;
-  /** Requests seen per mode (health reads only), to wait until a fault was actually served. */
+  /** The reads that get the fault (health by default); the others pass. */
+  reads: FaultedReads;
+  /** Requests seen per mode (faulted reads only), to wait until a fault was actually served. */
   served(mode: FaultMode): number;
   close(): Promise<void>;
 }
@@ -75,14 +82,18 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
   const sockets = new Set<Socket>();
   let mode: FaultMode = "pass";
   let onlyService: string | undefined;
+  let reads: FaultedReads = "health";
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = new URL(request.url ?? "/", "http://proxy").pathname;
     const health = path.startsWith("/v1/health/service/") && (onlyService === undefined || path === `/v1/health/service/${encodeURIComponent(onlyService)}`);
-    const current = health ? mode : "pass";
-    if (health) counts.set(current, (counts.get(current) ?? 0) + 1);
+    // A client may send the key's slashes encoded (%2F).
+    const promotion = request.method === "GET" && decodeURIComponent(path).startsWith("/v1/kv/consul-haproxy-handler/");
+    const faulted = reads === "health" ? health : promotion;
+    const current = faulted ? mode : "pass";
+    if (faulted) counts.set(current, (counts.get(current) ?? 0) + 1);
     const body = await readBody(request);
-    if (!health || current === "pass") {
+    if (!faulted || current === "pass") {
       const upstream = await forward(target, request, body);
       response.writeHead(upstream.status, { ...consulHeaders(upstream), "content-length": String(upstream.body.length) });
       response.end(upstream.body);
@@ -157,6 +168,12 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
     },
     set onlyService(name: string | undefined) {
       onlyService = name;
+    },
+    get reads() {
+      return reads;
+    },
+    set reads(which: FaultedReads) {
+      reads = which;
     },
     served: (which) => counts.get(which) ?? 0,
     close: () =>

@@ -4,7 +4,7 @@ import { HandlerMetrics } from "../../../handler/metrics/handler-metrics.js";
 import { OutcomeRecorder } from "../../../handler/metrics/outcome-recorder.js";
 import type { ReconcileOutcome } from "../../../handler/reconcile/reconcile.js";
 import type { Plan, VersionDecision } from "../../../handler/planner/model.js";
-import type { HeldRemoval } from "../../../handler/reconcile/mass-removal.js";
+import type { HeldRemoval } from "../../../handler/planner/mass-removal.js";
 import { ConsulUntrusted } from "../../../handler/source/consul-source.js";
 
 function outcome(covered: { backends: string[]; services: string[] }, plan: Partial<Plan> = {}, held: HeldRemoval[] = []): ReconcileOutcome {

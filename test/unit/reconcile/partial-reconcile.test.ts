@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { validateConfig } from "../../../handler/config/config.js";
 import { policyForServices, policyFromConfig } from "../../../handler/reconcile/policy.js";
-import { mergeGuardMemory } from "../../../handler/reconcile/reconcile.js";
+import { mergeGuardMemory } from "../../../handler/planner/mass-removal.js";
 import { planReconcile } from "../../../handler/planner/plan.js";
 import type { Endpoint, Slot } from "../../../handler/planner/model.js";
 

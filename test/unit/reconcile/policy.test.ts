@@ -4,7 +4,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { validateConfig } from "../../../handler/config/config.js";
-import { managedPrefixes, policyFromConfig } from "../../../handler/reconcile/policy.js";
+import { policyFromConfig } from "../../../handler/reconcile/policy.js";
+import { managedPrefixes } from "../../../handler/planner/selection.js";
 
 function config(services: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
   return validateConfig({ consul: { address: "http://127.0.0.1:8500" }, haproxy: { socket: "/run/haproxy/admin.sock" }, services, ...extra }, "test.yml");

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, filterProblem, normaliseConsulAddress, validateConfig, type ConsulConfig } from "../../../handler/config/config.js";
-import { selectionKey } from "../../../handler/source/consul-source.js";
+import { selectionKey } from "../../../handler/planner/selection.js";
 import { describeConnection, resolveConsulConnection } from "../../../handler/source/consul-connection.js";
 
 const base: ConsulConfig = { timeoutMs: 5000, aclCanaryService: "consul", blockingWaitSeconds: 60 };

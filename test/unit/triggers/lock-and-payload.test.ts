@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireLock, withLock } from "../../../handler/triggers/lock.js";
+import { acquireLock, withLock } from "../../../handler/reconcile/lock.js";
 import { classifyPayload } from "../../../handler/triggers/watch.js";
 
 describe("inter-process lock", () => {

@@ -21,7 +21,7 @@
 //   (those nodes stay as they are), every other step is applied.
 // - Released when the same removal (the same leaving slots and addresses)
 //   has been asked for `holdSeconds`, or when the operator allows it.
-import type { Plan, PlanStep, Slot } from "../planner/model.js";
+import type { Plan, PlanStep, Slot } from "./model.js";
 
 export interface MassRemovalPolicy {
   maxRemovalFraction: number;
@@ -159,4 +159,11 @@ export function describeHold(hold: HeldRemoval): string {
     `mass removal held in ${hold.backend}: Consul's answer would take ${hold.leaving - hold.joining} of ${hold.servingBefore} serving nodes out at once; ` +
     `they stay as they are until the same answer has stood for the hold time (${seconds} s left) or 'sync --allow-mass-removal' is run`
   );
+}
+
+/** The guard's memory after a reconcile of some backends: the others' holds are kept as they were. */
+export function mergeGuardMemory(before: GuardMemory, after: GuardMemory, covered: ReadonlySet<string>): GuardMemory {
+  const merged: GuardMemory = {};
+  for (const [backend, hold] of Object.entries(before)) if (!covered.has(backend)) merged[backend] = hold;
+  return { ...merged, ...after };
 }

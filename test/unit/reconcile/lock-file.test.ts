@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireLock, withLock } from "../../../handler/triggers/lock.js";
+import { acquireLock, withLock } from "../../../handler/reconcile/lock.js";
 
 describe("lock file", () => {
   test("under /proc (the folder exists, no file can be made): one clear error", async () => {

@@ -2,7 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
-import { guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/reconcile/mass-removal.js";
+import { guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/planner/mass-removal.js";
 import type { Endpoint, Health, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };

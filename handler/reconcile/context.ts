@@ -1,0 +1,41 @@
+// What every reconcile works with: the config, the logger, the clients of
+// both sides and the planner's policy. Built once per process (and again on
+// a config reload of `run`); closeContext() lets go of every connection.
+import type { HandlerConfig } from "../config/config.js";
+import type { Logger } from "../log.js";
+import { RuntimeApiClient } from "../haproxy-runtime-api/index.js";
+import { ConsulClient } from "../source/consul-http.js";
+import { ConsulSource } from "../source/consul-source.js";
+import { PromotionStore } from "../source/promotion.js";
+import type { PlannerPolicy } from "../planner/model.js";
+import { policyFromConfig } from "./policy.js";
+
+export interface HandlerContext {
+  config: HandlerConfig;
+  logger: Logger;
+  consul: ConsulSource;
+  haproxy: RuntimeApiClient;
+  policy: PlannerPolicy;
+  /** The operator's promoted versions (Consul KV), for services with versioning. */
+  promotions: PromotionStore;
+}
+
+export function createContext(config: HandlerConfig, logger: Logger): HandlerContext {
+  // One connection setup to Consul: the health reads and the promoted versions share it.
+  const consul = new ConsulClient(config.consul);
+  return {
+    config,
+    logger,
+    consul: new ConsulSource(config.consul, consul),
+    haproxy: new RuntimeApiClient(config.haproxy.socket, { timeoutMs: config.haproxy.timeoutMs }),
+    policy: policyFromConfig(config),
+    promotions: new PromotionStore(config.consul, consul),
+  };
+}
+
+/** Closes the kept HAProxy connection and the Consul connections; a request in flight fails. */
+export function closeContext(context: HandlerContext): void {
+  context.haproxy.closeKept();
+  context.consul.close();
+  context.promotions.close();
+}
