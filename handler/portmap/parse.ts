@@ -110,8 +110,10 @@ function parseSyslog(value: string | undefined): Syslog | undefined {
   const colon = value.lastIndexOf(":");
   const host = value.slice(0, colon);
   const port = portNumber(value.slice(colon + 1));
-  if (colon < 0 || port === undefined || !(isIP(host) === 4 || isHostName(host))) {
-    throw new PortmapError("syslog", `syslog ${showValue(value)} is not HOST:PORT: write an IPv4 address or host name and a port, e.g. 10.0.0.5:514`);
+  // An IPv4 address only: HAProxy resolves a log server's name when it loads the
+  // configuration, so a name that does not resolve then would fail the reload.
+  if (colon < 0 || port === undefined || isIP(host) !== 4) {
+    throw new PortmapError("syslog", `syslog ${showValue(value)} is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`);
   }
   return { host, port };
 }

@@ -114,9 +114,9 @@ describe("portmap sibling keys", () => {
   });
 
   test("metrics_acl, metrics_port, syslog, certificate_name", () => {
-    const spec = parse({ metrics_acl: "10.0.0.0/8, 192.168.1.7 2001:db8::/32", metrics_port: "9405", syslog: "logs.example.com:514", certificate_name: "example.com,*.example.com www.example.com" });
+    const spec = parse({ metrics_acl: "10.0.0.0/8, 192.168.1.7 2001:db8::/32", metrics_port: "9405", syslog: "10.0.0.5:514", certificate_name: "example.com,*.example.com www.example.com" });
     assert.deepEqual(spec.metrics, { port: 9405, acl: ["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"] });
-    assert.deepEqual(spec.syslog, { host: "logs.example.com", port: 514 });
+    assert.deepEqual(spec.syslog, { host: "10.0.0.5", port: 514 });
     assert.deepEqual(spec.certificateNames, ["example.com", "*.example.com", "www.example.com"]);
     assert.deepEqual(parse({ syslog: "10.0.0.5:1514" }).syslog, { host: "10.0.0.5", port: 1514 });
   });
@@ -179,8 +179,9 @@ describe("a bad portmap is refused whole, with one message naming the entry, the
     ["timeouts over a day", { timeouts: "{server: 86400001}" }, `timeouts: server 86400001 ms is more than a day: give milliseconds from 0 (HAProxy's default) to 86400000`],
     ["metrics_acl", { metrics_acl: "10.0.0.0/33" }, `metrics_acl: "10.0.0.0/33" is not an IP address or prefix: write e.g. 10.0.0.0/8 or 2001:db8::/32, separated by commas or spaces`],
     ["metrics_port", { metrics_port: "0" }, `metrics_port "0" is not a port from 1 to 65535: set a free port (default 8405)`],
-    ["syslog without a port", { syslog: "10.0.0.5" }, `syslog "10.0.0.5" is not HOST:PORT: write an IPv4 address or host name and a port, e.g. 10.0.0.5:514`],
-    ["syslog with a bad host", { syslog: "a b:514" }, `syslog "a b:514" is not HOST:PORT: write an IPv4 address or host name and a port, e.g. 10.0.0.5:514`],
+    ["syslog without a port", { syslog: "10.0.0.5" }, `syslog "10.0.0.5" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],
+    ["syslog with a bad host", { syslog: "a b:514" }, `syslog "a b:514" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],
+    ["syslog with a host name", { syslog: "logs.example.com:514" }, `syslog "logs.example.com:514" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],
     ["certificate_name", { certificate_name: "example.com,bad_name" }, `certificate_name: "bad_name" is not a DNS name: list the certificates' names (the first is the subject), separated by commas`],
   ];
   for (const [name, keys, message] of cases) test(name, () => refused(keys, message));

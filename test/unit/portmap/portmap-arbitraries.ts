@@ -3,6 +3,8 @@
 // values that are wrong or carry configuration syntax (line breaks, '#', quotes,
 // spaces, braces) often enough that the parser's refusals are exercised too.
 import fc from "fast-check";
+import { parsePortmapKv, PortmapError } from "../../../handler/portmap/parse.js";
+import type { LoadBalancerSpec } from "../../../handler/portmap/spec.js";
 
 /** Strings that must never reach a configuration line. */
 const HOSTILE = ["\n", "\r", "#", "\"", "'", " ", "\t", "\\", "}", "{", ",", ";", "%", "$", "\u0000", "\u2028", "\nbackend x", "\" ", "${X}"];
@@ -78,3 +80,13 @@ export const portmapKv: fc.Arbitrary<Map<string, string>> = fc
   .map((keys) => new Map(Object.entries(keys).filter((pair): pair is [string, string] => pair[1] !== undefined)));
 
 export const RESERVED_PORTS = { stats: 8404, admin: 9999, metrics: 9100, handler: 9101 };
+
+/** The parsed spec, or undefined when the parser refused it (with a PortmapError, nothing else). */
+export function parseOrRefuse(kv: Map<string, string>): LoadBalancerSpec | undefined {
+  try {
+    return parsePortmapKv(kv, { reservedPorts: RESERVED_PORTS });
+  } catch (error) {
+    if (error instanceof PortmapError) return undefined;
+    throw error;
+  }
+}

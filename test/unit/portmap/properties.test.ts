@@ -5,24 +5,14 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parsePortmapKv, PortmapError } from "../../../handler/portmap/parse.js";
+import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer, type RenderOptions } from "../../../handler/portmap/render.js";
 import { formatPortmapKv } from "../../../handler/portmap/format.js";
 import type { LoadBalancerSpec, PortmapEntry } from "../../../handler/portmap/spec.js";
-import { portmapKv, RESERVED_PORTS } from "./portmap-arbitraries.js";
+import { parseOrRefuse, portmapKv, RESERVED_PORTS } from "./portmap-arbitraries.js";
 
 const OPTIONS: RenderOptions = { bindAddress: "127.0.0.1", certDirectory: "/etc/haproxy/certs", mapDirectory: "/etc/haproxy/maps", dynamicCookieKey: "key" };
 const RUNS = 400;
-
-/** The parsed spec, or undefined when the parser refused it (with a PortmapError, nothing else). */
-export function parseOrRefuse(kv: Map<string, string>): LoadBalancerSpec | undefined {
-  try {
-    return parsePortmapKv(kv, { reservedPorts: RESERVED_PORTS });
-  } catch (error) {
-    if (error instanceof PortmapError) return undefined;
-    throw error;
-  }
-}
 
 const NAME = "[A-Za-z0-9_-]+";
 const PATH = "/[A-Za-z0-9._~/-]*";
@@ -36,7 +26,7 @@ const KNOWN_LINES = [
   new RegExp(`^backend pm_\\d+_${NAME}$`),
   /^ {4}mode (http|tcp)$/,
   new RegExp(`^ {4}bind 127\\.0\\.0\\.1:\\d+( ssl crt ${PATH})?$`),
-  /^ {4}log [A-Za-z0-9.-]+:\d+ len 4096 local0$/,
+  /^ {4}log [0-9.]+:\d+ len 4096 local0$/,
   /^ {4}timeout (client|queue|connect|server) \d+$/,
   new RegExp(`^ {4}default_backend pm_\\d+_${NAME}$`),
   /^ {4}http-request set-var\(txn\.pm_path\) path$/,
