@@ -90,3 +90,28 @@ export function parseOrRefuse(kv: Map<string, string>): LoadBalancerSpec | undef
     throw error;
   }
 }
+
+/**
+ * A valid KV prefix with one configuration-syntax character put into one field:
+ * the generators above do this now and then; this does it every time.
+ */
+export const injectedKv: fc.Arbitrary<Map<string, string>> = fc
+  .record({
+    field: fc.constantFrom("service", "check", "host", "path", "port", "inter", "syslog", "metrics_acl", "timeouts", "max_rs"),
+    hostile: fc.constantFrom(...HOSTILE),
+    position: fc.nat(),
+  })
+  .map(({ field, hostile, position }) => {
+    const fields: Record<string, string> = { service: "web", check: "/health", host: "api.example.com", path: "/api/", port: "9000", inter: "2s", syslog: "10.0.0.5:514", metrics_acl: "10.0.0.0/8", timeouts: "{\"connect\": 3000}", max_rs: "16" };
+    const value = fields[field] ?? "";
+    const at = position % (value.length + 1);
+    fields[field] = `${value.slice(0, at)}${hostile}${value.slice(at)}`;
+    const portmap = `http://80:${fields.service}{check:${fields.check},port:${fields.port},inter:${fields.inter}} http://80:api{host:${fields.host},path:${fields.path}}`;
+    return new Map([
+      ["portmap", portmap],
+      ["syslog", fields.syslog ?? ""],
+      ["metrics_acl", fields.metrics_acl ?? ""],
+      ["timeouts", fields.timeouts ?? ""],
+      ["max_rs", fields.max_rs ?? ""],
+    ]);
+  });

@@ -9,7 +9,7 @@ import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer, type RenderOptions } from "../../../handler/portmap/render.js";
 import { formatPortmapKv } from "../../../handler/portmap/format.js";
 import type { LoadBalancerSpec, PortmapEntry } from "../../../handler/portmap/spec.js";
-import { parseOrRefuse, portmapKv, RESERVED_PORTS } from "./portmap-arbitraries.js";
+import { injectedKv, parseOrRefuse, portmapKv, RESERVED_PORTS } from "./portmap-arbitraries.js";
 
 const OPTIONS: RenderOptions = { bindAddress: "127.0.0.1", certDirectory: "/etc/haproxy/certs", mapDirectory: "/etc/haproxy/maps", dynamicCookieKey: "key" };
 const RUNS = 400;
@@ -82,6 +82,18 @@ function withoutText(spec: LoadBalancerSpec): unknown {
 }
 
 describe("portmap properties", () => {
+  /** Every line known, only asked-for directives, one backend per entry, one frontend per port. */
+  function assertRenderedAsAsked(kv: Map<string, string>, spec: LoadBalancerSpec): void {
+    const { config, maps } = renderLoadBalancer(spec, OPTIONS);
+    for (const line of config.split("\n")) assert.ok(KNOWN_LINES.some((known) => known.test(line)), `unknown line ${JSON.stringify(line)} from ${JSON.stringify([...kv])}`);
+    for (const content of maps.values()) for (const line of content.split("\n").filter((item) => item !== "")) assert.match(line, MAP_LINE);
+    for (const entry of spec.entries) assertOnlyAskedFor(config, entry);
+    assert.equal(config.match(/^backend /gm)?.length ?? 0, spec.entries.length);
+    const ports = new Set(spec.entries.map((entry) => entry.listenPort));
+    assert.equal(config.match(/^frontend pm_fe_/gm)?.length ?? 0, ports.size);
+    assert.equal(config.includes("frontend pm_metrics"), (kv.get("metrics_acl") ?? "").trim() !== "");
+  }
+
   test("rendered text: only known lines, only asked-for directives, one backend per entry, one frontend per port", () => {
     let accepted = 0;
     fc.assert(
@@ -89,19 +101,22 @@ describe("portmap properties", () => {
         const spec = parseOrRefuse(kv);
         if (spec === undefined) return;
         accepted += 1;
-        const { config, maps } = renderLoadBalancer(spec, OPTIONS);
-        for (const line of config.split("\n")) assert.ok(KNOWN_LINES.some((known) => known.test(line)), `unknown line ${JSON.stringify(line)} from ${JSON.stringify([...kv])}`);
-        for (const content of maps.values()) for (const line of content.split("\n").filter((item) => item !== "")) assert.match(line, MAP_LINE);
-        for (const entry of spec.entries) assertOnlyAskedFor(config, entry);
-        assert.equal(config.match(/^backend /gm)?.length ?? 0, spec.entries.length);
-        const ports = new Set(spec.entries.map((entry) => entry.listenPort));
-        assert.equal(config.match(/^frontend pm_fe_/gm)?.length ?? 0, ports.size);
-        assert.equal(config.includes("frontend pm_metrics"), (kv.get("metrics_acl") ?? "").trim() !== "");
+        assertRenderedAsAsked(kv, spec);
       }),
       { numRuns: RUNS },
     );
     // A property over refused inputs only would prove nothing.
     assert.ok(accepted >= RUNS / 10, `only ${accepted} of ${RUNS} inputs were accepted`);
+  });
+
+  test("a line break, '#', a quote or a space in any field is refused or never reaches the text", () => {
+    fc.assert(
+      fc.property(injectedKv, (kv) => {
+        const spec = parseOrRefuse(kv);
+        if (spec !== undefined) assertRenderedAsAsked(kv, spec);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   test("a spec written back as KV parses to the same spec and renders the same text", () => {
