@@ -38,6 +38,8 @@ export function durationMs(value: string): number | undefined {
 
 /** An IPv4 or IPv6 address with an optional prefix length, as HAProxy's `src` ACL takes it. */
 export function isIpPrefix(value: string): boolean {
+  // Node's isIP also takes an IPv6 zone ("fe80::1%eth0"): nothing but digits, hex, '.', ':' and '/' here.
+  if (!/^[0-9A-Fa-f.:/]+$/.test(value)) return false;
   const [address = "", length, extra] = value.split("/");
   if (extra !== undefined) return false;
   const family = isIP(address);

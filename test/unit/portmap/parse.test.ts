@@ -178,6 +178,7 @@ describe("a bad portmap is refused whole, with one message naming the entry, the
     ["timeouts twice", { timeouts: "{connect: 3, connect: 4}" }, `timeouts: connect is given twice: keep one`],
     ["timeouts over a day", { timeouts: "{server: 86400001}" }, `timeouts: server 86400001 ms is more than a day: give milliseconds from 0 (HAProxy's default) to 86400000`],
     ["metrics_acl", { metrics_acl: "10.0.0.0/33" }, `metrics_acl: "10.0.0.0/33" is not an IP address or prefix: write e.g. 10.0.0.0/8 or 2001:db8::/32, separated by commas or spaces`],
+    ["metrics_acl with an IPv6 zone", { metrics_acl: "::1%10.0.0.0/8" }, `metrics_acl: "::1%10.0.0.0/8" is not an IP address or prefix: write e.g. 10.0.0.0/8 or 2001:db8::/32, separated by commas or spaces`],
     ["metrics_port", { metrics_port: "0" }, `metrics_port "0" is not a port from 1 to 65535: set a free port (default 8405)`],
     ["syslog without a port", { syslog: "10.0.0.5" }, `syslog "10.0.0.5" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],
     ["syslog with a bad host", { syslog: "a b:514" }, `syslog "a b:514" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],

@@ -23,10 +23,11 @@ function sometimesHostile(valid: fc.Arbitrary<string>): fc.Arbitrary<string> {
 }
 
 const port = mostly(
-  fc.oneof({ weight: 1, arbitrary: fc.constantFrom("80", "443", "5432", "8080") }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 65535 }).map(String) }),
+  fc.oneof({ weight: 1, arbitrary: fc.constantFrom("80", "443", "5432", "8080") }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 65535 }).map(String) }),
   fc.constantFrom("0", "65536", "-1", "08", ""),
 );
-const service = sometimesHostile(fc.oneof(fc.constantFrom("web", "api", "db", "web-2", "api_v1"), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,20}$/)));
+// A small pool first, so that two entries often name one service on one port.
+const service = sometimesHostile(fc.oneof({ weight: 3, arbitrary: fc.constantFrom("web", "api", "db") }, { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,20}$/) }));
 // HTTP types more often than TCP ones: only they take most options.
 const type = mostly(fc.constantFrom("http", "https", "https+insecure", "https-http", "http", "https-http", "tcp", "tcp-proxy-v2"), fc.constantFrom("udp", "HTTP", "http2", ""));
 const path = sometimesHostile(fc.oneof(fc.constantFrom("/", "/api", "/api/", "/api/v2/", "/chat", "/health"), fc.stringMatching(/^\/[A-Za-z0-9._~/-]{0,16}$/)));
@@ -72,7 +73,7 @@ export const portmapKv: fc.Arbitrary<Map<string, string>> = fc
       ),
       metrics_acl: sometimesHostile(fc.constantFrom("10.0.0.0/8", "127.0.0.1 ::1", "192.168.0.0/16,2001:db8::/32")),
       metrics_port: port,
-      syslog: sometimesHostile(fc.constantFrom("10.0.0.5:514", "logs.example.com:1514", "127.0.0.1:514")),
+      syslog: sometimesHostile(mostly(fc.constantFrom("10.0.0.5:514", "127.0.0.1:1514"), fc.constant("logs.example.com:514"))),
       certificate_name: sometimesHostile(fc.constantFrom("example.com", "example.com,*.example.com")),
     },
     { requiredKeys: ["portmap"] },
