@@ -13,9 +13,11 @@ import { renderLoadBalancer, type RenderOptions } from "../../../handler/portmap
 import type { LoadBalancerSpec } from "../../../handler/portmap/spec.js";
 import { haproxyProgram } from "../../harness/haproxy.js";
 import { freePort } from "../../harness/ports.js";
-import { parseOrRefuse, portmapKv } from "../../unit/portmap/portmap-arbitraries.js";
+import { parseOrRefuse, portmapKv, sharedListenerKv } from "../../unit/portmap/portmap-arbitraries.js";
 
 const RUNS = 150;
+/** Of the runs, how many share one listener among several HTTP entries. */
+const SHARED_RUNS = 50;
 /**
  * What the playbook's haproxy.cfg has besides the portmap's sections, reduced to
  * what -c needs: with an empty portmap, its stats listener is what listens.
@@ -70,11 +72,11 @@ describe("portmap: haproxy -c accepts every configuration the parser lets throug
     assert.match(bad.output, /no-such-directive/);
   });
 
-  test(`${RUNS} generated portmaps`, async () => {
+  test(`${RUNS} generated portmaps, ${SHARED_RUNS} of them sharing one listener`, async () => {
     let accepted = 0;
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(portmapKv, async (kv) => {
+      fc.asyncProperty(fc.oneof({ weight: RUNS - SHARED_RUNS, arbitrary: portmapKv }, { weight: SHARED_RUNS, arbitrary: sharedListenerKv }), async (kv) => {
         const spec = parseOrRefuse(kv);
         if (spec === undefined) return;
         accepted += 1;

@@ -116,3 +116,22 @@ export const injectedKv: fc.Arbitrary<Map<string, string>> = fc
       ["max_rs", fields.max_rs ?? ""],
     ]);
   });
+
+/** Several HTTP entries on one listener, from small pools: the sharing rules' cases. */
+export const sharedListenerKv: fc.Arbitrary<Map<string, string>> = fc
+  .array(
+    fc.record({
+      type: fc.constantFrom("http", "https-http", "https"),
+      service: fc.constantFrom("web", "api", "chat", "admin"),
+      options: fc.subarray(["host:a.example", "path:/api/", "path:/", "upgrade:websocket", "sticky:cookie", "balance:uri"], { maxLength: 3 }),
+    }),
+    { minLength: 2, maxLength: 4 },
+  )
+  .map((entries) => {
+    const tls = entries[0]?.type !== "http";
+    const portmap = entries.map(({ type, service: name, options }) => {
+      const kind = tls ? (type === "http" ? "https-http" : type) : "http";
+      return `${kind}://8443:${name}${options.length > 0 ? `{${options.join(",")}}` : ""}`;
+    });
+    return new Map([["portmap", portmap.join(" ")]]);
+  });
