@@ -1,0 +1,43 @@
+// What a change of the portmap from one spec to the next needs. Routes live only
+// in the map files and slots are filled over the admin socket, so the rendered
+// configuration text itself tells it: the same text and the same maps is a
+// membership change at most (nothing to render); the same text with other maps
+// is a route change (runtime API: prepare/commit map, and the files); any other
+// text needs a check and a reload.
+import { renderLoadBalancer, type RenderOptions } from "./render.js";
+import type { LoadBalancerSpec } from "./spec.js";
+
+export type ChangeKind = "membership" | "routes" | "reload";
+
+export interface PortmapChange {
+  kind: ChangeKind;
+  /** The sections ("frontend pm_fe_80", "backend pm_80_web") or map files that differ. */
+  changed: string[];
+}
+
+/** Fixed options: the comparison is of the specs, not of where files live. */
+const COMPARISON_OPTIONS: RenderOptions = { bindAddress: "", certDirectory: "/certs", mapDirectory: "/maps", dynamicCookieKey: "key" };
+
+export function classifyChange(before: LoadBalancerSpec, after: LoadBalancerSpec): PortmapChange {
+  const old = renderLoadBalancer(before, COMPARISON_OPTIONS);
+  const next = renderLoadBalancer(after, COMPARISON_OPTIONS);
+  const sections = differingKeys(sectionsOf(old.config), sectionsOf(next.config));
+  if (sections.length > 0) return { kind: "reload", changed: sections };
+  const maps = differingKeys(old.maps, next.maps);
+  return maps.length > 0 ? { kind: "routes", changed: maps } : { kind: "membership", changed: [] };
+}
+
+/** Each section's header line -> its whole text. */
+function sectionsOf(config: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  for (const block of config.split("\n\n")) {
+    const header = block.split("\n", 1)[0] ?? "";
+    if (!header.startsWith("#")) sections.set(header, block);
+  }
+  return sections;
+}
+
+function differingKeys(before: Map<string, string>, after: Map<string, string>): string[] {
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  return [...keys].filter((key) => before.get(key) !== after.get(key)).sort();
+}
