@@ -15,6 +15,8 @@ import tseslint from "typescript-eslint";
 const FLOORS = {
   "planner": [],
   "haproxy-runtime-api": [],
+  // The portmap (issue 17): pure parse, render and change classes, wired into run later.
+  "portmap": [],
   "config": ["haproxy-runtime-api"],
   "applier": ["planner", "haproxy-runtime-api"],
   "slots-file": ["planner", "config"],
