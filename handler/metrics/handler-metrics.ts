@@ -16,6 +16,7 @@ export const FAILURE_CAUSES = [
   "consul-token",
   "consul-truncated",
   "consul-timeout",
+  "consul-agent-not-member",
   "consul-error",
   "haproxy",
   "command",
@@ -33,7 +34,7 @@ export class HandlerMetrics {
   readonly failures = this.registry.register(
     new Counter(
       "failures_total",
-      "Failures by cause: consul-<reason> (Consul not trusted: unreachable, http-error, acl-denied, no-leader, acl-filtered, bad-answer, token, truncated, timeout), haproxy, command, lock, left-out, mass-removal-held.",
+      "Failures by cause: consul-<reason> (Consul not trusted: unreachable, http-error, acl-denied, no-leader, acl-filtered, bad-answer, token, truncated, timeout, agent-not-member), haproxy, command, lock, left-out, mass-removal-held.",
       FAILURE_CAUSES.map((cause) => ({ cause })),
     ),
   );

@@ -7,9 +7,10 @@ import type { Agent as HttpsAgent } from "node:https";
 import type { ConsulConfig } from "../config/config.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
 import { consulGet, ConsulHttpError } from "./consul-http.js";
+import { AgentMembership, type MembershipCheck } from "./agent-membership.js";
 import { consulTransport, readConsulToken, resolveConsulConnection, describeOrigin, type ConsulConnection, type ConsulTransport } from "./consul-connection.js";
 
-export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token" | "truncated" | "timeout";
+export type UntrustedReason = "unreachable" | "http-error" | "acl-denied" | "no-leader" | "acl-filtered" | "bad-answer" | "token" | "truncated" | "timeout" | "agent-not-member";
 
 /**
  * How long a read may take before it is abandoned. A blocking query may
@@ -104,6 +105,8 @@ export class ConsulSource {
   private readonly token: string | undefined;
   /** The resolved settings and where each came from (check-config shows them). */
   readonly connection: ConsulConnection;
+  /** Whether the local agent is a live member of its cluster (see agent-membership.ts). */
+  readonly membership: AgentMembership;
 
   /** Throws ConfigError for unusable CONSUL_* variables, ConsulUntrusted for an unreadable token, Error for unreadable TLS files. */
   constructor(
@@ -115,6 +118,20 @@ export class ConsulSource {
     this.base = opened.transport.baseUrl;
     this.agent = opened.transport.agent;
     this.token = opened.token;
+    this.membership = new AgentMembership((path) => consulGet(new URL(path, this.base), { agent: this.agent, headers: this.headers(), deadlineMs: this.config.timeoutMs }));
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.token) headers["x-consul-token"] = this.token;
+    return headers;
+  }
+
+  /** Throws ConsulUntrusted (agent-not-member) while the local agent is not a live member of its cluster. */
+  async confirmMembership(): Promise<MembershipCheck> {
+    const verdict = await this.membership.check();
+    if (verdict.kind === "not-member") throw new ConsulUntrusted("agent-not-member", verdict.problem);
+    return verdict;
   }
 
   /**
@@ -134,8 +151,7 @@ export class ConsulSource {
       url.searchParams.set("index", String(options.index));
       url.searchParams.set("wait", `${waitSeconds}s`);
     }
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (this.token) headers["x-consul-token"] = this.token;
+    const headers = this.headers();
 
     let response: { statusCode: number; headers: IncomingHttpHeaders; body: unknown };
     try {
@@ -168,8 +184,13 @@ export class ConsulSource {
     return { service, key: selectionKey(selected), entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
   }
 
-  /** Reads several services; one untrusted answer makes the whole read untrusted. */
+  /**
+   * Reads several services; one untrusted answer makes the whole read
+   * untrusted, and so does a local agent that is not a live member (asked
+   * first, so that the answers are read after it was seen alive).
+   */
   async readServices(services: readonly (string | ServiceSelection)[]): Promise<ServiceSnapshot[]> {
+    await this.confirmMembership();
     const snapshots = await Promise.all(services.map((service) => this.readService(service)));
     if (snapshots.some((snapshot) => snapshot.entries.length === 0)) await this.confirmEmptyAnswer();
     return snapshots;

@@ -13,6 +13,9 @@
 //   updated from the replies of the commands sent, read in full at start,
 //   after a restart, a refused command or a socket error, on resync and on
 //   POST /watch;
+// - a MembershipGate: Consul's answers are acted on only while the local
+//   agent is a live member of its cluster, and only those read after it was
+//   last seen joining (an agent that restarts answers before it rejoins);
 // - a periodic full resync that re-reads Consul and HAProxy and repairs any
 //   drift (a manual `set server` over the admin socket, say).
 //
@@ -35,6 +38,8 @@ import { OutcomeRecorder, type Health } from "../metrics/outcome-recorder.js";
 import { CoalescingRunner } from "./coalescing-runner.js";
 import { withLock } from "./lock.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
+import { MembershipGate, MEMBERSHIP_RECHECK_MS } from "./membership-gate.js";
+import { ConsulUntrusted } from "../source/consul-source.js";
 
 /**
  * How often `show info` asks HAProxy who it is. A restarted HAProxy starts
@@ -62,6 +67,7 @@ export class Controller {
   /** The next reconcile an outcome asked for, and when it is due. */
   private due: { timer: NodeJS.Timeout; at: number } | undefined;
   private listener: HttpListener | undefined;
+  private readonly gate: MembershipGate;
 
   constructor(
     private readonly configFile: string,
@@ -72,6 +78,7 @@ export class Controller {
     this.cache = new SlotCache(this.context.policy);
     this.recorder = new OutcomeRecorder(this.metrics, this.context.policy.backends.map((backend) => backend.backend));
     this.runner = new CoalescingRunner(() => this.reconcileNow());
+    this.gate = new MembershipGate((depth) => this.context.consul.membership.check(depth), logger);
   }
 
   async start(): Promise<void> {
@@ -97,6 +104,7 @@ export class Controller {
       failed: (_key, cause) => {
         this.metrics.failures.inc({ cause });
         this.recorder.consulTrusted(false);
+        this.gate.doubt();
       },
     });
   }
@@ -162,10 +170,17 @@ export class Controller {
       this.dirty = "all";
       return;
     }
-    const scope = this.dirty;
+    let scope = this.dirty;
     this.dirty = new Set();
     // A trigger already covered by the reconcile before it.
     if (scope !== "all" && scope.size === 0) return;
+    const trust = await this.agentTrusted();
+    if (trust === "not trusted") {
+      this.dirty = "all";
+      return;
+    }
+    // Every service was read afresh: every backend is planned from it.
+    if (trust === "read afresh") scope = "all";
     const covered = scope === "all" ? watches : watches.filter((watch) => scope.has(watch.key));
     this.recorder.consulTrusted(true);
     const changedAt = watches.map((watch) => watch.takeChangedAt()).reduce<bigint | undefined>((earliest, at) => (at !== undefined && (earliest === undefined || at < earliest) ? at : earliest), undefined);
@@ -189,11 +204,44 @@ export class Controller {
     }
   }
 
+  /**
+   * Whether the answers in hand may be acted on: the local agent is a live
+   * member, and they were read after it was last seen joining (else every
+   * service is read afresh first). Not trusted: skipped, and asked again shortly.
+   */
+  private async agentTrusted(): Promise<"trusted" | "read afresh" | "not trusted"> {
+    const verdict = await this.gate.check();
+    if (verdict.kind === "trusted") return "trusted";
+    let problem: string;
+    let cause = "consul-agent-not-member";
+    if (verdict.kind === "rejoined") {
+      try {
+        await this.readAfresh();
+        return "read afresh";
+      } catch (error) {
+        this.gate.doubt();
+        problem = (error as Error).message;
+        if (error instanceof ConsulUntrusted) cause = `consul-${error.reason}`;
+      }
+    } else {
+      problem = verdict.problem;
+    }
+    this.metrics.failures.inc({ cause });
+    this.recorder.skipped(problem);
+    this.runAgainIn(MEMBERSHIP_RECHECK_MS);
+    return "not trusted";
+  }
+
+  /** Fresh (non-blocking) reads of every service, given to the watches. */
+  private async readAfresh(): Promise<void> {
+    const snapshots = await this.context.consul.readServices(this.config.services);
+    for (const snapshot of snapshots) this.watches.get(snapshot.key)?.refresh(snapshot);
+  }
+
   /** Full resync: fresh (non-blocking) reads of every service, then a reconcile. */
   private async resync(): Promise<void> {
     try {
-      const snapshots = await this.context.consul.readServices(this.config.services);
-      for (const snapshot of snapshots) this.watches.get(snapshot.key)?.refresh(snapshot);
+      await this.readAfresh();
     } catch (error) {
       this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: (error as Error).message });
       return;
@@ -220,7 +268,7 @@ export class Controller {
   }
 
   health(): ControllerStatus {
-    return this.recorder.health(this.consulProblem());
+    return this.recorder.health(this.consulProblem() ?? this.gate.problem);
   }
 
   /** SIGHUP: load the config again; a bad file keeps the running one. */
