@@ -97,16 +97,12 @@ export class AgentMembership {
 
   constructor(private readonly get: AgentGet) {}
 
-  /** `settled`: also the agent's own services and checks in the catalog as the agent sees them, every check run once. */
+  /**
+   * `settled`: also the agent's own services and checks in the catalog as the
+   * agent sees them, every check run once. Throws what `get` throws (the agent
+   * unreachable, a timeout).
+   */
   async check(depth: "member" | "settled" = "member"): Promise<MembershipCheck> {
-    try {
-      return await this.ask(depth);
-    } catch (error) {
-      return { kind: "not-member", problem: `cannot ask the local Consul agent whether it is a live member (${(error as Error).message}); is the agent running?` };
-    }
-  }
-
-  private async ask(depth: "member" | "settled"): Promise<MembershipCheck> {
     if (this.node === undefined) {
       const self = await this.get("/v1/agent/self");
       if (isDenied(self)) return { kind: "unchecked", why: "the token may not read the local agent (/v1/agent/self); give it agent:read (agent_prefix \"\" { policy = \"read\" }) so that answers given while the agent rejoins its cluster are not believed" };

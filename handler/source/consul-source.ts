@@ -127,9 +127,18 @@ export class ConsulSource {
     return headers;
   }
 
+  /** Whether the local agent is a live member (see agent-membership.ts); throws ConsulUntrusted when it cannot be asked. */
+  async checkMembership(depth: "member" | "settled"): Promise<MembershipCheck> {
+    try {
+      return await this.membership.check(depth);
+    } catch (error) {
+      throw this.explain(error, "the local agent's membership");
+    }
+  }
+
   /** Throws ConsulUntrusted (agent-not-member) while the local agent is not a live member of its cluster. */
   async confirmMembership(): Promise<MembershipCheck> {
-    const verdict = await this.membership.check();
+    const verdict = await this.checkMembership("member");
     if (verdict.kind === "not-member") throw new ConsulUntrusted("agent-not-member", verdict.problem);
     return verdict;
   }

@@ -38,7 +38,7 @@ export class MembershipGate {
 
   async check(): Promise<GateVerdict> {
     // In doubt, the agent may just have restarted: it must have settled too.
-    const verdict = await this.ask(this.trusted ? "member" : "settled");
+    const verdict = await this.ask(this.trusted ? "member" : "settled").catch((error: unknown): MembershipCheck => ({ kind: "not-member", problem: (error as Error).message }));
     if (verdict.kind === "not-member") {
       if (this.problem !== verdict.problem) this.logger.error("the local Consul agent is not a live member of its cluster; HAProxy left as it is", { detail: verdict.problem });
       this.problem = verdict.problem;

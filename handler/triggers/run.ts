@@ -78,7 +78,7 @@ export class Controller {
     this.cache = new SlotCache(this.context.policy);
     this.recorder = new OutcomeRecorder(this.metrics, this.context.policy.backends.map((backend) => backend.backend));
     this.runner = new CoalescingRunner(() => this.reconcileNow());
-    this.gate = new MembershipGate((depth) => this.context.consul.membership.check(depth), logger);
+    this.gate = new MembershipGate((depth) => this.context.consul.checkMembership(depth), logger);
   }
 
   async start(): Promise<void> {

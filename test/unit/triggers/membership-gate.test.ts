@@ -55,6 +55,12 @@ describe("MembershipGate", () => {
     assert.deepEqual(agent.depths, ["settled", "member", "member", "settled", "member"]);
   });
 
+  test("an agent that cannot be asked is not a member, with the error as the problem", async () => {
+    const gate = new MembershipGate(() => Promise.reject(new Error("cannot reach Consul at http://127.0.0.1:8500")), logger);
+    assert.deepEqual(await gate.check(), { kind: "not-member", problem: "cannot reach Consul at http://127.0.0.1:8500" });
+    assert.equal(gate.problem, "cannot reach Consul at http://127.0.0.1:8500");
+  });
+
   test("unchecked (no agent:read): believed as before", async () => {
     const gate = new MembershipGate(scripted([{ kind: "unchecked", why: "no agent:read" }, { kind: "unchecked", why: "no agent:read" }]).ask, logger);
     assert.deepEqual(await gate.check(), { kind: "rejoined" });
