@@ -29,7 +29,7 @@ export class HandlerMetrics {
   readonly registry = new Registry();
   readonly buildInfo = this.registry.register(new Gauge("build_info", "Always 1; the labels say which handler (version) runs on which Node.js (node_version)."));
   readonly reconciles = this.registry.register(
-    new Counter("reconciles_total", "Reconciles run, by result (ok, failed, skipped).", ["ok", "failed", "skipped"].map((result) => ({ result }))),
+    new Counter("reconciles_total", "Reconciles run, by result (ok; left-out: applied, but nodes left out for want of a slot or class; failed; skipped).", ["ok", "left-out", "failed", "skipped"].map((result) => ({ result }))),
   );
   readonly failures = this.registry.register(
     new Counter(

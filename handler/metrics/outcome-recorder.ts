@@ -7,6 +7,7 @@ import { ConsulUntrusted } from "../source/consul-source.js";
 import { LockTimeout } from "../triggers/lock.js";
 import { describeHold, type HeldRemoval } from "../reconcile/mass-removal.js";
 import type { ReconcileOutcome } from "../reconcile/reconcile.js";
+import { reconcileResult } from "../reconcile/result.js";
 import type { HandlerMetrics } from "./handler-metrics.js";
 
 export interface Health {
@@ -67,7 +68,8 @@ export class OutcomeRecorder {
     if (changeToAppliedSeconds !== undefined) this.metrics.changeToApplied.observe(changeToAppliedSeconds);
     const failures = outcome.report?.failures.length ?? 0;
     const ok = failures === 0;
-    this.metrics.reconciles.inc({ result: ok ? "ok" : "failed" });
+    // In the words of sync's and watch's exit codes (reconcile/result.ts).
+    this.metrics.reconciles.inc({ result: reconcileResult(outcome) });
     if (failures > 0) this.metrics.failures.inc({ cause: "command" }, failures);
     if (outcome.plan.leftOut.length > 0) this.metrics.failures.inc({ cause: "left-out" });
     if (outcome.held.length > 0) this.metrics.failures.inc({ cause: "mass-removal-held" });

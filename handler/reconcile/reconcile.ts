@@ -266,13 +266,3 @@ export async function reconcile(context: HandlerContext, options: ReconcileOptio
   const desired = await readDesired(context);
   return reconcileWith(context, desired, options);
 }
-
-/**
- * For the exit code: a reconcile succeeded when every step applied and no
- * node was left out for want of a slot or class, and no mass removal was
- * held back. (Nodes with invalid settings are the registration's problem:
- * logged, not a failure here.)
- */
-export function reconcileSucceeded(outcome: ReconcileOutcome): boolean {
-  return (outcome.report?.failures.length ?? 0) === 0 && outcome.plan.leftOut.length === 0 && outcome.held.length === 0;
-}

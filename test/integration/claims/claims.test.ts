@@ -128,6 +128,9 @@ describe("claims", () => {
     assert.equal(samples.get("consul_haproxy_handler_nodes_left_out"), 1, "the classless node is left out");
     assert.equal(samples.get("consul_haproxy_handler_nodes_rejected"), 1, "the hostile node is rejected");
     assert.ok((samples.get('consul_haproxy_handler_failures_total{cause="left-out"}') ?? 0) >= 1);
+    // The same outcome sync and watch exit 3 for: not counted as ok.
+    assert.ok((samples.get('consul_haproxy_handler_reconciles_total{result="left-out"}') ?? 0) >= 2, "every reconcile left the classless node out");
+    assert.equal(samples.get('consul_haproxy_handler_reconciles_total{result="ok"}') ?? 0, 0);
     assert.ok((samples.get("consul_haproxy_handler_last_success_timestamp_seconds") ?? 0) > Date.now() / 1000 - 600, "a recent success");
     const healthy = await fetch(`http://${listen}/healthz`);
     assert.deepEqual([healthy.status, await healthy.text()], [200, "ok\n"]);
