@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // The command line: `watch`, `sync`, `status`, `check-config` (and `run`).
-// Exit codes: 0 done; 1 the reconcile failed or Consul could not be trusted
-// (HAProxy left as it was); 2 a usage or configuration error.
+// Exit codes (reconcile/result.ts): 0 done; 1 the reconcile failed or Consul
+// could not be trusted (HAProxy left as it was); 2 a usage or configuration
+// error; 3 (sync, watch) applied, but nodes were left out for want of a slot
+// or class.
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
-import { reconcile, reconcileSucceeded } from "../reconcile/reconcile.js";
+import { reconcile } from "../reconcile/reconcile.js";
+import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, reconcileResult } from "../reconcile/result.js";
 import { nodesLeftOut } from "./report.js";
 import { runWatch } from "../triggers/watch.js";
 import { withLock } from "../reconcile/lock.js";
@@ -17,9 +20,6 @@ import { registerRunCommand } from "./run-command.js";
 import { describeHold } from "../planner/mass-removal.js";
 import { promote } from "./promote.js";
 import { packageVersion } from "../version.js";
-
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 
 interface GlobalOptions {
   config: string;
@@ -101,7 +101,7 @@ export function buildProgram(): Command {
     .description("run by a Consul watch (handler_type script; type service, checks or services): reads the payload on stdin, then reconciles from a fresh read under a lock")
     .action(async () => {
       const payload = await readStandardInput();
-      await execute(globals(), async (context) => (reconcileSucceeded(await runWatch(context, payload, process.env)) ? 0 : EXIT_FAILED));
+      await execute(globals(), async (context) => exitCodeFor(reconcileResult(await runWatch(context, payload, process.env))));
     });
 
   program
@@ -125,7 +125,7 @@ export function buildProgram(): Command {
           return 0;
         }
         const outcome = await withLock(context.config.lockFile, () => reconcile(context, { allowMassRemoval }));
-        return reconcileSucceeded(outcome) ? 0 : EXIT_FAILED;
+        return exitCodeFor(reconcileResult(outcome));
       });
     });
 
@@ -167,7 +167,7 @@ export function buildProgram(): Command {
           return result.usage ? EXIT_USAGE : EXIT_FAILED;
         }
         console.log(result.message);
-        return 0;
+        return result.reconciled === undefined ? 0 : exitCodeFor(result.reconciled);
       });
     });
 

@@ -3,7 +3,8 @@
 // it), then applied at once by a reconcile under the lock.
 import { parseVersion, generationOf } from "../planner/versions.js";
 import type { HandlerContext } from "../reconcile/context.js";
-import { reconcile, reconcileSucceeded } from "../reconcile/reconcile.js";
+import { reconcile } from "../reconcile/reconcile.js";
+import { reconcileResult, type ReconcileResult } from "../reconcile/result.js";
 import { withLock } from "../reconcile/lock.js";
 import { promotionKey } from "../source/promotion.js";
 import { selectionKey } from "../planner/selection.js";
@@ -13,6 +14,8 @@ export interface PromoteResult {
   ok: boolean;
   usage: boolean;
   message: string;
+  /** The reconcile that applied it (exits as sync would), once there was one. */
+  reconciled?: ReconcileResult;
 }
 
 export async function promote(context: HandlerContext, service: string, version: string | undefined, options: { clear?: boolean } = {}): Promise<PromoteResult> {
@@ -33,8 +36,9 @@ export async function promote(context: HandlerContext, service: string, version:
   // The planner keys its decisions by selection (iri?tag=live), the promotion by the plain name.
   const decision = outcome.plan.versions.find((candidate) => candidate.serviceName === selectionKey(configured));
   const serving = decision?.serving ?? "nothing";
-  if (options.clear) return { ok: reconcileSucceeded(outcome), usage: false, message: `cleared ${promotionKey(service)}; ${service} is served by ${serving}` };
+  const reconciled = reconcileResult(outcome);
+  if (options.clear) return { ok: reconciled !== "failed", reconciled, usage: false, message: `cleared ${promotionKey(service)}; ${service} is served by ${serving}` };
   const wanted = generationOf(version, configured.versioning.compatible).label;
   const note = decision?.promoted === version ? "" : ` (generation ${wanted} has no healthy instance: the promotion waits in ${promotionKey(service)} until it has one)`;
-  return { ok: reconcileSucceeded(outcome), usage: false, message: `promoted ${service} ${version}; ${service} is served by ${serving}${note}` };
+  return { ok: reconciled !== "failed", reconciled, usage: false, message: `promoted ${service} ${version}; ${service} is served by ${serving}${note}` };
 }

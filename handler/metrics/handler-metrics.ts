@@ -16,6 +16,7 @@ export const FAILURE_CAUSES = [
   "consul-token",
   "consul-truncated",
   "consul-timeout",
+  "consul-agent-not-member",
   "consul-error",
   "haproxy",
   "command",
@@ -28,12 +29,12 @@ export class HandlerMetrics {
   readonly registry = new Registry();
   readonly buildInfo = this.registry.register(new Gauge("build_info", "Always 1; the labels say which handler (version) runs on which Node.js (node_version)."));
   readonly reconciles = this.registry.register(
-    new Counter("reconciles_total", "Reconciles run, by result (ok, failed, skipped).", ["ok", "failed", "skipped"].map((result) => ({ result }))),
+    new Counter("reconciles_total", "Reconciles run, by result (ok; left-out: applied, but nodes left out for want of a slot or class; failed; skipped).", ["ok", "left-out", "failed", "skipped"].map((result) => ({ result }))),
   );
   readonly failures = this.registry.register(
     new Counter(
       "failures_total",
-      "Failures by cause: consul-<reason> (Consul not trusted: unreachable, http-error, acl-denied, no-leader, acl-filtered, bad-answer, token, truncated, timeout), haproxy, command, lock, left-out, mass-removal-held.",
+      "Failures by cause: consul-<reason> (Consul not trusted: unreachable, http-error, acl-denied, no-leader, acl-filtered, bad-answer, token, truncated, timeout, agent-not-member), haproxy, command, lock, left-out, mass-removal-held.",
       FAILURE_CAUSES.map((cause) => ({ cause })),
     ),
   );

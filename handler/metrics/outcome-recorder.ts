@@ -7,6 +7,7 @@ import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { LockTimeout } from "../reconcile/lock.js";
 import { describeHold, type HeldRemoval } from "../planner/mass-removal.js";
 import type { ReconcileOutcome } from "../reconcile/reconcile.js";
+import { reconcileResult } from "../reconcile/result.js";
 import type { HandlerMetrics } from "./handler-metrics.js";
 
 export interface Health {
@@ -54,6 +55,12 @@ export class OutcomeRecorder {
     this.metrics.consulTrusted.set(trusted ? 1 : 0);
   }
 
+  /** Consul's answer is not trusted, for this cause (a failure cause: `consul-<reason>`). */
+  consulFailed(cause: string): void {
+    this.metrics.failures.inc({ cause });
+    this.consulTrusted(false);
+  }
+
   /** The reconcile threw: HAProxy, the lock, or Consul KV (the promoted versions). */
   failed(error: unknown): void {
     this.metrics.reconciles.inc({ result: "failed" });
@@ -67,7 +74,8 @@ export class OutcomeRecorder {
     if (changeToAppliedSeconds !== undefined) this.metrics.changeToApplied.observe(changeToAppliedSeconds);
     const failures = outcome.report?.failures.length ?? 0;
     const ok = failures === 0;
-    this.metrics.reconciles.inc({ result: ok ? "ok" : "failed" });
+    // In the words of sync's and watch's exit codes (reconcile/result.ts).
+    this.metrics.reconciles.inc({ result: reconcileResult(outcome) });
     if (failures > 0) this.metrics.failures.inc({ cause: "command" }, failures);
     if (outcome.plan.leftOut.length > 0) this.metrics.failures.inc({ cause: "left-out" });
     if (outcome.held.length > 0) this.metrics.failures.inc({ cause: "mass-removal-held" });

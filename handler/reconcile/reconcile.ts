@@ -12,6 +12,7 @@ import type { HandlerContext } from "./context.js";
 import { massRemovalPolicy, policyForServices } from "./policy.js";
 import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
 import { keepSlotsFile } from "./slots-file.js";
+import { keptByHolds, loadKeptSlots, restoreKept, saveKeptSlots, withRestores } from "./held-slots.js";
 import { runAgainIn } from "./run-again.js";
 import { readDesired, readPromoted } from "./reads.js";
 import { logOutcome } from "./outcome-log.js";
@@ -48,6 +49,7 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   // One connection per reconcile: read the slots, then apply on the same one.
   const promoted = await readPromoted(context);
   const remembered = loadGuardMemory(context.config.lockFile);
+  const kept = loadKeptSlots(context.config.lockFile);
   const policy = options.services === undefined ? context.policy : policyForServices(context.policy, options.services);
   const backends = new Set(policy.backends.map((backend) => backend.backend));
   // A one-shot process reads HAProxy in full; `run` keeps its cache across reconciles.
@@ -55,12 +57,16 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   if (options.state) state.noticeStamp(readChangeStamp(context.config.lockFile));
   // `run` keeps its connection open through a burst of changes.
   const openSession = options.state ? context.haproxy.keptSession.bind(context.haproxy) : context.haproxy.session.bind(context.haproxy);
-  const { plan, report, guard, read } = await openSession(async (session) => {
-    const { slots, read } = await state.slotsFor(session, backends);
+  const { plan, report, guard, read, keptNow } = await openSession(async (session) => {
+    const actual = await state.slotsFor(session, backends);
+    const read = actual.read;
+    // Held nodes an HAProxy restart lost are planned as there, and put back (held-slots.ts).
+    const restoration = restoreKept(actual.slots, kept, remembered);
+    const slots = restoration.slots;
     const unguarded = planReconcile(desired.endpoints, slots, policy, { promoted });
     // Fail static against an answer that would empty a backend (see mass-removal.ts).
     const decision = guardMassRemoval(unguarded, slots, massRemovalPolicy(context.config), remembered, Date.now(), options.allowMassRemoval === true);
-    const planned = decision.plan;
+    const planned = { ...decision.plan, steps: withRestores(decision.plan.steps, restoration, context.policy) };
     const applied = !options.dryRun && planned.steps.length > 0 ? await applyPlan(session, planned.steps) : undefined;
     if (applied) state.recordApplied(applied);
     if (applied && applied.commandsSent > 0) noteChange(context, options.state);
@@ -70,8 +76,16 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
       if (!state.current) await state.slotsFor(session, backends);
       keepSlotsFile(context, context.config.haproxy.slotsFile, state.slots());
     }
-    return { plan: planned, report: applied, guard: { ...decision, memory: options.services === undefined ? decision.memory : mergeGuardMemory(remembered, decision.memory, backends) }, read };
+    const keptNow = [...kept.filter((each) => !backends.has(each.backend)), ...keptByHolds(decision.held, slots)];
+    return { plan: planned, report: applied, guard: { ...decision, memory: options.services === undefined ? decision.memory : mergeGuardMemory(remembered, decision.memory, backends) }, read, keptNow };
   });
+  if (!options.dryRun && JSON.stringify(keptNow) !== JSON.stringify(kept)) {
+    try {
+      saveKeptSlots(context.config.lockFile, keptNow);
+    } catch (error) {
+      context.logger.error("cannot write the held slots beside the lock file; an HAProxy restart now would lose the held nodes", { detail: (error as Error).message });
+    }
+  }
   // Written only when it changed: most reconciles hold nothing, before and after.
   if (!options.dryRun && JSON.stringify(guard.memory) !== JSON.stringify(remembered)) {
     try {
@@ -106,14 +120,4 @@ function noteChange(context: HandlerContext, cache: SlotCache | undefined): void
 export async function reconcile(context: HandlerContext, options: ReconcileOptions = {}): Promise<ReconcileOutcome> {
   const desired = await readDesired(context);
   return reconcileWith(context, desired, options);
-}
-
-/**
- * For the exit code: a reconcile succeeded when every step applied and no
- * node was left out for want of a slot or class, and no mass removal was
- * held back. (Nodes with invalid settings are the registration's problem:
- * logged, not a failure here.)
- */
-export function reconcileSucceeded(outcome: ReconcileOutcome): boolean {
-  return (outcome.report?.failures.length ?? 0) === 0 && outcome.plan.leftOut.length === 0 && outcome.held.length === 0;
 }

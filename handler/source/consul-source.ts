@@ -8,6 +8,7 @@ import type { ConsulConfig } from "../config/config.js";
 import { selectionKey, type ServiceSelection } from "../planner/selection.js";
 import { parseHealthEntry, type ConsulHealthEntry } from "./health-entry.js";
 import { ConsulClient, consulGet, ConsulHttpError } from "./consul-http.js";
+import { AgentMembership, type MembershipCheck } from "./agent-membership.js";
 import { describeOrigin, type ConsulConnection } from "./consul-connection.js";
 import { ConsulUntrusted } from "./consul-untrusted.js";
 
@@ -59,6 +60,8 @@ export class ConsulSource {
   private readonly token: string | undefined;
   /** The resolved settings and where each came from (check-config shows them). */
   readonly connection: ConsulConnection;
+  /** Whether the local agent is a live member of its cluster (see agent-membership.ts). */
+  readonly membership: AgentMembership;
 
   /** Reads over `client`, the connection setup shared with the promotion store. */
   constructor(
@@ -69,6 +72,29 @@ export class ConsulSource {
     this.base = client.baseUrl;
     this.agent = client.agent;
     this.token = client.token;
+    this.membership = new AgentMembership((path) => consulGet(new URL(path, this.base), { agent: this.agent, headers: this.headers(), deadlineMs: this.config.timeoutMs }));
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.token) headers["x-consul-token"] = this.token;
+    return headers;
+  }
+
+  /** Whether the local agent is a live member (see agent-membership.ts); throws ConsulUntrusted when it cannot be asked. */
+  async checkMembership(depth: "member" | "settled"): Promise<MembershipCheck> {
+    try {
+      return await this.membership.check(depth);
+    } catch (error) {
+      throw this.explain(error, "the local agent's membership");
+    }
+  }
+
+  /** Throws ConsulUntrusted (agent-not-member) while the local agent is not a live member of its cluster. */
+  async confirmMembership(): Promise<MembershipCheck> {
+    const verdict = await this.checkMembership("member");
+    if (verdict.kind === "not-member") throw new ConsulUntrusted("agent-not-member", verdict.problem);
+    return verdict;
   }
 
   /**
@@ -88,8 +114,7 @@ export class ConsulSource {
       url.searchParams.set("index", String(options.index));
       url.searchParams.set("wait", `${waitSeconds}s`);
     }
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (this.token) headers["x-consul-token"] = this.token;
+    const headers = this.headers();
 
     let response: { statusCode: number; headers: IncomingHttpHeaders; body: unknown };
     try {
@@ -122,8 +147,13 @@ export class ConsulSource {
     return { service, key: selectionKey(selected), entries, malformed, index: Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0 };
   }
 
-  /** Reads several services; one untrusted answer makes the whole read untrusted. */
+  /**
+   * Reads several services; one untrusted answer makes the whole read
+   * untrusted, and so does a local agent that is not a live member (asked
+   * first, so that the answers are read after it was seen alive).
+   */
   async readServices(services: readonly (string | ServiceSelection)[]): Promise<ServiceSnapshot[]> {
+    await this.confirmMembership();
     const snapshots = await Promise.all(services.map((service) => this.readService(service)));
     if (snapshots.some((snapshot) => snapshot.entries.length === 0)) await this.confirmEmptyAnswer();
     return snapshots;

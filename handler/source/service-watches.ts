@@ -1,19 +1,25 @@
 // `run`'s watches, one per configured service, seen as one view of Consul:
 // whether every answer is trusted, the desired state of the services a
-// reconcile covers, and when the oldest change not yet applied was seen.
+// reconcile covers, and when the oldest change not yet applied was seen;
+// and, through a MembershipGate, whether the local agent those answers come
+// from is a live member of its cluster (a watch that fails puts it in doubt).
 import type { Logger } from "../log.js";
 import type { ServiceSelection } from "../planner/selection.js";
 import { mergeDesired, type DesiredState } from "./desired.js";
 import type { ServiceSnapshot } from "./consul-source.js";
 import { ServiceWatch, type ServiceReader, type WatchListener } from "./service-watch.js";
+import type { MembershipCheck } from "./agent-membership.js";
+import { MembershipGate, type Admission } from "./membership-gate.js";
 
 /** What the watches need of Consul (ConsulSource): the blocking reads, and the fresh reads of a resync. */
 export interface ServicesReader extends ServiceReader {
   readServices(selections: readonly ServiceSelection[]): Promise<ServiceSnapshot[]>;
+  checkMembership(depth: "member" | "settled"): Promise<MembershipCheck>;
 }
 
 export class ServiceWatches {
   private readonly watches: Map<string, ServiceWatch>;
+  private readonly gate: MembershipGate;
 
   constructor(
     private readonly selections: readonly ServiceSelection[],
@@ -22,7 +28,25 @@ export class ServiceWatches {
     waitSeconds: number,
     listener: WatchListener,
   ) {
-    this.watches = new Map(selections.map((selection) => new ServiceWatch(selection, reader, logger, waitSeconds, listener)).map((watch) => [watch.key, watch]));
+    this.gate = new MembershipGate((depth) => reader.checkMembership(depth), logger);
+    const watchListener: WatchListener = {
+      ...listener,
+      failed: (key, cause) => {
+        this.gate.doubt();
+        listener.failed(key, cause);
+      },
+    };
+    this.watches = new Map(selections.map((selection) => new ServiceWatch(selection, reader, logger, waitSeconds, watchListener)).map((watch) => [watch.key, watch]));
+  }
+
+  /** Whether the answers in hand may be acted on as far as the local agent goes (MembershipGate.admit; a rejoined agent: every service read afresh). */
+  admit(): Promise<Admission> {
+    return this.gate.admit(() => this.resync());
+  }
+
+  /** Why the local agent is not trusted now, for /healthz; undefined while it is. */
+  membershipProblem(): string | undefined {
+    return this.gate.problem;
   }
 
   /** Starts every watch's blocking-query loop, until `signal` aborts. */

@@ -1,11 +1,11 @@
 // The `run` trigger: a long-running controller that only wires the parts.
-// The watches of every service (source/service-watches.ts) trigger a
-// CoalescingRunner (one reconcile runs, one waits, none is lost) over what
-// changed (reconcile/scope.ts); `run` keeps HAProxy's slots in a SlotCache,
-// polls `show info` for a reloaded or restarted HAProxy (every slot applied
-// again), resyncs periodically (drift repaired), records each outcome for
-// /metrics and /healthz, and keeps one DueTimer for the next reconcile an
-// outcome asks for (draining slots, a retry, a held mass removal).
+// The watches of every service (source/service-watches.ts; acted on only while
+// the local agent is a live member of its cluster) trigger a CoalescingRunner
+// (one reconcile runs, one waits, none is lost) over what changed
+// (reconcile/scope.ts). It keeps HAProxy's slots in a SlotCache, polls `show
+// info` for a reloaded or restarted HAProxy, resyncs periodically, records each
+// outcome for /metrics and /healthz, and keeps one DueTimer for the next
+// reconcile an outcome asks for (draining slots, a retry, a held mass removal).
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { ServiceWatches } from "../source/service-watches.js";
@@ -19,6 +19,7 @@ import { OutcomeRecorder, type Health } from "../metrics/outcome-recorder.js";
 import { CoalescingRunner } from "./coalescing-runner.js";
 import { DueTimer } from "./due-timer.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
+import { MEMBERSHIP_RECHECK_MS } from "../source/membership-gate.js";
 
 export class Controller {
   private context: HandlerContext;
@@ -56,8 +57,7 @@ export class Controller {
         health: () => this.health(),
         trigger: () => {
           this.metrics.watchRequests.inc();
-          // An explicit request: a full reconcile from a fresh read, as `sync` would do.
-          this.reconcileAll("POST /watch");
+          this.reconcileAll("POST /watch"); // an explicit request: a full reconcile from a fresh read, as `sync` does
         },
       });
       this.logger.info("listening", { address: this.listener.address });
@@ -69,10 +69,7 @@ export class Controller {
     this.abort = new AbortController();
     this.watches = new ServiceWatches(this.config.services, this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
       changed: (key) => this.reconcileService(key),
-      failed: (_key, cause) => {
-        this.metrics.failures.inc({ cause });
-        this.recorder.consulTrusted(false);
-      },
+      failed: (_key, cause) => this.recorder.consulFailed(cause),
     });
     this.watches.start(this.abort.signal);
     this.timers.push(setInterval(() => void this.resync(), this.config.run.resyncSeconds * 1000));
@@ -104,15 +101,14 @@ export class Controller {
   private async reconcileNow(): Promise<void> {
     if (this.stopping || !this.watches) return;
     const doubt = this.watches.notTrusted();
-    if (doubt !== undefined) {
-      this.recorder.skipped(doubt);
-      // The changes seen meanwhile are applied with everything else once Consul is trusted.
-      this.scope.all();
-      return;
-    }
-    const scope = this.scope.take();
+    if (doubt !== undefined) return this.skip(doubt);
+    let scope = this.scope.take();
     // A trigger already covered by the reconcile before it.
     if (scope === undefined) return;
+    const admitted = await this.watches.admit();
+    if (admitted.kind === "not-trusted") return this.skip(admitted.problem, admitted.cause);
+    // Every service was read afresh: every backend is planned from it.
+    if (admitted.kind === "read-afresh") scope = "all";
     this.recorder.consulTrusted(true);
     const changedAt = this.watches.takeEarliestChange();
     const started = process.hrtime.bigint();
@@ -124,21 +120,27 @@ export class Controller {
     } catch (error) {
       this.recorder.failed(error);
       this.logger.error("reconcile failed; will retry", { detail: (error as Error).message });
-      // HAProxy may be restarting: the Pid poll triggers again when it is back,
-      // and a retry covers a passing fault. What was sent before the error is
-      // not known: the retry reads HAProxy in full.
+      // HAProxy may be restarting (the Pid poll triggers when it is back), or a fault passes:
+      // a retry, from a full read of HAProxy, since what was sent before the error is not known.
       this.scope.all();
       this.cache.invalidate("the last reconcile failed");
       this.due.runIn(RETRY_AFTER_ERROR_MS);
     }
   }
 
+  /** Consul not trusted: nothing applied; what changed meanwhile is applied with everything else once it is. `cause`: the local agent is not a member (asked again shortly). */
+  private skip(problem: string, cause?: string): void {
+    this.recorder.skipped(problem);
+    this.scope.all();
+    if (cause === undefined) return;
+    this.recorder.consulFailed(cause);
+    this.due.runIn(MEMBERSHIP_RECHECK_MS);
+  }
+
   /** Full resync: fresh (non-blocking) reads of every service, then a reconcile. */
   private async resync(): Promise<void> {
-    await this.watches?.resync().then(
-      () => this.reconcileAll("periodic resync"),
-      (error: Error) => this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: error.message }),
-    );
+    const failed = (error: Error): unknown => this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: error.message });
+    await this.watches?.resync().then(() => this.reconcileAll("periodic resync"), failed);
   }
 
   private async pollHaproxy(): Promise<void> {
@@ -148,13 +150,12 @@ export class Controller {
     if (seen.kind !== "restarted") return;
     this.logger.warn("HAProxy was reloaded or restarted; re-applying every slot", { pid: seen.pid, previousPid: seen.previousPid });
     this.metrics.haproxyRestarts.inc();
-    // The kept connection may lead to the old process.
-    this.context.haproxy.closeKept();
+    this.context.haproxy.closeKept(); // the kept connection may lead to the old process
     this.reconcileAll("HAProxy reloaded or restarted");
   }
 
   health(): Health {
-    return this.recorder.health(this.watches?.problem());
+    return this.recorder.health(this.watches?.problem() ?? this.watches?.membershipProblem());
   }
 
   /** SIGHUP: load the config again; a bad file keeps the running one. */

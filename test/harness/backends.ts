@@ -1,5 +1,6 @@
 // Small real HTTP(S) servers that stand in for nodes: they answer with their
-// name, count hits, and can be told to fail their health endpoint.
+// name, count hits, and can be told to fail their health endpoint, or to
+// leave it unanswered (a check that hangs until HAProxy's `timeout check`).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { execFileSync } from "node:child_process";
@@ -13,7 +14,8 @@ export interface TestNode {
   address: string;
   port: number;
   hits: number;
-  setHealthy(healthy: boolean): void;
+  /** "hang": /health never answers (the request is held until the node stops). */
+  setHealthy(healthy: boolean | "hang"): void;
   stop(): Promise<void>;
 }
 
@@ -63,9 +65,10 @@ export function makeSelfSigned(): TlsMaterial {
 
 /** `version`: the node answers with it too, so a test sees which generation served a request. */
 export async function startNode(name: string, options: { tls?: TlsMaterial; address?: string; version?: string } = {}): Promise<TestNode> {
-  let healthy = true;
+  let healthy: boolean | "hang" = true;
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     if (request.url === "/health") {
+      if (healthy === "hang") return;
       response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" });
       response.end(healthy ? "ok" : "unhealthy");
       return;

@@ -1,6 +1,8 @@
 // Starts a real Consul agent (dev mode, or a one-node server with ACLs) on
 // loopback with free ports, for tests and benchmarks. stop()/start() keep
 // the same ports and data, so a test can take Consul away and bring it back.
+// With `joins`, a client agent (a load balancer's local agent) that joins a
+// server started here.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +19,10 @@ export interface ConsulAgent {
   unixAddress: string | undefined;
   httpPort: number;
   dnsPort: number;
+  /** The gossip (serf LAN) port, for a client agent to join. */
+  serfLanPort: number;
+  /** The agent's node name. */
+  nodeName: string;
   /** The master token when started with ACLs, else undefined. */
   masterToken: string | undefined;
   /** Calls Consul's HTTP API with the master token (if any). */
@@ -25,8 +31,10 @@ export interface ConsulAgent {
   deregister(serviceId: string): Promise<void>;
   /** Creates a token with the given rules (ACL mode only) and returns its secret. */
   createToken(rules: string): Promise<string>;
-  stop(): Promise<void>;
-  start(): Promise<void>;
+  /** SIGKILL by default; SIGTERM lets a client agent leave its cluster gracefully (as `systemctl restart` does). */
+  stop(signal?: "SIGKILL" | "SIGTERM"): Promise<void>;
+  /** `waitFor`: "member" (default) until the servers see this node alive; "api": as soon as the HTTP API answers. */
+  start(waitFor?: "member" | "api"): Promise<void>;
   /** Restarts the agent on the same ports with its data dir wiped: an empty catalog (a lost data dir, a re-bootstrapped cluster). */
   restartEmpty(): Promise<void>;
   cleanup(): Promise<void>;
@@ -47,6 +55,8 @@ export interface ConsulOptions {
    * leader, and answers reads with 500 "No cluster leader".
    */
   leaderless?: boolean;
+  /** A client agent (server: false) that joins this server's gossip; ACLs and TLS are not combined with it. */
+  joins?: ConsulAgent;
 }
 
 export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
@@ -59,8 +69,7 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     bind_addr: "127.0.0.1",
     client_addr: "127.0.0.1",
     advertise_addr: "127.0.0.1",
-    server: true,
-    bootstrap_expect: options.leaderless ? 2 : 1,
+    ...(options.joins ? { server: false, retry_join: [`127.0.0.1:${options.joins.serfLanPort}`], retry_interval: "1s" } : { server: true, bootstrap_expect: options.leaderless ? 2 : 1 }),
     node_name: `test-${httpPort}`,
     ports: { http: httpPort, dns: dnsPort, serf_lan: serfLan, serf_wan: serfWan, server: serverPort, grpc: grpcPort },
     enable_script_checks: false,
@@ -97,7 +106,14 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     return { status: response.status, json, headers: response.headers };
   };
 
-  const start = async (): Promise<void> => {
+  const nodeName = `test-${httpPort}`;
+  /** The servers' view of this node: its serfHealth check's status. */
+  const serfHealth = async (): Promise<string | undefined> => {
+    const checks = (await api("GET", `/v1/health/node/${nodeName}`)).json;
+    return Array.isArray(checks) ? (checks as { CheckID: string; Status: string }[]).find((check) => check.CheckID === "serfHealth")?.Status : undefined;
+  };
+
+  const start = async (waitFor: "member" | "api" = "member"): Promise<void> => {
     const process = spawn("consul", ["agent", "-config-file", configFile], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     process.stderr?.on("data", (chunk: Buffer) => {
@@ -105,7 +121,7 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     });
     child = process;
     const exited = () => (process.exitCode !== null ? `consul exited (${process.exitCode})` : undefined);
-    if (options.leaderless) {
+    if (options.leaderless || waitFor === "api") {
       await eventually(async () => (await fetch(`${address}/v1/agent/self`)).ok, (ok) => ok, "the Consul agent", 15_000, { giveUpIf: exited });
       return;
     }
@@ -124,14 +140,16 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     });
     // The leader also has to have set up the catalog (and the ACL system) before tests use it.
     await eventually(async () => (await api("GET", "/v1/catalog/nodes")).status, (status) => status === 200, "the Consul catalog", 15_000, { giveUpIf: exited });
+    // The handler acts only on a local agent that the servers see alive.
+    await eventually(serfHealth, (status) => status === "passing", `node ${nodeName} alive in the servers' view`, 30_000, { giveUpIf: exited });
   };
 
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> => {
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null) return;
     const exited = new Promise((resolve) => running.once("exit", resolve));
-    running.kill("SIGKILL");
+    running.kill(signal);
     await exited;
   };
 
@@ -142,6 +160,8 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     unixAddress: options.unixSocket ? `unix://${join(directory, "http.sock")}` : undefined,
     httpPort,
     dnsPort,
+    serfLanPort: serfLan,
+    nodeName,
     masterToken,
     api,
     async register(registration) {

@@ -48,35 +48,42 @@ async function metrics(listen: string): Promise<Map<string, number>> {
 describe("claims", () => {
   test("hold-down on: a filled slot takes no traffic before HAProxy's first check passes; off: it is UP at once", async () => {
     for (const holdDown of [true, false]) {
-      const stack = await startStack({ handler: (base) => ({ ...base, haproxy: { ...(base["haproxy"] as Record<string, unknown>), holdDownUntilChecked: holdDown } }) });
-      // Consul says passing (TTL), but the node's health endpoint fails: only
-      // HAProxy's own check can tell.
+      // A first check that cannot finish for 10 s: the slot's state before it is
+      // held that long, whenever HAProxy starts the check after the slot
+      // leaves maint (at once on HAProxy 3.2, up to `inter` later elsewhere).
+      const stack = await startStack({ timeoutCheck: "10s", handler: (base) => ({ ...base, haproxy: { ...(base["haproxy"] as Record<string, unknown>), holdDownUntilChecked: holdDown } }) });
+      // Consul says passing (TTL), but the node's health endpoint hangs: only
+      // HAProxy's own check can tell, and not before `timeout check`.
       const sick = await node(`sick-${holdDown}`);
-      sick.setHealthy(false);
+      sick.setHealthy("hang");
       // The slow class (inter 5s, fall 5): without hold-down HAProxy would
       // need 5 failed checks to take it down, so the hazard is visible.
       await stack.consul.register(ttlRegistration("sick", sick.port, { Meta: { haproxy_timeout: "slow" } }));
       await syncOk(stack);
-      // Sampled at once: without hold-down HAProxy 3.2 may run the first check
-      // right after the slot leaves maint, so the UP window can be short.
-      const seen: string[] = [(await stack.stat("slow1")).status ?? ""];
+      // The slot left maint just before sync exited: sampled for a second
+      // inside the 10 s before any check can end.
+      const synced = Date.now();
+      const seen: string[] = [];
+      for (let sample = 0; sample < 5; sample += 1) {
+        seen.push((await stack.stat("slow1")).status ?? "");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
       const first = await stack.request();
+      assert.ok(Date.now() - synced < 8000, `sampled within the check's 10 s (took ${Date.now() - synced} ms)`);
       const checked = await eventually(
-        async () => {
-          const row = await stack.stat("slow1");
-          seen.push(row.status ?? "");
-          return row;
-        },
+        () => stack.stat("slow1"),
         (row) => row["addr"] === `127.0.0.1:${sick.port}` && !/INI/.test(row["check_status"] ?? "INI") && row["check_status"] !== "",
         "HAProxy's first check of the slot",
+        40_000,
       );
-      assert.match(checked["check_status"] ?? "", /L7STS|L7RSP|L4/, "the check failed");
+      assert.match(checked["check_status"] ?? "", /L7TOUT/, "the check timed out");
+      assert.equal(seen.length, 5);
       if (holdDown) {
-        assert.deepEqual(seen.filter((status) => status.startsWith("UP")), [], `never UP before the first check (seen ${[...new Set(seen)].join(", ")})`);
+        assert.ok(seen.every((status) => status.startsWith("DOWN")), `DOWN all along before the first check (seen ${seen.join(", ")})`);
         assert.match(checked.status ?? "", /^DOWN/);
         assert.deepEqual(first, { status: 503, node: undefined }, "no request reached the unchecked node");
       } else {
-        assert.ok(seen.some((status) => status.startsWith("UP")), `UP before the first check without hold-down (seen ${[...new Set(seen)].join(", ")})`);
+        assert.ok(seen.every((status) => status.startsWith("UP")), `UP all along before the first check without hold-down (seen ${seen.join(", ")})`);
         assert.equal(first.node, `sick-${holdDown}`, "without hold-down traffic reaches the node before any check");
       }
     }
@@ -128,6 +135,9 @@ describe("claims", () => {
     assert.equal(samples.get("consul_haproxy_handler_nodes_left_out"), 1, "the classless node is left out");
     assert.equal(samples.get("consul_haproxy_handler_nodes_rejected"), 1, "the hostile node is rejected");
     assert.ok((samples.get('consul_haproxy_handler_failures_total{cause="left-out"}') ?? 0) >= 1);
+    // The same outcome sync and watch exit 3 for: not counted as ok.
+    assert.ok((samples.get('consul_haproxy_handler_reconciles_total{result="left-out"}') ?? 0) >= 2, "every reconcile left the classless node out");
+    assert.equal(samples.get('consul_haproxy_handler_reconciles_total{result="ok"}') ?? 0, 0);
     assert.ok((samples.get("consul_haproxy_handler_last_success_timestamp_seconds") ?? 0) > Date.now() / 1000 - 600, "a recent success");
     const healthy = await fetch(`http://${listen}/healthz`);
     assert.deepEqual([healthy.status, await healthy.text()], [200, "ok\n"]);

@@ -34,6 +34,23 @@ describe("mass-removal guard under run", () => {
     assert.equal(await lab.cli.stop(), 0);
   });
 
+  test("a held removal survives an HAProxy restart without a slots file: the held nodes are put back in their slots", async () => {
+    const lab = await startFaultStack();
+    const before = await lab.serving();
+    lab.proxy.mode = "empty";
+    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 30_000);
+    await lab.stack.haproxy.restart();
+    // The new process starts with every slot empty; the handler puts the held nodes back, each in its slot.
+    await eventually(() => lab.serving(), (rows) => JSON.stringify(rows) === JSON.stringify(before), "the held nodes back in their slots, UP", 30_000);
+    assert.ok(hasLog(lab.cli.logs(), { message: "restore: a held node HAProxy lost in a restart" }), "said so");
+    assert.equal((await lab.healthz()).status, 503, "still held");
+    assert.equal((await lab.stack.request()).status, 200, "the backend serves");
+    lab.proxy.mode = "pass";
+    await eventually(() => lab.healthz(), (answer) => answer.status === 200, "healthy again, nothing held", 30_000);
+    assert.deepEqual(await lab.serving(), before, "nothing was drained");
+    assert.equal(await lab.cli.stop(), 0);
+  });
+
   test("normal churn is never held: two of four leave in one go", async () => {
     const lab = await startFaultStack();
     await lab.stack.consul.deregister("n0");

@@ -141,13 +141,13 @@ describe("reconcile against real Consul and HAProxy", () => {
 
     await stack.consul.register(ttlRegistration("n1", started[0]!.port));
     const result = await stack.sync();
-    assert.equal(result.code, 1, "a node left out for lack of slots is a failure");
+    assert.equal(result.code, 3, "applied what it could, a node left out for lack of slots: exit 3");
     assert.ok(hasLog(result.stderr, { level: "error", message: "node left out", serviceId: "n1", reason: /^no free slot in main_back\/srv \(2 slots, all held\)/ }), result.stderr);
     assert.deepEqual(await holders(), before, "the healthy nodes keep their slots, by address");
     // Freeing a slot lets the waiting node in on the next runs.
     await stack.consul.deregister("n2");
-    assert.equal((await stack.sync()).code, 1, "drain; n1 still waits");
-    assert.equal((await stack.sync()).code, 1, "free (no sessions) -> maint; n1 still waits");
+    assert.equal((await stack.sync()).code, 3, "drain; n1 still waits");
+    assert.equal((await stack.sync()).code, 3, "free (no sessions) -> maint; n1 still waits");
     assert.equal((await stack.sync()).code, 0, "fill with n1: nobody left out any more");
     await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === address(0), "n1 takes the freed slot");
     assert.equal((await stack.stat("srv2"))["addr"], address(2), "n3 never moved");
@@ -214,7 +214,10 @@ describe("reconcile against real Consul and HAProxy", () => {
     const a = await node("a");
     await stack.consul.register(ttlRegistration("odd", a.port, { Meta: { haproxy_timeout: "glacial" } }));
     const result = await stack.sync();
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 3, "left out for want of a class: exit 3, as watch");
+    const watched = await stack.cli(["watch"], { stdin: "" });
+    assert.equal(watched.code, 3, watched.stderr);
+    assert.ok(hasLog(watched.stderr, { message: "node left out", serviceId: "odd" }), watched.stderr);
     assert.ok(hasLog(result.stderr, { message: "node left out", serviceId: "odd", reason: /^no slot class for scheme=http timeout=glacial;/ }), result.stderr);
   });
 

@@ -17,6 +17,8 @@ export interface StackOptions {
   /** Extra handler config merged over the defaults. */
   handler?: (base: Record<string, unknown>) => Record<string, unknown>;
   grow?: boolean;
+  /** HAProxy's `timeout check` (how long a hanging check waits). @default "1s" */
+  timeoutCheck?: string;
 }
 
 export interface Stack {
@@ -57,7 +59,7 @@ defaults
     timeout connect 1s
     timeout client 10s
     timeout server 10s
-    timeout check 1s
+    timeout check ${options.timeoutCheck ?? "1s"}
     option httpchk GET /health
 
 frontend front

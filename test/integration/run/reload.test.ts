@@ -187,4 +187,18 @@ frontend front
     assert.deepEqual(after, before, "every node in its slot right after the restart");
     assert.deepEqual(new Set(statuses), new Set([200]), `first requests after the restart: ${statuses.join(",")}`);
   });
+
+  test("a mass removal held across a restart: the held nodes come back from the slots file and stay held", async () => {
+    const heldLines = () => cli.logs().split("\n").filter((line) => line.includes('"message":"mass removal held: nodes kept as they are"')).length;
+    // One answer in which all three leave: the node (every instance is on this agent) goes into maintenance.
+    assert.equal((await consul.api("PUT", "/v1/agent/maintenance?enable=true&reason=test")).status, 200);
+    await eventually(async () => heldLines(), (count) => count > 0, "the removal of all three held", 30_000);
+    assert.deepEqual(filledSlots(await haproxy.admin.showStat()), before, "held: nothing drained");
+    const heldBefore = heldLines();
+    await haproxy.restart();
+    assert.deepEqual(filledSlots(await haproxy.admin.showStat()), before, "every held node in its slot as soon as HAProxy answers");
+    // The handler's reconcile of the restart holds the same removal again, and changes nothing.
+    await eventually(async () => heldLines(), (count) => count > heldBefore, "the restart reconciled, the removal still held", 30_000);
+    assert.deepEqual(filledSlots(await haproxy.admin.showStat()), before, "still in their slots after the handler's reconcile");
+  });
 });

@@ -50,6 +50,8 @@ describe("outcome recorder", () => {
     assert.match(text, /^consul_haproxy_handler_serving_version\{service="b",version="2\.x"\} 1$/m);
     assert.match(text, /^consul_haproxy_handler_version_switches_total\{service="a"\} 1$/m);
     assert.deepEqual(recorder.health(undefined), { healthy: true, reason: "ok" });
+    assert.equal(metrics.reconciles.get({ result: "left-out" }), 1, "the reconcile that left b's node out is counted as such, as sync exits 3");
+    assert.equal(metrics.reconciles.get({ result: "ok" }), 1);
   });
 
   test("holds are kept per backend: a later reconcile of another service does not lift them from /healthz", async () => {
