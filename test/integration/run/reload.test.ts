@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
 import { startMasterWorker } from "../../harness/haproxy-master.js";
 import { freePort } from "../../harness/ports.js";
-import { startCli, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
+import { startCli, whileHandlerPaused, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
 import { repositoryRoot } from "../../harness/cli.js";
 import { eventually } from "../../harness/eventually.js";
 import type { StatRow } from "../../../handler/haproxy-runtime-api/index.js";
@@ -137,15 +137,6 @@ frontend front
   });
   const cli = startCli(["--config", configFile, "run"]);
   running.push(cli);
-  /** Runs `during` with the handler stopped (SIGSTOP), so nothing it does can land in between. */
-  const whileHandlerPaused = async <T>(during: () => Promise<T>): Promise<T> => {
-    assert.ok(cli.child.kill("SIGSTOP"), "the handler paused");
-    try {
-      return await during();
-    } finally {
-      cli.child.kill("SIGCONT");
-    }
-  };
 
   const register = (id: string, node: { address: string; port: number }, weight: number, maxconn: number) =>
     consul.register({ ID: id, Name: "iri", Address: node.address, Port: node.port, Meta: { haproxy_weight: String(weight), haproxy_maxconn: String(maxconn) }, Check: { CheckID: `ttl-${id}`, TTL: "1h", Status: "passing" } });
@@ -179,7 +170,7 @@ frontend front
       // The new worker's own view, from the slots and state files: `run`
       // re-applies weight and maxconn on a new worker within a moment, so it
       // is paused over the reload and the read, and cannot have repaired them.
-      seen.push(await whileHandlerPaused(async () => {
+      seen.push(await whileHandlerPaused(cli, async () => {
         await haproxy.reload();
         return filledSlots(await haproxy.admin.showStat());
       }));
@@ -194,7 +185,7 @@ frontend front
 
   test("a restart: every node in its slot, UP, with weight and maxconn as soon as HAProxy answers; no 503 window", async () => {
     // As for the reloads: the view before `run` could repair anything.
-    const after = await whileHandlerPaused(async () => {
+    const after = await whileHandlerPaused(cli, async () => {
       await haproxy.restart();
       return filledSlots(await haproxy.admin.showStat());
     });
