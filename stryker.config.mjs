@@ -1,6 +1,6 @@
 // Mutation testing (StrykerJS 9, Node 20) of the planner, node settings (and
-// their key table) and the runtime command builders (and their limits)
-// against the unit tests. It mutates the compiled JS in dist/ ('npm run
+// their key table), the runtime command builders (and their limits), the
+// mass-removal guard and the run-again rule against the unit tests. It mutates the compiled JS in dist/ ('npm run
 // build' first): the command runner starts test/mutation/unit-tests.mjs once
 // per mutant, in one process, which is far cheaper than compiling TypeScript
 // per mutant. See docs/mutation-testing.md.
@@ -10,16 +10,18 @@ export default {
   commandRunner: { command: "node test/mutation/unit-tests.mjs" },
   mutate: [
     "dist/handler/planner/**/*.js",
-    // Moved into planner/ from reconcile/ (the guard) and source/ (selection
-    // keys) without their tests in test/mutation/unit-tests.mjs yet: mutated
-    // once those tests run there, so the score compares like with like.
-    "!dist/handler/planner/mass-removal.js",
+    // Moved into planner/ from source/ (selection keys) without tests of its
+    // own in test/mutation/unit-tests.mjs yet: mutated once they run there.
     "!dist/handler/planner/selection.js",
     "dist/handler/haproxy-state/slots.js",
     "dist/handler/source/node-settings.js",
     "dist/handler/source/setting-keys.js",
     "dist/handler/haproxy-runtime-api/commands.js",
     "dist/handler/haproxy-runtime-api/limits.js",
+    // The promised rule outside the planner: when a reconcile asks for the
+    // next one (drain end, hold release, a refused command). The mass-removal
+    // guard is in planner/ above. slots-file/render.js is not in yet: measure it first.
+    "dist/handler/reconcile/run-again.js",
   ],
   // dist/ is git-ignored, so Stryker would not copy it into its sandbox by default.
   ignorePatterns: ["/.stryker-tmp", "/reports", "/dist/bench", "/dist/test/integration", "!/dist"],

@@ -11,7 +11,8 @@ import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startMasterWorker, type MasterWorkerHaproxy } from "../test/harness/haproxy-master.js";
-import { freePort, parseWrk, report, repositoryRoot, startCli, startConsul, startWrk, writeHandlerConfig } from "./lib.js";
+import { freePort, parseWrk, report, repositoryRoot, startCli, startConsul, startWrk, writeHandlerConfig, type RunningCli } from "./lib.js";
+import { whileHandlerPaused } from "../test/harness/cli.js";
 
 interface Scenario {
   label: string;
@@ -72,15 +73,23 @@ async function trafficThroughCurrentWorker(haproxy: MasterWorkerHaproxy): Promis
   }
 }
 
-/** Reloads under wrk; also counts reloads after which a node was not in its slot, UP. */
-async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPort: number, reloads: number, expected: () => Promise<string>): Promise<Scenario> {
+/**
+ * Reloads under wrk; also counts reloads after which a node was not in its
+ * slot, UP. With a handler, it is paused over each reload and the read, so
+ * the view is the new worker's own (from its files), not the handler's repair.
+ */
+async function underLoad(label: string, haproxy: MasterWorkerHaproxy, frontendPort: number, reloads: number, expected: () => Promise<string>, handler?: RunningCli): Promise<Scenario> {
   const want = await expected();
   const wrk = startWrk(["-t2", "-c32", "-d600s", `http://127.0.0.1:${frontendPort}/`]);
   let wrong = 0;
   await trafficThroughCurrentWorker(haproxy);
-  for (let reload = 0; reload < reloads; reload += 1) {
+  const reloadAndRead = async (): Promise<string> => {
     await haproxy.reload();
-    if ((await expected()) !== want) wrong += 1;
+    return expected();
+  };
+  for (let reload = 0; reload < reloads; reload += 1) {
+    const seen = handler ? await whileHandlerPaused(handler, reloadAndRead) : await reloadAndRead();
+    if (seen !== want) wrong += 1;
     await trafficThroughCurrentWorker(haproxy);
   }
   wrk.stop();
@@ -127,7 +136,7 @@ async function ours(ports: number[], reloads: number): Promise<Scenario> {
       if (Date.now() > deadline) throw new Error("nodes not UP");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return await underLoad("ours: slots file + state file + idle-close-on-response", haproxy, frontendPort, reloads, view);
+    return await underLoad("ours: slots file + state file + idle-close-on-response", haproxy, frontendPort, reloads, view, cli);
   } finally {
     await cli.stop();
     await haproxy.stop();

@@ -4,7 +4,8 @@
 // restarted HAProxy starts every slot empty, in MAINT, without maxconn (a
 // state file would not restore addresses nor maxconn: README "Reloads and
 // restarts"). Two clocks: from the new HAProxy's admin socket answering (the
-// earliest the handler can act; the target) and from the kill.
+// earliest the handler can act; the target; the first answered probe's send
+// time, probed every millisecond) and from the kill.
 // "Back" = every instance at its address in both backends, out of MAINT, with
 // its maxconn (`slim`), read by polling both backends every 10 ms.
 import { inMaint, ms, now, registerInstances, report, serverStates, startCli, startHandlerStack, statRows, untilBackend, type HandlerStack } from "./lib.js";
@@ -45,8 +46,10 @@ export async function restartBenchmark(quick: boolean): Promise<void> {
     const sinceKill: number[] = [];
     for (let restart = 0; restart < restarts; restart += 1) {
       const killed = now();
-      await stack.haproxy.restart();
-      const answering = now();
+      // The clock starts when the first probe HAProxy answered was sent
+      // (probed every millisecond), not when restart() returned: that would
+      // start it up to a poll interval and a round trip late.
+      const answering = await stack.haproxy.restart({ readinessPollMs: 1 });
       const back = await everySlotBack(stack, 60_000);
       sinceUp.push(back - answering);
       sinceKill.push(back - killed);

@@ -92,17 +92,29 @@ export async function scaleBenchmark(quick: boolean): Promise<void> {
     const resyncPid = pidOf(cli);
     await waitUntil("the resyncing handler's first reconciles", async () => (await metricTotal(listen, "reconciles_total").catch(() => 0)) >= 3, 60_000, 100);
     const windowMs = quick ? 5000 : 15_000;
+    // Only ok reconciles that applied no change count as no-change resyncs;
+    // failed and skipped ones are counted apart (their CPU is still in the
+    // window, so they make the figure worse, never better).
+    const counters = async () => ({
+      all: await metricTotal(listen, "reconciles_total"),
+      ok: await metricTotal(listen, 'reconciles_total{result="ok"}'),
+      changes: await metricTotal(listen, "change_to_applied_seconds_count"),
+    });
     const beforeCpu = cpuMillis(resyncPid);
-    const beforeCount = await metricTotal(listen, "reconciles_total");
+    const before = await counters();
     await sleep(windowMs);
-    const resyncs = (await metricTotal(listen, "reconciles_total")) - beforeCount;
-    const perResync = (cpuMillis(resyncPid) - beforeCpu) / Math.max(1, resyncs);
+    const after = await counters();
+    const cpu = cpuMillis(resyncPid) - beforeCpu;
+    const resyncs = after.ok - before.ok;
+    const notOk = after.all - before.all - resyncs;
+    const changesApplied = after.changes - before.changes;
+    const perResync = cpu / Math.max(1, resyncs);
     report({
       figure: "10,000 instances: a no-change resync (fresh Consul reads, full HAProxy read, plan, 0 commands)",
       shape,
       target: "<= 150 ms CPU",
-      measured: `${ms(perResync)} ms CPU (${resyncs} resyncs in ${windowMs / 1000} s, the 200 ms Pid poll included)`,
-      met: resyncs > 0 && perResync <= 150,
+      measured: `${ms(perResync)} ms CPU (${resyncs} ok resyncs in ${windowMs / 1000} s, the 200 ms Pid poll included; ${notOk} failed or skipped, ${changesApplied} changes applied in the window)`,
+      met: resyncs > 0 && changesApplied === 0 && perResync <= 150,
     });
   } catch (error) {
     throw new Error(`${(error as Error).message}${cli ? `\nhandler log: ${cli.logs().slice(-1500)}` : ""}`);

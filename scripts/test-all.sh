@@ -55,11 +55,20 @@ run_step() {
   echo "$rc $(( SECONDS - begun ))" > "$logs/result-$i"
   echo "==> ${names[$i]} finished: exit $rc after $(( SECONDS - begun )) s"
 }
+# A step's exit status and seconds; "did-not-finish 0" when it left no result
+# (the run was interrupted before or while it ran).
+step_result() {
+  if [ -s "$logs/result-$1" ]; then cat "$logs/result-$1"; else echo "did-not-finish 0"; fi
+}
 # The suite's own closing line, or what happened instead.
 closing_line() {
   local i=$1 rc seconds line
-  read -r rc seconds < "$logs/result-$i"
-  line=$(grep -E '^[A-Za-z0-9._-]+: ([0-9]+ passed|score )' "$logs/step-$i.log" | tail -n 1)
+  read -r rc seconds < <(step_result "$i")
+  line=$(grep -E '^[A-Za-z0-9._-]+: ([0-9]+ passed|score )' "$logs/step-$i.log" 2>/dev/null | tail -n 1)
+  if [[ $rc == did-not-finish ]]; then
+    echo "${line:-${names[$i]}:} FAILED: did not finish (the run was interrupted)"
+    return
+  fi
   if (( rc == 0 )); then
     # A suite whose own line ends with its time (the playbook tests) is not timed twice.
     if [[ $line =~ \([0-9]+\ s\)$ ]]; then echo "$line"; else echo "${line:-${names[$i]}: ok} (${seconds} s)"; fi
@@ -121,19 +130,42 @@ failed=()
 for i in "${!names[@]}"; do
   echo
   echo "==> ${names[$i]} (lane ${lanes[$i]})"
-  cat "$logs/step-$i.log"
+  cat "$logs/step-$i.log" 2>/dev/null || echo "(no output: it did not start)"
 done
 echo
 echo "==> summary ($(( SECONDS - started )) s in all)"
+# One closing line for the whole run: the sum of every suite's counts (its
+# last "N passed, N failed[, N skipped]" line). A step that failed, timed out
+# or ran no test counts at least one failure there even when its own line
+# counts none or it printed none: the total never reads as a pass above a
+# FAILED line.
+total_passed=0 total_failed=0 total_skipped=0
 for i in "${!names[@]}"; do
   closing_line "$i"
-  read -r rc _ < "$logs/result-$i"
-  (( rc == 0 )) || failed+=("${names[$i]}")
+  read -r rc _ < <(step_result "$i")
+  [[ $rc == did-not-finish ]] && rc=255
+  counts=$(grep -E '^[A-Za-z0-9._-]+: [0-9]+ passed, [0-9]+ failed' "$logs/step-$i.log" 2>/dev/null | tail -n 1)
+  passed=0 failed_here=0 skipped_here=0
+  if [[ $counts =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
+    passed=${BASH_REMATCH[1]} failed_here=${BASH_REMATCH[2]} skipped_here=${BASH_REMATCH[4]:-0}
+    # A suite that counted tests but passed none proved nothing.
+    if (( passed == 0 && failed_here == 0 )); then
+      echo "${names[$i]}: FAILED: no test passed"
+      failed_here=1
+      (( rc != 0 )) || failed+=("${names[$i]}")
+    fi
+  fi
+  if (( rc != 0 )); then
+    failed+=("${names[$i]}")
+    (( failed_here > 0 )) || failed_here=1
+  fi
+  (( total_passed += passed, total_failed += failed_here, total_skipped += skipped_here ))
 done
-for name in "${skipped[@]}"; do echo "$name: skipped (0 tests ran)"; done
-# One closing line for the whole run: the sum of every suite's counts.
-cat "$logs"/step-*.log | awk '/^[A-Za-z0-9._-]+: [0-9]+ passed, [0-9]+ failed/ {
-    p += $2; f += $4; if ($6 != "") s += $6 } END { printf "all suites: %d passed, %d failed, %d skipped\n", p, f, s }'
+for name in "${skipped[@]}"; do
+  echo "$name: skipped (0 tests ran)"
+  (( total_skipped += 1 ))
+done
+echo "all suites: $total_passed passed, $total_failed failed, $total_skipped skipped"
 rm -rf "$logs"
 if [ -s "$no_host_apt/calls" ]; then
   echo "FAILED: apt was called on the host during the run (install it in scripts/install-deps.sh):"

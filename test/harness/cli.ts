@@ -72,3 +72,17 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
     },
   };
 }
+
+/**
+ * Runs `during` with the handler stopped (SIGSTOP), then lets it go on:
+ * what `during` reads of HAProxy cannot include anything the handler did
+ * meanwhile (`run` re-applies weight and maxconn on a new worker at once).
+ */
+export async function whileHandlerPaused<T>(cli: RunningCli, during: () => Promise<T>): Promise<T> {
+  if (!cli.child.kill("SIGSTOP")) throw new Error("could not pause the handler (SIGSTOP)");
+  try {
+    return await during();
+  } finally {
+    cli.child.kill("SIGCONT");
+  }
+}

@@ -16,7 +16,13 @@ export interface HaproxyInstance {
   adminAddress: string;
   pid(): number | undefined;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /**
+   * Kills HAProxy and starts it again. Resolves with the time (ms, on
+   * process.hrtime's clock) at which the first probe that HAProxy answered
+   * was sent: no later than the moment it answered. readinessPollMs (default
+   * 20) is how often its admin socket is probed.
+   */
+  restart(options?: { readinessPollMs?: number }): Promise<number>;
 }
 
 export interface HaproxyOptions {
@@ -65,19 +71,23 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
   let child: ChildProcess | undefined;
   let stderr = "";
 
-  const start = async (): Promise<void> => {
+  const start = async (readinessPollMs = 20): Promise<number> => {
     stderr = "";
     const process_ = spawn(haproxyProgram, ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
     process_.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     running.add(process_);
     process_.once("exit", () => running.delete(process_));
     child = process_;
+    let probeSent = 0;
     const version = await eventually(
-      () => answers(options.adminPort),
+      () => {
+        probeSent = Number(process.hrtime.bigint()) / 1e6;
+        return answers(options.adminPort);
+      },
       (answer): answer is string => answer !== undefined,
       `haproxy's admin socket on port ${options.adminPort}`,
       10_000,
-      { intervalMs: 20, giveUpIf: () => (process_.exitCode !== null ? `${haproxyProgram} exited (${process_.exitCode})` : undefined) },
+      { intervalMs: readinessPollMs, giveUpIf: () => (process_.exitCode !== null ? `${haproxyProgram} exited (${process_.exitCode})` : undefined) },
     ).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; haproxy stderr: ${stderr}`);
     });
@@ -87,6 +97,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
       process_.kill("SIGKILL");
       throw error;
     }
+    return probeSent;
   };
 
   const stop = async (): Promise<void> => {
@@ -105,9 +116,9 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
     adminAddress: `127.0.0.1:${options.adminPort}`,
     pid: () => child?.pid,
     stop,
-    async restart() {
+    async restart(restartOptions = {}) {
       await stop();
-      await start();
+      return start(restartOptions.readinessPollMs);
     },
   };
 }

@@ -1,6 +1,6 @@
 // The unit tests that guard the mutated modules (planner and its slot reader,
 // node settings and their key table, runtime command builders and their
-// limits), run in this one process: StrykerJS's command runner starts this
+// limits, the mass-removal guard, run-again), run in this one process: StrykerJS's command runner starts this
 // once per mutant, so no per-file child processes.
 // node:test sets a non-zero exit code when a test fails.
 await import("../../dist/test/unit/planner/plan.test.js");
@@ -22,3 +22,6 @@ await import("../../dist/test/unit/config/config.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
 // parse.test reads `show servers state` / `show stat` into slots (haproxy-state/slots).
 await import("../../dist/test/unit/haproxy-runtime-api/parse.test.js");
+// The mass-removal guard and when the next reconcile is due.
+await import("../../dist/test/unit/planner/mass-removal.test.js");
+await import("../../dist/test/unit/reconcile/run-again.test.js");

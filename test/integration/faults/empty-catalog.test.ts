@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { eventually, hasLog, startStack, ttlRegistration } from "../handler/stack.js";
-import { node, startFaultStack } from "./fault-stack.js";
+import { holdSince, loggedAt, node, startFaultStack } from "./fault-stack.js";
 
 const heldLog = { message: "mass removal held: nodes kept as they are", backend: "main_back" };
 
@@ -44,9 +44,10 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
   });
 
   test("one-shot sync: refuses and exits 1; the hold releases on a later sync after the hold time (state beside lockFile)", async () => {
+    const holdSeconds = 4;
     const stack = await startStack({
       slots: 8,
-      handler: (base) => ({ ...base, policy: { ...(base["policy"] as Record<string, unknown>), massRemovalHoldSeconds: 2 } }),
+      handler: (base) => ({ ...base, policy: { ...(base["policy"] as Record<string, unknown>), massRemovalHoldSeconds: holdSeconds } }),
     });
     const started = await Promise.all([0, 1, 2, 3].map((index) => node(`s${index}`)));
     for (const [index, each] of started.entries()) await stack.consul.register(ttlRegistration(`s${index}`, each.port));
@@ -61,8 +62,25 @@ describe("mass-removal guard: empty catalog and one-shot sync", () => {
     assert.ok(existsSync(`${lockFile}.mass-removal.json`), "the first-seen time is kept beside the lock file");
     assert.equal((await stack.servers("main_back")).filter((row) => row.status === "UP").length, 4, "nothing drained");
 
-    const released = await eventually(() => stack.sync(), (result) => result.code === 0, "a sync after the hold time applies the removal", 30_000);
-    assert.ok(hasLog(released.stderr, { message: "mass removal applied", why: "hold time over" }), released.stderr);
+    // Every sync until the hold time is over reads the same answer: a guard
+    // that let go on the next identical answer would release on the first.
+    const since = holdSince(stack, "main_back");
+    let refusedAgain = 0;
+    const released = await eventually(
+      () => stack.sync(),
+      (result) => {
+        if (result.code !== 0) refusedAgain += 1;
+        return result.code === 0;
+      },
+      "a sync after the hold time applies the removal",
+      30_000,
+      { intervalMs: 300 },
+    );
+    const releasedLog = { message: "mass removal applied", why: "hold time over" };
+    assert.ok(hasLog(released.stderr, releasedLog), released.stderr);
+    assert.ok(refusedAgain >= 1, "the same answer was refused again before the hold time was over");
+    const heldFor = loggedAt(released.stderr, releasedLog) - since;
+    assert.ok(heldFor >= holdSeconds * 1000, `released ${heldFor} ms after the removal was first seen; the hold time is ${holdSeconds} s`);
     assert.equal(existsSync(`${lockFile}.mass-removal.json`), false, "the state file is gone once nothing is held");
   });
 });

@@ -7,7 +7,7 @@ import { parse, stringify } from "yaml";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { startCli, type RunningCli } from "../../harness/cli.js";
 import { startFaultProxy, type FaultProxy } from "../../harness/fault-proxy.js";
-import { eventually, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
+import { eventually, logLines, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -30,6 +30,24 @@ export async function node(name: string): Promise<TestNode> {
   const started = await startNode(name);
   cleanups.push(() => started.stop());
   return started;
+}
+
+/** When the mass-removal guard first saw the removal it holds in this backend (ms), from its state file beside the lock file. */
+export function holdSince(stack: Stack, backend: string): number {
+  const lockFile = `${stack.configFile.replace(/config\.yml$/, "")}handler.lock`;
+  const memory = JSON.parse(readFileSync(`${lockFile}.mass-removal.json`, "utf8")) as Record<string, { since?: unknown }>;
+  const since = memory[backend]?.since;
+  assert.equal(typeof since, "number", `the guard's state file holds ${backend}'s first-seen time: ${JSON.stringify(memory)}`);
+  return since as number;
+}
+
+/** The time (ms) of the first log line with all these fields. */
+export function loggedAt(stderr: string, fields: Record<string, string>): number {
+  const line = logLines(stderr).find((candidate) => Object.entries(fields).every(([key, value]) => candidate[key] === value));
+  assert.ok(line, `no log line ${JSON.stringify(fields)}`);
+  const at = Date.parse(String(line["timestamp"]));
+  assert.ok(Number.isFinite(at), `the log line has a timestamp: ${JSON.stringify(line)}`);
+  return at;
 }
 
 /** Rewrites the stack's handler config with these changes. */

@@ -135,8 +135,14 @@ describe("hostile corpus", () => {
     };
     const service = (id: string, extra: Record<string, unknown> = {}) => ({ ID: id, Service: "iri", Port: good.port, ...extra });
     const passing = (id: string) => ({ CheckID: `c-${id}`, Name: "up", Status: "passing", ServiceID: id });
+    // Every hostile registration has a loopback address of its own: had they
+    // shared the good node's address and port, the planner would drop them as
+    // duplicates, and a wrongly accepted weight, maxconn or pow would never
+    // reach the socket. With their own address, one accepted by mistake takes
+    // a slot, and its "set server ... addr" is an address no good node has.
+    const ownAddress = (): string => `127.0.${1 + Math.floor(number / 250)}.${1 + (number % 250)}`;
     const register = (id: string, options: { address?: string; nodeMeta?: Record<string, string>; service?: Record<string, unknown> }) =>
-      catalog({ Node: `hostile-${number}`, Address: options.address ?? "127.0.0.1", NodeMeta: options.nodeMeta ?? {}, Service: service(id, options.service), Check: passing(id) });
+      catalog({ Node: `hostile-${number}`, Address: options.address ?? ownAddress(), NodeMeta: options.nodeMeta ?? {}, Service: service(id, options.service), Check: passing(id) });
 
     for (const key of KEYS) {
       for (const [index, payload] of PAYLOADS.entries()) {
@@ -161,7 +167,11 @@ describe("hostile corpus", () => {
       assert.ok(result.code === 0 || result.code === 3, result.stderr.slice(-2000));
       assert.doesNotMatch(result.stderr, /HAProxy refused/);
     }
-    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["addr"] === `127.0.0.1:${good.port}` && row["weight"] === "7", "the good node applied");
+    await eventually(
+      () => stack.servers("main_back"),
+      (rows) => rows.some((row) => row.status === "UP" && row["addr"] === `127.0.0.1:${good.port}` && row["weight"] === "7"),
+      "the good node applied",
+    );
 
     const goodAddresses = new Set([`127.0.0.1:${good.port}`]);
     const sent = recorder.sent();
@@ -180,8 +190,19 @@ describe("hostile corpus", () => {
     }
     assert.deepEqual(problems, [], `${problems.length} malformed command(s) of ${commands}`);
     assert.ok(commands > 10);
-    // Nothing hostile was applied: only the good node holds a slot, the frontend is open.
-    assert.equal((await stack.servers("main_back")).filter((row) => row.status !== "MAINT").length, 1);
+    // Nothing hostile was applied: only the good node holds a slot in the
+    // default backend, none in the PoW backend (a wrongly accepted pow value
+    // would land there; the good node does not set pow), the frontend is open.
+    // Both backends answered with all their slots, so "none" is not an empty answer.
+    for (const [backend, serving] of [["main_back", 1], ["pow_back", 0]] as const) {
+      const rows = await stack.servers(backend);
+      assert.ok(rows.length >= 8, `${backend} answered with its slots (${rows.length} rows)`);
+      assert.deepEqual(
+        rows.filter((row) => row.status !== "MAINT").map((row) => row["addr"]),
+        serving === 1 ? [`127.0.0.1:${good.port}`] : [],
+        `only the good node serves in ${backend}`,
+      );
+    }
     const frontend = (await stack.admin.showStat()).find((row) => row.pxname === "front" && row.svname === "FRONTEND");
     assert.equal(frontend?.status, "OPEN");
   });

@@ -4,8 +4,8 @@
 // has stood for policy.massRemovalHoldSeconds.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, hasLog } from "../handler/stack.js";
-import { startFaultStack } from "./fault-stack.js";
+import { eventually, hasLog, logLines } from "../handler/stack.js";
+import { holdSince, loggedAt, startFaultStack } from "./fault-stack.js";
 
 const heldLog = { message: "mass removal held: nodes kept as they are", backend: "main_back" };
 
@@ -23,13 +23,24 @@ describe("mass-removal guard under run", () => {
     assert.equal(await lab.cli.stop(), 0);
   });
 
-  test("run releases the hold by itself once the same answer has stood for massRemovalHoldSeconds", async () => {
-    const lab = await startFaultStack({ policy: { massRemovalHoldSeconds: 3 } });
+  test("run releases the hold by itself once the same answer has stood for massRemovalHoldSeconds, not before", async () => {
+    const holdSeconds = 5;
+    const lab = await startFaultStack({ policy: { massRemovalHoldSeconds: holdSeconds } });
     // One answer in which every node is gone (deregistering one by one would be churn).
     lab.proxy.mode = "empty";
     await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, heldLog), "the hold logged", 30_000);
+    const since = holdSince(lab.stack, "main_back");
     assert.equal((await lab.serving()).length, 4, "held: all four still serve");
-    await eventually(() => Promise.resolve(lab.cli.logs()), (logs) => hasLog(logs, { message: "mass removal applied", why: "hold time over" }), "released after the hold time", 30_000);
+    const released = { message: "mass removal applied", why: "hold time over" };
+    // A trigger every half second: each reconcile reads the same empty answer
+    // again, so a guard that let go on the next identical answer would release
+    // within a second, well before the hold time.
+    const trigger = (): Promise<string> => fetch(`http://${lab.listen}/watch`, { method: "POST", body: "{}" }).then(() => lab.cli.logs());
+    await eventually(trigger, (logs) => hasLog(logs, released), "released after the hold time", 30_000, { intervalMs: 500 });
+    const heldReconciles = logLines(lab.cli.logs()).filter((line) => line["message"] === "reconciled" && line["held"] === 4).length;
+    assert.ok(heldReconciles >= 3, `the same answer was read again while held (${heldReconciles} reconciles held it)`);
+    const heldFor = loggedAt(lab.cli.logs(), released) - since;
+    assert.ok(heldFor >= holdSeconds * 1000, `released ${heldFor} ms after the removal was first seen; the hold time is ${holdSeconds} s`);
     await eventually(() => lab.serving(), (rows) => rows.length === 0, "all four drained and freed", 30_000);
     assert.equal(await lab.cli.stop(), 0);
   });
@@ -51,12 +62,23 @@ describe("mass-removal guard under run", () => {
     assert.equal(await lab.cli.stop(), 0);
   });
 
-  test("normal churn is never held: two of four leave in one go", async () => {
-    const lab = await startFaultStack();
-    await lab.stack.consul.deregister("n0");
-    await lab.stack.consul.deregister("n1");
-    await eventually(() => lab.serving(), (rows) => rows.length === 2 && rows.every((row) => row.endsWith(" UP")), "two drained and freed", 30_000);
+  test("normal churn is never held: three of six leave in one answer (at the minimum, not more than the fraction)", async () => {
+    // Three is policy.massRemovalMinNodes (default 3), so the fraction rule
+    // decides: 3 of 6 is not more than maxRemovalFraction (0.5).
+    const lab = await startFaultStack({ nodes: 6 });
+    // The three leave in one answer: the handler's read of iri is stalled
+    // while they are deregistered, and the read after it sees all three gone.
+    lab.proxy.onlyService = "iri";
+    const stalled = lab.proxy.served("stall");
+    lab.proxy.mode = "stall";
+    await eventually(() => Promise.resolve(lab.proxy.served("stall")), (count) => count > stalled, "a read of iri stalled", 30_000);
+    for (const id of ["n0", "n1", "n2"]) await lab.stack.consul.deregister(id);
+    lab.proxy.mode = "pass";
+    await eventually(() => lab.serving(), (rows) => rows.length === 3 && rows.every((row) => row.endsWith(" UP")), "three drained and freed", 30_000);
     assert.ok(!hasLog(lab.cli.logs(), heldLog), "nothing held");
+    // One answer: no reconcile saw five or four of the six.
+    const seen = logLines(lab.cli.logs()).filter((line) => line["message"] === "reconciled").map((line) => line["endpoints"]);
+    assert.ok(seen.includes(3) && !seen.includes(4) && !seen.includes(5), `the reconciles saw ${JSON.stringify(seen)} endpoints`);
     assert.equal(await lab.cli.stop(), 0);
   });
 });

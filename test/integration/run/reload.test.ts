@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
 import { startMasterWorker } from "../../harness/haproxy-master.js";
 import { freePort } from "../../harness/ports.js";
-import { startCli, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
+import { startCli, whileHandlerPaused, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
 import { repositoryRoot } from "../../harness/cli.js";
 import { eventually } from "../../harness/eventually.js";
 import type { StatRow } from "../../../handler/haproxy-runtime-api/index.js";
@@ -167,9 +167,13 @@ frontend front
     // Five reloads: a lost keep-alive request is a race, one reload may miss it.
     const seen: Record<string, SlotView>[] = [];
     for (let reload = 0; reload < 5; reload += 1) {
-      await haproxy.reload();
-      // Read at once: the new worker's view before the handler could change anything.
-      seen.push(filledSlots(await haproxy.admin.showStat()));
+      // The new worker's own view, from the slots and state files: `run`
+      // re-applies weight and maxconn on a new worker within a moment, so it
+      // is paused over the reload and the read, and cannot have repaired them.
+      seen.push(await whileHandlerPaused(cli, async () => {
+        await haproxy.reload();
+        return filledSlots(await haproxy.admin.showStat());
+      }));
     }
     await trafficAfter(0);
     const result = { output: await wrk.finish() };
@@ -180,8 +184,11 @@ frontend front
   });
 
   test("a restart: every node in its slot, UP, with weight and maxconn as soon as HAProxy answers; no 503 window", async () => {
-    await haproxy.restart();
-    const after = filledSlots(await haproxy.admin.showStat());
+    // As for the reloads: the view before `run` could repair anything.
+    const after = await whileHandlerPaused(cli, async () => {
+      await haproxy.restart();
+      return filledSlots(await haproxy.admin.showStat());
+    });
     const statuses: number[] = [];
     for (let request = 0; request < 20; request += 1) statuses.push((await fetch(`http://127.0.0.1:${frontendPort}/`)).status);
     assert.deepEqual(after, before, "every node in its slot right after the restart");

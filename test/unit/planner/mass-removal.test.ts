@@ -2,7 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
-import { guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/planner/mass-removal.js";
+import { describeHold, guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/planner/mass-removal.js";
 import type { Endpoint, Health, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -126,5 +126,61 @@ describe("mass-removal guard", () => {
     // "be" loses its five nodes (held); "other" keeps its own five.
     const decision = guardMassRemoval(plan, current, guard, {}, T0, false);
     assert.deepEqual(decision.held.map((hold) => hold.backend), ["be"]);
+  });
+});
+
+// For the mutants that survived the first mutation run with this file in it
+// (docs/mutation-testing.md): what counts as serving, the exact slots and
+// signature of a hold, the minimum and the fraction on the guard itself,
+// steps of another backend, the draining count and the hold's text.
+describe("mass-removal guard: edges", () => {
+  test("at exactly the minimum and over the fraction: held; at the minimum but not over the fraction: not", () => {
+    assert.equal(decide(4, [endpoint(4)]).decision.held.length, 1, "3 of 4 leave");
+    assert.equal(decide(10, range(4, 10).map((index) => endpoint(index))).decision.held.length, 0, "3 of 10 leave");
+  });
+
+  test("only ready slots with an address and a weight are serving: drained and weight-0 slots are not counted", () => {
+    const current = slots(8);
+    current[4] = { ...current[4]!, adminState: "drain" };
+    current[5] = { ...current[5]!, weight: 0 };
+    const plan = planReconcile([endpoint(7), endpoint(8)], current, planner);
+    const decision = guardMassRemoval(plan, current, guard, {}, T0, false);
+    assert.equal(decision.held.length, 1);
+    assert.equal(decision.held[0]!.servingBefore, 6, "8 filled, one draining and one at weight 0");
+  });
+
+  test("a hold names its slots as 'server address:port', sorted, and remembers them as its signature", () => {
+    const { decision } = decide(4, [endpoint(4)]);
+    assert.deepEqual(decision.held[0]!.slots, ["srv1 10.0.0.1:80", "srv2 10.0.0.2:80", "srv3 10.0.0.3:80"]);
+    assert.deepEqual(decision.memory, { be: { signature: "srv1 10.0.0.1:80,srv2 10.0.0.2:80,srv3 10.0.0.3:80", since: T0 } });
+  });
+
+  test("steps in another backend neither add to nor make up for this backend's loss", () => {
+    const current = [...slots(4), ...slots(0, 10, "other")];
+    const desired = [endpoint(4), ...range(21, 24).map((index) => endpoint(index, "passing", "api"))];
+    const plan = planReconcile(desired, current, planner);
+    const decision = guardMassRemoval(plan, current, guard, {}, T0, false);
+    assert.deepEqual(decision.held.map((hold) => [hold.backend, hold.leaving, hold.joining]), [["be", 3, 0]]);
+    assert.equal(decision.plan.steps.filter((step) => step.backend === "other").length, 4, "the other backend's fills still apply");
+  });
+
+  test("the plan's draining count loses only the drains it held, and those only", () => {
+    const current = [...slots(4), ...slots(2, 10, "other")];
+    // be: three go critical (maint, held); other: one of two leaves (drain, not held).
+    const desired = [...range(1, 3).map((index) => endpoint(index, "critical")), endpoint(4), { ...endpoint(1, "passing", "api"), address: "10.0.0.1" }];
+    const plan = planReconcile(desired, current, planner);
+    const decision = guardMassRemoval(plan, current, guard, {}, T0, false);
+    assert.equal(decision.held.length, 1);
+    assert.equal(decision.plan.draining, plan.draining, "maint steps held are not drains");
+    assert.ok(decision.plan.draining >= 1, "the other backend's drain still counts");
+  });
+
+  test("the hold's text: the net loss, the nodes serving before, the seconds left (rounded up, never below 0)", () => {
+    const hold = { backend: "be", servingBefore: 10, leaving: 9, joining: 2, slots: [], since: 0, releasesAt: Date.now() + 10_500 };
+    assert.equal(
+      describeHold(hold),
+      "mass removal held in be: Consul's answer would take 7 of 10 serving nodes out at once; they stay as they are until the same answer has stood for the hold time (11 s left) or 'sync --allow-mass-removal' is run",
+    );
+    assert.match(describeHold({ ...hold, releasesAt: Date.now() - 5_000 }), /\(0 s left\)/);
   });
 });

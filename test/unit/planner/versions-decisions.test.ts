@@ -212,3 +212,42 @@ describe("versions: canary weights", () => {
     );
   });
 });
+
+// Two mutants of what counts as "taking traffic" survived (a slot in drain
+// with a weight; a slot whose node no longer serves that backend): each
+// changes which generation serves for the reconcile that sees that slot.
+describe("versions: what takes traffic, for the serving generation", () => {
+  test("a slot in drain (or maint) with a weight is not taking traffic: the generation that serves keeps serving", () => {
+    const old = node("old", "1.4.2", 1);
+    const newer = node("newer", "1.5.0", 2);
+    for (const adminState of ["drain", "maint"] as const) {
+      // 1.5 is healthy and newer, but only drained: were it counted as taking
+      // traffic, two generations would take traffic and prefer newest would pick 1.5.
+      const decision = decide([old, newer], [slot(1, old), slot(2, newer, adminState, 1)]);
+      assert.equal(decision.serving, "1.4.x", adminState);
+      assert.equal(decision.previous, "1.4.x", adminState);
+      assert.equal(decision.switchReason, undefined, adminState);
+    }
+    // The control: the same slot ready with its weight does take traffic.
+    const mixed = decide([old, newer], [slot(1, old), slot(2, newer, "ready", 1)]);
+    assert.equal(mixed.previous, undefined);
+    assert.equal(mixed.serving, "1.5.x");
+  });
+
+  test("a slot whose node no longer serves that backend (pow turned off) is not taking traffic there", () => {
+    const powBackend: BackendPolicy = { ...backend("pow_be"), role: "pow" };
+    const old = node("old", "1.4.2", 1);
+    // 1.5 serves the default backend only (pow=false), waiting there with
+    // weight 0, but its PoW slot still has its address from before.
+    const newer = node("newer", "1.5.0", 2);
+    const slots = [slot(1, old), slot(2, newer, "ready", 0), slot(1, newer, "ready", 1, "pow_be")];
+    const decision = decide([old, newer], slots, {}, [powBackend]);
+    assert.equal(decision.previous, "1.4.x");
+    assert.equal(decision.serving, "1.4.x");
+    // The control: with pow on, that PoW slot is 1.5 taking traffic.
+    const powOn = { ...newer, settings: { ...newer.settings, pow: "true" as const } };
+    const control = decide([old, powOn], slots, {}, [powBackend]);
+    assert.equal(control.previous, undefined);
+    assert.equal(control.serving, "1.5.x");
+  });
+});
