@@ -33,15 +33,26 @@ summary() {
 finish_status() {
     local rc=$1
     if (( FAILED > 0 && rc == 0 )); then rc=1; fi
-    if (( SKIPPED > 0 && rc == 0 )); then echo "$SUITE_LABEL: INCOMPLETE (checks were skipped)"; rc=3; fi
+    if (( SKIPPED > 0 && rc == 0 )); then echo "$SUITE_LABEL: INCOMPLETE (checks were skipped)" >&2; rc=3; fi
     echo "$rc"
 }
 # A debug switch ends the run early: what follows was not tested.
 skip_rest() { skip 1 "the rest of the suite ($1)"; exit 0; }
 # set -e ends the script at a failing command outside a check (a wait_for
 # that timed out, a command in the container): say so as a FAIL line.
-on_error() { fail "line $1: '$2' exited with $3; the script stops here (what follows is not checked)"; }
-trap 'on_error "$LINENO" "$BASH_COMMAND" "$?"' ERR
+# errtrace (-E): the trap also runs for a command that fails inside a
+# function (set -e ends the script there); like set -e, it stays quiet for
+# a command whose status a caller tests (if, &&, ||, check).
+on_error() { # on_error COMMAND STATUS
+    local frames="" i=0 frame line func file
+    while frame=$(caller "$i"); do
+        read -r line func file <<<"$frame"
+        frames+=" <- ${file##*/}:$line ($func)"; i=$((i + 1))
+    done
+    fail "'$1' exited with $2 at${frames# <-}; the script stops here (what follows is not checked)"
+}
+set -E
+trap 'on_error "$BASH_COMMAND" "$?"' ERR
 
 # Wait until a command succeeds (timeout in seconds); the command's status
 # at the end otherwise.
