@@ -29,7 +29,9 @@ case "$SUITE" in
     *) echo "PLAYBOOK_TEST_SUITE=$SUITE: expected bookworm or trixie"; exit 2 ;;
 esac
 CONTROLLER=${PLAYBOOK_TEST_CONTROLLER:-$([[ $SUITE == bookworm ]] && echo host || echo suite)}
-PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,curl,ca-certificates
+SUITE_LABEL="playbook-debian-$RELEASE"
+# shellcheck source=test/playbook/lib.sh
+. "$HERE/lib.sh"
 MACHINE="chhpb$$"
 VETH="ve-$MACHINE"
 NET_ID=$(( ($$ % 200) + 20 ))
@@ -38,67 +40,28 @@ GUEST_IP="10.231.$NET_ID.2"
 NFT_TABLE="consul_haproxy_handler_pb_$$"
 WORK=""
 SNAP=""
-NSPAWN_PID=""
 C=""
 OLD_FORWARD=""
-PASSED=0
-FAILED=0
-SKIPPED=0
-START=$(date +%s)
-
-log() { printf '%s [%4ss] %s\n' "--" "$(( $(date +%s) - START ))" "$*"; }
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-check() { # check "description" command...
-    local desc=$1; shift
-    if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
-summary() {
-    echo "playbook-debian-$RELEASE: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(( $(date +%s) - START )) s)"
-}
-# A debug switch ends the run early: what follows was not tested, so the
-# run must not count as a pass (exit 3, see teardown).
-skip_rest() {
-    SKIPPED=$((SKIPPED + 1)); echo "SKIP: the rest of the suite ($1)"; exit 0
-}
 # Run a shell command inside the container (all its namespaces).
-cin() { nsenter -t "$C" -a /bin/sh -c "$1"; }
-# Wait until a command succeeds (timeout in seconds).
-wait_for() {
-    local timeout=$1; shift
-    local end=$(( $(date +%s) + timeout ))
-    while (( $(date +%s) < end )); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-    done
-    "$@" >/dev/null
-}
+cin() { cin_on lb "$1"; }
 
 teardown() {
     local rc=$?
     set +e
+    trap - ERR
     if [[ -n "${PLAYBOOK_TEST_KEEP:-}" && -n "$C" ]]; then
         echo "-- kept: nsenter -t $C -a bash   (work dir $WORK, nft table $NFT_TABLE)"
         summary
         return
     fi
-    if [[ -n "$C" ]] && kill -0 "$C" 2>/dev/null; then
-        nsenter -t "$C" -a systemctl poweroff >/dev/null 2>&1
-        for _ in $(seq 1 40); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.25; done
-    fi
-    if [[ -n "$NSPAWN_PID" ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
-        kill "$NSPAWN_PID"; sleep 1
-        kill -9 "$NSPAWN_PID" 2>/dev/null
-    fi
+    stop_container lb
     nft delete table ip "$NFT_TABLE" 2>/dev/null
     ip link del "$VETH" 2>/dev/null
     if [[ -n "$OLD_FORWARD" ]]; then sysctl -qw net.ipv4.ip_forward="$OLD_FORWARD"; fi
     if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf --one-file-system "$WORK"; fi
     if [[ -n "$SNAP" && -d "$SNAP" ]]; then rm -rf "$SNAP"; fi
     summary
-    if (( FAILED > 0 && rc == 0 )); then rc=1; fi
-    if (( SKIPPED > 0 && rc == 0 )); then echo "playbook-debian-$RELEASE: INCOMPLETE (a debug switch skipped checks)"; rc=3; fi
-    exit "$rc"
+    exit "$(finish_status "$rc")"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
@@ -111,21 +74,7 @@ have_tools() { which ansible-playbook ansible-lint debootstrap systemd-nspawn nf
 check "host tools installed (ansible $(dpkg-query -W -f='${Version}' ansible), ansible-lint $(dpkg-query -W -f='${Version}' ansible-lint))" have_tools
 
 # ------------------------------------------------------------- build handler
-if [[ -z "${PLAYBOOK_TEST_SKIP_BUILD:-}" ]]; then
-    log "building the handler (npm ci && npm run build)"
-    if (cd "$REPO" && npm ci --no-audit --no-fund >/dev/null && npm run build >/dev/null); then
-        pass "handler builds (npm ci && npm run build)"
-    else
-        fail "handler builds (npm ci && npm run build)"
-    fi
-fi
-check "handler CLI exists (dist/handler/cli/main.js)" test -f "$REPO/dist/handler/cli/main.js"
-# A private copy of the build: others may rebuild dist/ while this runs, and
-# the idempotency check needs the same input on both runs.
-SNAP=$(mktemp -d /var/tmp/chh-playbook-src.XXXXXX)
-mkdir -p "$SNAP/dist"
-cp -a "$REPO/package.json" "$REPO/package-lock.json" "$SNAP/"
-cp -a "$REPO/dist/handler" "$SNAP/dist/" 2>/dev/null || true
+build_and_snapshot chh-playbook-src
 
 # --------------------------------------------------------------------- lint
 if [[ -z "${PLAYBOOK_TEST_SKIP_LINT:-}" ]]; then
@@ -140,31 +89,11 @@ if [[ -z "${PLAYBOOK_TEST_SKIP_LINT:-}" ]]; then
 fi
 
 # ------------------------------------------------------------------- rootfs
-URI=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-if [[ -z "$URI" ]]; then
-    URI=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
-fi
-ARCHIVE_HOST=$(printf '%s\n' "$URI" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')
-KEY=$(printf '%s %s %s v1' "$SUITE" "$PACKAGES" "$URI" | sha256sum | cut -c1-16)
-TARBALL="$CACHE/rootfs-$SUITE-$KEY.tar"
 WORK=$(mktemp -d /var/tmp/chh-playbook.XXXXXX)
 ROOT="$WORK/root"
-mkdir -p "$CACHE" "$ROOT"
-# Built once per key under the lock cluster.sh takes too (both use this
-# tree), published with an atomic rename.
-(
-    flock 9
-    if [[ ! -f "$TARBALL" ]]; then
-        log "debootstrap $SUITE (no cache yet)"
-        tree="$WORK/base"
-        mkdir -p "$tree"
-        debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tree" "$URI" > "$WORK/debootstrap.log" 2>&1 \
-            || { tail -20 "$WORK/debootstrap.log"; exit 1; }
-        rm -rf "$tree"/var/cache/apt/archives/*.deb "$tree"/var/lib/apt/lists/*
-        tar -C "$tree" -cf "$TARBALL.tmp.$$" . && mv -f "$TARBALL.tmp.$$" "$TARBALL"
-        rm -rf --one-file-system "$tree"
-    fi
-) 9>"$CACHE/.lock-$SUITE-$KEY" || { fail "debootstrap $SUITE"; exit 1; }
+mkdir -p "$ROOT"
+# The same tree as cluster.sh's (same key, same lock).
+base_rootfs "$SUITE" || { fail "debootstrap $SUITE"; exit 1; }
 log "rootfs from cache $TARBALL"
 tar -C "$ROOT" -xf "$TARBALL"
 rootfs_ready() {
@@ -181,37 +110,20 @@ echo "$MACHINE" > "$ROOT/etc/hostname"
     echo "127.0.0.1 localhost"
     echo "127.0.1.1 $MACHINE"
     echo "::1 localhost ip6-localhost ip6-loopback"
-    getent ahostsv4 "$ARCHIVE_HOST" | awk -v h="$ARCHIVE_HOST" 'NR==1 {print $1, h}' || true
+    archive_hosts_line
 } > "$ROOT/etc/hosts"
-rm -f "$ROOT/etc/apt/sources.list"
-cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/" 2>/dev/null \
-    || cp /etc/apt/sources.list "$ROOT/etc/apt/sources.list"
+apt_config_into "$ROOT"
 # The host is Debian 12: its sources name bookworm (and bookworm-updates, -security).
 host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 if [[ $SUITE != "$host_suite" ]]; then
     sed -i -E "s/\b$host_suite(-updates|-security)?\b/$SUITE\1/g" "$ROOT"/etc/apt/sources.list.d/debian.sources "$ROOT"/etc/apt/sources.list 2>/dev/null || true
 fi
-for f in /etc/apt/apt.conf.d/*; do
-    if grep -qiE '^[[:space:]]*Acquire' "$f"; then cp "$f" "$ROOT/etc/apt/apt.conf.d/"; fi
-done
 install -m 0755 "$HERE/fake-node.py" "$ROOT/usr/local/bin/fake-node"
 
 # --------------------------------------------------------------------- boot
 log "booting the container $MACHINE"
-systemd-nspawn -D "$ROOT" -b --machine="$MACHINE" --register=no --keep-unit \
-    --network-veth --rlimit=RLIMIT_NOFILE=524288 --console=read-only > "$WORK/boot.log" 2>&1 &
-NSPAWN_PID=$!
-# The container's PID 1 is the child of systemd-nspawn that runs systemd.
-for _ in $(seq 1 200); do
-    C=$(ps --ppid "$NSPAWN_PID" -o pid= 2>/dev/null | tr -d ' ' | head -1 || true)
-    if [[ -n "$C" && "$(cat "/proc/$C/comm" 2>/dev/null)" == systemd ]] \
-        && nsenter -t "$C" -a test -S /run/systemd/private 2>/dev/null; then
-        break
-    fi
-    C=""
-    sleep 0.1
-done
-[[ -n "$C" ]] || { tail -20 "$WORK/boot.log"; fail "container boots"; exit 1; }
+boot_container lb "$ROOT" "$MACHINE" --network-veth || { fail "container boots"; exit 1; }
+C=${PID1[lb]}
 state=$(timeout 60 nsenter -t "$C" -a systemctl is-system-running --wait 2>/dev/null || true)
 check "container boots with systemd ($state)" test "$state" = running -o "$state" = degraded
 
@@ -308,51 +220,15 @@ cp "$WORK/run1.log" /tmp/chh-playbook-run1.log 2>/dev/null || true
 for unit in consul haproxy consul-haproxy-handler; do
     check "unit $unit is active" cin "systemctl is-active --quiet $unit"
 done
+check "no failed unit after the first run" no_failed_units lb
 check "master token is 0400 root" cin "test \"\$(stat -c '%a %U' /etc/consul/consul_master_token)\" = '400 root'"
 check "the backends template has the server-template slots" \
     cin "grep -q 'server-template irisrv 1-50 0.0.0.0:80 check disabled init-addr none' /etc/haproxy/backends.cfg.in"
 
 TOKEN=$(cin "cat /etc/consul/consul_master_token" 2>/dev/null || true)
 CURL_TOKEN="curl -sf -H 'X-Consul-Token: $TOKEN'"
-# `show stat` CSV; fails (no output) when socat or the admin socket fails, so
-# that an empty answer never reads as "no slot has this address".
-stat_rows() {
-    local out
-    out=$(cin "echo 'show stat' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999") \
-        || { echo "   (socat to the admin socket failed)" >&2; return 1; }
-    [[ "$out" == "# pxname,svname,"* ]] || { echo "   (no CSV header from 'show stat': ${out:0:80})" >&2; return 1; }
-    printf '%s\n' "$out"
-}
-# slot_field BACKEND ADDR:PORT FIELD -> that column of the slot that has this address
-slot_field() {
-    local rows; rows=$(stat_rows) || return 1
-    awk -F, -v be="$1" -v addr="$2" -v field="$3" '
-        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-        $1 == be && $col["addr"] == addr { print $col[field] }' <<<"$rows"
-}
-slot_status() { slot_field "$1" "$2" status; }
-slot_up() { local s; s=$(slot_status "$1" "$2") || return 1; [[ "$s" == UP* ]]; }
-# Out of rotation: no slot has the address, or it is in MAINT or DRAIN (a
-# draining server gets no new requests).
-slot_gone() {
-    local s; s=$(slot_status "$1" "$2") || return 1
-    [[ -z "$s" || "$s" == MAINT* || "$s" == DRAIN* ]] && return 0
-    echo "   (slot $1 $2 is: $s)" >&2; return 1
-}
-# Never placed: no slot has the address at all (DRAIN would mean it was there).
-slot_absent() {
-    local s; s=$(slot_status "$1" "$2") || return 1
-    [[ -z "$s" ]] && return 0
-    echo "   (slot $1 $2 is: $s)" >&2; return 1
-}
-# slot_count BACKEND -> how many irisrv slots the backend has
-slot_count() {
-    local rows; rows=$(stat_rows) || return 1
-    awk -F, -v be="$1" '$1 == be && $2 ~ /^irisrv[0-9]+$/ { n++ } END { print n + 0 }' <<<"$rows"
-}
-
-check "iri_back has its 50 slots" test "$(slot_count iri_back)" = 50
-check "iri_pow_back has its 50 slots" test "$(slot_count iri_pow_back)" = 50
+check "iri_back has its 50 slots" test "$(slot_count lb iri_back)" = 50
+check "iri_pow_back has its 50 slots" test "$(slot_count lb iri_pow_back)" = 50
 if [[ -n "${PLAYBOOK_TEST_STOP_AFTER_INSTALL:-}" ]]; then skip_rest PLAYBOOK_TEST_STOP_AFTER_INSTALL; fi
 # ------------------------------------------------------------------- nodes
 log "starting two sample nodes and registering them"
@@ -372,12 +248,17 @@ check "register node-a (curl, master token)" register node-a 14001 false
 check "register node-b with haproxy_pow=true" register node-b 14002 true
 check "Consul health shows both nodes passing" wait_for 30 cin \
     "$CURL_TOKEN 'http://127.0.0.1:8500/v1/health/service/iri?passing' | grep -q node-a && $CURL_TOKEN 'http://127.0.0.1:8500/v1/health/service/iri?passing' | grep -q node-b"
-check "node-a UP in iri_back" wait_for 40 slot_up iri_back "$A"
-check "node-b UP in iri_back" wait_for 20 slot_up iri_back "$B"
-check "node-b UP in iri_pow_back" wait_for 20 slot_up iri_pow_back "$B"
-check "node-a not in iri_pow_back" slot_absent iri_pow_back "$A"
-check "node-b's PoW slot has the PoW default maxconn (2)" test "$(slot_field iri_pow_back "$B" slim)" = 2
-check "node-b's default slot has no maxconn (default 0)" test "$(slot_field iri_back "$B" slim)" = ""
+check "node-a UP in iri_back" wait_for 40 slot_up lb iri_back "$A"
+check "node-b UP in iri_back" wait_for 20 slot_up lb iri_back "$B"
+check "node-b UP in iri_pow_back" wait_for 20 slot_up lb iri_pow_back "$B"
+check "node-a not in iri_pow_back" slot_absent lb iri_pow_back "$A"
+check "node-b's PoW slot has the PoW default maxconn (2)" test "$(slot_field lb iri_pow_back "$B" slim)" = 2
+# Node-b must be in the backend for its empty maxconn column to mean anything.
+default_slot_without_maxconn() {
+    slot_has lb iri_back "$B" || { echo "   (no slot of iri_back has $B)" >&2; return 1; }
+    [[ "$(slot_field lb iri_back "$B" slim)" == "" ]]
+}
+check "node-b's default slot has no maxconn (default 0)" default_slot_without_maxconn
 
 API="curl -sk -m 5 -H 'X-IOTA-API-Version: 1' -H 'Content-Type: application/json' https://127.0.0.1:14267/"
 check "a request through the TLS frontend reaches a node" \
@@ -424,27 +305,28 @@ check "the rendered backends file has node-a and node-b as server lines" \
     cin "grep -Eq '^ *server irisrv[0-9]+ $A ' /var/lib/haproxy-slots/backends.cfg && grep -Eq '^ *server irisrv[0-9]+ $B ' /var/lib/haproxy-slots/backends.cfg"
 # backend/slot address status weight maxconn, for the slots in use
 slot_map() {
-    stat_rows | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    stat_rows lb | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $2 ~ /^irisrv/ && $col["addr"] !~ /^0\.0\.0\.0:/ && $col["status"] !~ /^MAINT/ {
             split($col["status"], s, " "); print $1 "/" $2, $col["addr"], s[1], $col["weight"], $col["slim"] }' | sort
 }
 haproxy_pid() { cin "echo 'show info' | socat -t 2 stdio unix-connect:/run/haproxy/admin.sock" | awk '/^Pid:/ { print $2 }'; }
-backend_requests() { stat_rows | awk -F, '$1 == "iri_back" && $2 == "BACKEND" { print $8 }'; }
+backend_requests() { stat_rows lb | awk -F, '$1 == "iri_back" && $2 == "BACKEND" { print $8 }'; }
 traffic_flows() { local n; n=$(backend_requests); [[ -n "$n" ]] && (( n > $1 + 50 )); }
 WRK="nsenter -t $C -n wrk -t1 -c8 --timeout 10s -H 'X-IOTA-API-Version: 1' https://127.0.0.1:14267/"
 # under_load NAME ACTION: wrk runs while ACTION runs; then the slot map and wrk's figures.
 under_load() {
     local name=$1 action=$2 before pid
-    before=$(slot_map)
-    pid=$(haproxy_pid)
+    before=$(slot_map || true)
+    pid=$(haproxy_pid || true)
     eval "$WRK -d12s" >"$WORK/wrk-$name.txt" 2>&1 &
     local wrk_pid=$!
-    wait_for 10 traffic_flows "$(backend_requests)"
-    cin "$action"
-    wait_for 20 eval '[[ -n "$(haproxy_pid)" && "$(haproxy_pid)" != "'"$pid"'" ]]'
-    SLOTS_AFTER=$(slot_map)
+    check "$name under load: traffic flows before the $name" wait_for 10 traffic_flows "$(backend_requests)"
+    check "$name under load: systemctl $name haproxy" cin "$action"
+    check "$name under load: a new HAProxy process answers (old pid $pid)" \
+        wait_for 20 eval '[[ -n "$(haproxy_pid)" && "$(haproxy_pid)" != "'"$pid"'" ]]'
+    SLOTS_AFTER=$(slot_map || true)
     # wrk ends by itself (-d12s); the new process must have served traffic by then.
-    wait_for 10 traffic_flows 0
+    check "$name under load: the new process serves traffic" wait_for 10 traffic_flows 0
     wait "$wrk_pid" || true
     SLOTS_BEFORE=$before
     log "$name under load: $(grep -E 'requests in|Non-2xx|Socket errors' "$WORK/wrk-$name.txt" | tr -s ' \n' ' ')"
@@ -475,38 +357,56 @@ check "check-config: the handler's unix socket is at level admin" \
 
 # -------------------------------------------------------- deregister/restart
 check "deregister node-a (curl)" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
-check "node-a leaves rotation in iri_back" wait_for 20 slot_gone iri_back "$A"
-check "node-b still UP after node-a left" slot_up iri_back "$B"
+check "node-a leaves rotation in iri_back" wait_for 20 slot_gone lb iri_back "$A"
+check "node-b still UP after node-a left" slot_up lb iri_back "$B"
 
 check "systemctl restart haproxy" cin "systemctl restart haproxy"
-check "slots come back after a restart (iri_back)" wait_for 30 slot_up iri_back "$B"
-check "slots come back after a restart (iri_pow_back)" wait_for 30 slot_up iri_pow_back "$B"
+check "slots come back after a restart (iri_back)" wait_for 30 slot_up lb iri_back "$B"
+check "slots come back after a restart (iri_pow_back)" wait_for 30 slot_up lb iri_pow_back "$B"
 
 # HAProxy 2.6 restores port, weights and admin state from the state file but
 # not the address of an init-addr none slot: the handler must fix those.
 no_slot_at_placeholder() {
-    local rows; rows=$(stat_rows) || return 1
+    local rows; rows=$(stat_rows lb) || return 1
     ! awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $2 ~ /^irisrv/ && $col["addr"] ~ /^0\.0\.0\.0:/ && $col["status"] !~ /^MAINT/ { bad = 1 }
         END { exit !bad }' <<<"$rows"
 }
 check "after the restart no slot is in rotation at the 0.0.0.0 placeholder" wait_for 30 no_slot_at_placeholder
 
-cin "systemctl stop haproxy; rm -f /var/lib/haproxy/server-state; systemctl start haproxy" || true
-check "slots refilled by the handler with no saved state" wait_for 30 slot_up iri_pow_back "$B"
-pow_maxconn_is() { [[ "$(slot_field iri_pow_back "$B" slim)" == "$1" ]]; }
+# HAProxy starts with nothing to restore: no saved state, and the slots file
+# reset to the template (every slot empty), so whatever fills node-b's slots
+# now is the handler (the drop-in's sync at start, or the running unit).
+SLOTS_FILE=/var/lib/haproxy-slots/backends.cfg
+reset_slots_file() { cin "cat /etc/haproxy/backends.cfg.in > $SLOTS_FILE && ! grep -q ' $B ' $SLOTS_FILE"; }
+check "stop HAProxy" cin "systemctl stop haproxy"
+check "remove the saved server state" cin "rm -f /var/lib/haproxy/server-state && ! test -e /var/lib/haproxy/server-state"
+check "reset the slots file to the template (no server line for node-b)" reset_slots_file
+check "start HAProxy" cin "systemctl start haproxy"
+check "slots refilled by the handler with no saved state and no slots file (iri_pow_back)" wait_for 30 slot_up lb iri_pow_back "$B"
+pow_maxconn_is() { [[ "$(slot_field lb iri_pow_back "$B" slim)" == "$1" ]]; }
 check "PoW slot refilled with the PoW maxconn (2)" wait_for 10 pow_maxconn_is 2
+check "the handler wrote node-b back into the slots file" \
+    wait_for 10 cin "grep -Eq '^ *server irisrv[0-9]+ $B ' $SLOTS_FILE"
 
-cin "systemctl stop consul" || true
-check "HAProxy restarts while Consul is down" cin "systemctl restart haproxy && systemctl is-active --quiet haproxy"
-cin "systemctl start consul" || true
-check "slots back once Consul is up again" wait_for 60 slot_up iri_back "$B"
+# With Consul down, HAProxy starts (the drop-in's sync may fail) with empty
+# slots; only the handler, once Consul is back, can fill node-b's.
+check "stop Consul" cin "systemctl stop consul"
+check "no failed unit after Consul's stop (its exit status 1 on SIGINT is a clean stop)" no_failed_units lb
+check "stop HAProxy while Consul is down" cin "systemctl stop haproxy"
+check "remove the saved server state while Consul is down" cin "rm -f /var/lib/haproxy/server-state"
+check "reset the slots file while Consul is down (no server line for node-b)" reset_slots_file
+check "HAProxy starts while Consul is down" cin "systemctl start haproxy && systemctl is-active --quiet haproxy"
+check "start Consul again" cin "systemctl start consul"
+check "slots back once Consul is up again (the handler refilled them)" wait_for 60 slot_up lb iri_back "$B"
+check "no failed unit after the restarts" no_failed_units lb
 
 # --------------------------------------------------------------- idempotent
 if [[ -n "${PLAYBOOK_TEST_SKIP_SECOND_RUN:-}" ]]; then skip_rest PLAYBOOK_TEST_SKIP_SECOND_RUN; fi
 log "ansible-playbook site.yml (second run)"
 unchanged_run run2 "second run"
-check "node-b still UP after the second run" slot_up iri_back "$B"
+check "node-b still UP after the second run" slot_up lb iri_back "$B"
+check "no failed unit after the second run" no_failed_units lb
 
 # --------------------------------------------------------------- watch mode
 log "switching to watch mode (handler_mode=watch)"
@@ -518,9 +418,10 @@ fi
 check "watch mode: run-mode unit stopped" cin "! systemctl is-active --quiet consul-haproxy-handler"
 check "watch mode: Consul has the watch definition" cin "test -f /etc/consul/conf.d/60-consul-haproxy-handler-watch.json"
 check "watch mode: register node-a again" register node-a 14001 false
-check "watch mode: node-a UP in iri_back (the watch ran the handler)" wait_for 40 slot_up iri_back "$A"
+check "watch mode: node-a UP in iri_back (the watch ran the handler)" wait_for 40 slot_up lb iri_back "$A"
 check "watch mode: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
-check "watch mode: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+check "watch mode: node-a leaves rotation" wait_for 20 slot_gone lb iri_back "$A"
+check "no failed unit in watch mode (the run-mode unit stopped clean)" no_failed_units lb
 
 log "switching the watch to handler_type http (handler_watch_type=http)"
 if playbook watchhttp -e handler_mode=watch -e handler_watch_type=http; then
@@ -543,11 +444,12 @@ posts_before=$(watch_posts || echo unknown)
 check "http watch: /metrics has consul_haproxy_handler_watch_requests_total ($posts_before)" test "$posts_before" != unknown
 check "http watch: register node-a again" register node-a 14001 false
 check "http watch: Consul POSTed the registration to /watch (grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
-check "http watch: node-a UP in iri_back" wait_for 40 slot_up iri_back "$A"
+check "http watch: node-a UP in iri_back" wait_for 40 slot_up lb iri_back "$A"
 posts_before=$(watch_posts || echo unknown)
 check "http watch: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/node-a"
 check "http watch: Consul POSTed the deregistration to /watch (grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
-check "http watch: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+check "http watch: node-a leaves rotation" wait_for 20 slot_gone lb iri_back "$A"
+check "no failed unit with the http watch" no_failed_units lb
 
 # ---------------------------------------------------------- Consul with TLS
 # The consul role's TLS (consul_tls_enabled) with verify_incoming, and the
@@ -617,16 +519,17 @@ register_tls() { # register_tls ID PORT: over https with a client certificate
 EOF
 }
 check "TLS: register node-a over https with a client certificate" register_tls node-a 14001
-check "TLS: node-a UP in iri_back (the handler reads Consul over mTLS)" wait_for 40 slot_up iri_back "$A"
-check "TLS: node-b still UP in iri_back" slot_up iri_back "$B"
+check "TLS: node-a UP in iri_back (the handler reads Consul over mTLS)" wait_for 40 slot_up lb iri_back "$A"
+check "TLS: node-b still UP in iri_back" slot_up lb iri_back "$B"
 unchanged_run tls2 "TLS: second run" "${TLS_ARGS[@]}"
 check "TLS: deregister node-a over https" cin "$CURL_TLS -X PUT https://127.0.0.1:8501/v1/agent/service/deregister/node-a"
-check "TLS: node-a leaves rotation" wait_for 20 slot_gone iri_back "$A"
+check "TLS: node-a leaves rotation" wait_for 20 slot_gone lb iri_back "$A"
+check "no failed unit after Consul's restart with TLS" no_failed_units lb
 
 # ---------------------------------------------------------------- uninstall
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then skip_rest PLAYBOOK_TEST_SKIP_UNINSTALL; fi
 log "uninstall"
-cin "systemctl stop fake-node-a fake-node-b" || true
+check "stop the sample nodes" cin "systemctl stop fake-node-a fake-node-b"
 # As an operator who changes their mind: a plain uninstall, then one that
 # also removes the packages; each must succeed on what the last one left.
 if playbook uninstall --tags uninstall -e uninstall_playbook=yes; then
@@ -636,6 +539,7 @@ else
 fi
 check "plain uninstall: the handler's unit is gone, HAProxy still runs (packaged config)" \
     cin "! test -e /etc/systemd/system/consul-haproxy-handler.service && systemctl is-active --quiet haproxy"
+check "no failed unit after the plain uninstall" no_failed_units lb
 if playbook uninstall2 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
     pass "uninstall run with uninstall_remove_packages=yes after the plain one: $(recap uninstall2 | tr -s ' ')"
 else
@@ -656,12 +560,15 @@ leftovers=$(cin '
     for g in consul haproxy consul-haproxy-handler; do getent group $g >/dev/null && echo "group $g"; done
     for pkg in consul haproxy nodejs; do dpkg -s $pkg >/dev/null 2>&1 && echo "package $pkg"; done
     systemctl list-unit-files --no-legend "consul*" "haproxy*" | sed "s/^/unit /"
+    # A unit record (e.g. "consul.service not-found failed failed") outlives its file.
+    systemctl list-units --all --plain --no-legend "consul*" "haproxy*" | sed "s/^/unit record /"
     true' 2>&1)
 if [[ -z "$leftovers" ]]; then
     pass "uninstall leaves no unit, user, group, package or file behind"
 else
     fail "uninstall left: $(tr '\n' ';' <<<"$leftovers")"
 fi
+check "no failed unit after the uninstall with uninstall_remove_packages=yes" no_failed_units lb
 if playbook uninstall3 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
     pass "uninstall once more on a host with nothing left: $(recap uninstall3 | tr -s ' ')"
 else
