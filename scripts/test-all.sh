@@ -75,6 +75,7 @@ step first lint 300 npm run --silent lint
 step first typecheck 300 npm run --silent typecheck
 step first build 300 npm run --silent build
 step tests unit 300 node test/run-suite.mjs unit
+step tests monitoring 120 bash monitoring/test.sh
 step tests demo 180 bash test/demo-check.sh
 step tests integration-haproxy-2.6 1200 bash test/integration-on.sh host
 step tests integration-haproxy-3.0 1200 bash test/integration-on.sh trixie
