@@ -21,6 +21,9 @@ version=${DEB_VERSION:-$(node -p 'require("./package.json").version')}
 out=${DEB_OUT_DIR:-dist/deb}
 stage=.cache/deb-stage
 libdir=/usr/lib/$name
+# Every date in the package is this one (the last commit, else package.json's
+# mtime), so that the same tree builds the same bytes.
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || stat -c %Y package.json)}
 
 [[ -f dist/handler/cli/main.js ]] || { echo "build-deb: dist/handler/cli/main.js is missing: run npm run build (make deb does)" >&2; exit 1; }
 for tool in dpkg-deb lintian python3; do
@@ -41,7 +44,9 @@ install -d "$root$libdir" "$root/usr/bin" "$root/lib/systemd/system" "$root/usr/
   "$root/etc/$name" "$root/usr/share/doc/$name" "$root/DEBIAN"
 
 # The handler and its dependencies.
-cp package.json "$root$libdir/"
+# A DEB_VERSION build reports that version (--version, build_info on /metrics).
+node -e 'const fs = require("fs"); const m = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); m.version = process.argv[2]; fs.writeFileSync(process.argv[3], JSON.stringify(m, null, 2) + "\n");' \
+  package.json "$version" "$root$libdir/package.json"
 mkdir -p "$root$libdir/dist"
 cp -r dist/handler "$root$libdir/dist/"
 cp -r "$stage/deps/node_modules" "$root$libdir/"
@@ -92,7 +97,7 @@ chmod 0644 "$root/usr/share/doc/$name/README.md.gz"
   echo
   echo "  * Built from the consul-haproxy-handler repository ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))."
   echo
-  echo " -- consul-haproxy-handler developers <consul-haproxy-handler@example.org>  $(date -R -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")"
+  echo " -- consul-haproxy-handler developers <consul-haproxy-handler@example.org>  $(date -R -d "@$epoch")"
 } | gzip -9n > "$root/usr/share/doc/$name/changelog.gz"
 chmod 0644 "$root/usr/share/doc/$name/changelog.gz"
 
@@ -122,8 +127,8 @@ chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/conffiles" "$root/DEBIAN/md5sums
 
 mkdir -p "$out"
 deb="$out/${name}_${version}_all.deb"
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
-  dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+find "$root" -exec touch -h -d "@$epoch" {} +
+SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
 echo "build-deb: $deb"
 if [[ ${DEB_SKIP_LINTIAN:-0} != 1 ]]; then
   # Errors fail the build; warnings are shown.
