@@ -1,7 +1,7 @@
 # The two commands at the top of README.md:
 #   make demo   - everything on loopback: Consul, HAProxy, the handler, sample nodes
 #   make test   - installs what is missing, then lint, typecheck and every test suite
-.PHONY: deps build lint typecheck unit integration playbook cluster test demo demo-stop bench clean
+.PHONY: deps build lint typecheck unit integration playbook cluster test demo demo-stop bench clean deb package-test
 
 deps:
 	bash scripts/install-deps.sh
@@ -26,6 +26,10 @@ playbook: build
 
 cluster: build
 	bash test/playbook/cluster.sh
+
+# dist/deb/consul-haproxy-handler_<version>_all.deb (DEB_VERSION=... for another version)
+deb: build
+	bash packaging/deb/build.sh
 
 test: deps
 	bash scripts/test-all.sh

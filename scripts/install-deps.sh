@@ -18,9 +18,11 @@ cd "$(dirname "$0")/.."
 #   playbook and cluster tests: ansible ansible-lint debootstrap
 #     systemd-container iproute2 nftables util-linux (flock, nsenter) curl jq wrk
 #   the rootfs cache for other Debian releases: debootstrap
+#   monitoring (promtool test rules): prometheus
+#   package (make deb, its lintian check): dpkg-dev debhelper lintian
 HOST_PACKAGES=(haproxy socat jq wrk openssl curl ca-certificates
   ansible ansible-lint debootstrap systemd-container iproute2 nftables util-linux
-  consul)
+  consul prometheus dpkg-dev debhelper lintian)
 
 if [[ $(id -u) -ne 0 ]]; then
   missing=()

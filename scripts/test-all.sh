@@ -84,6 +84,7 @@ step first lint 300 npm run --silent lint
 step first typecheck 300 npm run --silent typecheck
 step first build 300 npm run --silent build
 step tests unit 300 node test/run-suite.mjs unit
+step tests monitoring 120 bash monitoring/test.sh
 step tests demo 180 bash test/demo-check.sh
 step tests integration-haproxy-2.6 1200 bash test/integration-on.sh host
 step tests integration-haproxy-3.0 1200 bash test/integration-on.sh trixie
@@ -93,7 +94,7 @@ step tests integration-haproxy-3.2 1200 bash test/integration-on.sh forky
 # on an idle 2-core machine) and runs fastest once the container lanes are done.
 step tests mutation 1500 bash test/mutation/run.sh
 if [ "${SKIP_PLAYBOOK:-0}" = 1 ]; then
-  skipped+=(playbook-debian-12 playbook-debian-13 cluster)
+  skipped+=(playbook-debian-12 playbook-debian-13 package-debian-12 package-debian-13 cluster)
 else
   step playbook-12 playbook-debian-12 3300 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
   # Debian 13's ansible for the controller, built (once, cached) side by side
@@ -103,6 +104,10 @@ else
   # machine this lane also builds the Debian 13 ansible rootfs (~6 min), and
   # ansible-core 2.19 takes about twice as long per play as 2.14 here.
   step playbook-13 playbook-debian-13 3600 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
+  # The Debian package (make deb) installed, upgraded under load, removed and
+  # purged in a booted container: after each playbook test, whose rootfs it reuses.
+  step playbook-12 package-debian-12 1200 bash test/package/run.sh
+  step playbook-13 package-debian-13 1200 env PACKAGE_TEST_SUITE=trixie bash test/package/run.sh
 fi
 # Three hosts on a bridge of their own: safe to run beside the playbook tests.
 if [ "${SKIP_PLAYBOOK:-0}" != 1 ]; then
