@@ -6,7 +6,7 @@ import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import Consul from "consul";
 import type { ConsulConfig } from "../config/config.js";
-import { parseVersion } from "../planner/versions.js";
+import { parseVersion } from "../planner/semver.js";
 import { ConsulUntrusted, openConsul } from "./consul-source.js";
 import type { ConsulConnection } from "./consul-connection.js";
 

@@ -12,7 +12,7 @@ function backend(name: string, role: "default" | "pow", classes: SlotClass[] = [
 }
 
 function policy(overrides: Partial<PlannerPolicy> = {}): PlannerPolicy {
-  return { backends: [backend("be", "default"), backend("pow", "pow", [httpClass], 2)], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, ...overrides };
+  return { backends: [backend("be", "default"), backend("pow", "pow", [httpClass], 2)], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, maxWeight: 256, ...overrides };
 }
 
 function endpoint(id: string, address: string, health: Health = "passing", settings: Partial<NodeSettings> = {}): Endpoint {

@@ -14,6 +14,7 @@ const planner: PlannerPolicy = {
   warningAs: "ready",
   drainSeconds: 30,
   holdDownUntilChecked: true,
+  maxWeight: 256,
 };
 const guard: MassRemovalPolicy = { maxRemovalFraction: 0.5, minNodes: 3, holdSeconds: 300 };
 
