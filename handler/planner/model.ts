@@ -3,7 +3,7 @@
 // these types, which is what makes it testable without Consul or HAProxy.
 // What a slot holds that the handler sets (address, state, weight, maxconn)
 // and the operations that set it come from the slot-settings table.
-import type { AdminState, BackendDefaults, NodeSlotSettings, SettingOperation, SlotSettingFields } from "./slot-settings.js";
+import type { BackendDefaults, NodeSlotSettings, SettingOperation, SlotSettingFields } from "./slot-settings.js";
 
 export type { AdminState, BackendDefaults } from "./slot-settings.js";
 

@@ -78,6 +78,7 @@ export interface SlotsFileKeywords {
 export interface StatusColumn<F extends string> {
   readonly field: F;
   readonly header: string;
+  readonly value: (slot: SlotSettingFields) => number;
   readonly blankWhen?: number;
 }
 
@@ -168,7 +169,7 @@ const weight = {
   send: "when different" as const,
   reportedIn: { command: "show servers state", columns: ["srv_uweight"] },
   command: "setServerWeight" as const,
-  status: { field: "weight" as const, header: "WEIGHT" },
+  status: { field: "weight" as const, header: "WEIGHT", value: (slot: SlotSettingFields) => slot.weight },
   slotsFile: { replaces: [{ word: "weight", takesValue: true }], write: (slot) => ["weight", String(slot.weight)] },
   desired: (source) => ({ kind: "set-weight", weight: source.settings.weight ?? source.defaults.weight }),
   current: (slot) => ({ kind: "set-weight", weight: slot.weight }),
@@ -185,7 +186,7 @@ const maxconn = {
   send: "when different" as const,
   reportedIn: { command: "show stat", columns: ["slim"] },
   command: "setServerMaxconn" as const,
-  status: { field: "maxconn" as const, header: "MAXCONN", blankWhen: 0 },
+  status: { field: "maxconn" as const, header: "MAXCONN", value: (slot: SlotSettingFields) => slot.maxconn, blankWhen: 0 },
   slotsFile: { replaces: [{ word: "maxconn", takesValue: true }], write: (slot) => (slot.maxconn > 0 ? ["maxconn", String(slot.maxconn)] : []) },
   desired: (source) => ({ kind: "set-maxconn", maxconn: (source.role === "pow" ? source.settings.powMaxconn : source.settings.maxconn) ?? source.defaults.maxconn }),
   current: (slot) => ({ kind: "set-maxconn", maxconn: slot.maxconn }),
@@ -226,7 +227,7 @@ const state = {
 export const SLOT_SETTINGS = Object.freeze([address, weight, maxconn, state] as const);
 
 /** Any entry, for code that treats them alike (its methods take their own operation). */
-export type AnySlotSetting = SlotSetting<SettingOperation, StatusField>;
+export type AnySlotSetting = SlotSetting<SettingOperation, StatusField> & { readonly command: SettingCommand };
 
 /** The table as code that treats every entry alike sees it. */
 export const SETTINGS: readonly AnySlotSetting[] = SLOT_SETTINGS;
