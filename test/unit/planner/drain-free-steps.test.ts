@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
 import type { BackendPolicy, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
-import { freeSlot } from "./slot-fixtures.js";
+import { freeSlot } from "../slot-fixtures.js";
 
 describe("plan: the drain and free steps, exactly", () => {
   const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { servesBackend } from "../../../handler/planner/plan.js";
 import { applyVersionWeights, canaryWeights, decideVersions, type WeightedServer } from "../../../handler/planner/versions.js";
 import { compareVersions, MAX_VERSION_LENGTH, parseVersion } from "../../../handler/planner/semver.js";
+import { freeSlot } from "../slot-fixtures.js";
 import type { AdminState, BackendPolicy, Compatibility, Endpoint, Health, Slot, SlotClass, VersionDecision, VersioningPolicy } from "../../../handler/planner/model.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -31,7 +32,7 @@ function node(id: string, version: string | undefined, port: number, health: Hea
 
 /** A slot taking traffic (ready, weight 1) for this node, or in another state. */
 function slot(number: number, endpoint: Endpoint, adminState: AdminState = "ready", weight = 1, backendName = "be"): Slot {
-  return { backend: backendName, name: `srv${number}`, prefix: "srv", number, address: endpoint.address, port: endpoint.port, adminState, status: "UP", checksEnabled: true, weight, maxconn: 0, sessions: 0, secondsSinceChange: 100 };
+  return freeSlot(backendName, number, "srv", { address: endpoint.address, port: endpoint.port, adminState, status: "UP", weight });
 }
 
 const inputs = { healthy: (endpoint: Endpoint) => endpoint.health === "passing", serves: servesBackend };

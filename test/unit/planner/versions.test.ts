@@ -5,7 +5,7 @@ import { canaryWeights, generationOf } from "../../../handler/planner/versions.j
 import { compareVersions, parseVersion } from "../../../handler/planner/semver.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, Plan, PlannerPolicy, PlanStep, Slot, SlotClass, VersioningPolicy } from "../../../handler/planner/model.js";
 import { settingOf, type SettingOperation } from "../../../handler/planner/slot-settings.js";
-import { emptySlots } from "./slot-fixtures.js";
+import { emptySlots } from "../slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
 const on: VersioningPolicy = { compatible: "minor", prefer: "newest", canaryPercent: 0 };
