@@ -3,7 +3,7 @@
 // unit-tested on real captured output.
 import type { ServerStateRow, StatRow } from "../haproxy-runtime-api/index.js";
 import type { Slot } from "../planner/model.js";
-import { SETTINGS, wholeNumber } from "../planner/slot-settings.js";
+import { SETTINGS, UNREAD_SLOT_SETTINGS, wholeNumber } from "../planner/slot-settings.js";
 
 /** HAProxy's CHK_ST_CONFIGURED bit (`srv_check_state`): the server has `check`. */
 const CHECK_CONFIGURED = 0x02;
@@ -81,15 +81,13 @@ export function slotRecordsFromRuntime(states: readonly ServerStateRow[], stats:
     const stat = statByServer.get(`${state.backendName}/${state.serverName}`);
     // The settings (address, weight, maxconn, state) are filled in from their reports below.
     const slot: Slot = {
+      ...UNREAD_SLOT_SETTINGS,
       backend: state.backendName,
       name: state.serverName,
       prefix,
       number: slotNumber(state.serverName, prefix) ?? 0,
-      adminState: "maint",
       status: "",
       checksEnabled: (state.checkState & CHECK_CONFIGURED) !== 0,
-      weight: 0,
-      maxconn: 0,
       sessions: 0,
       secondsSinceChange: 0,
     };

@@ -28,6 +28,9 @@ export interface SlotSettingFields {
   maxconn: number;
 }
 
+/** A slot's settings before HAProxy's report is read into them (every entry but the address reads a value). */
+export const UNREAD_SLOT_SETTINGS: Readonly<SlotSettingFields> = Object.freeze({ adminState: "maint", weight: 0, maxconn: 0 });
+
 /** The per-node settings that set a slot's values. Unset means "the backend's default". */
 export interface NodeSlotSettings {
   maxconn?: number;
