@@ -80,9 +80,6 @@ export const commands = {
   setServerMaxconn(backend: string, serverName: string, maxconn: number): RuntimeCommand {
     return command(`set maxconn server ${server(backend, serverName)} ${integer("maxconn", maxconn, MAXCONN)}`, silent);
   },
-  setServerCheckPort(backend: string, serverName: string, port: number): RuntimeCommand {
-    return command(`set server ${server(backend, serverName)} check-port ${integer("check-port", port, PORT)}`, silent);
-  },
   addServer(backend: string, serverName: string, address: string, port: number, keywords: readonly string[]): RuntimeCommand {
     const ip = ipLiteral(address);
     const target = ip.includes(":") ? `[${ip}]:${integer("port", port, PORT)}` : `${ip}:${integer("port", port, PORT)}`;

@@ -26,19 +26,16 @@ export interface SlotSettingFields {
   weight: number;
   /** 0 means no limit. */
   maxconn: number;
-  /** The port health checks go to (`srv_check_port`). */
-  checkPort: number;
 }
 
 /** A slot's settings before HAProxy's report is read into them (every entry but the address reads a value). */
-export const UNREAD_SLOT_SETTINGS: Readonly<SlotSettingFields> = Object.freeze({ adminState: "maint", weight: 0, maxconn: 0, checkPort: 0 });
+export const UNREAD_SLOT_SETTINGS: Readonly<SlotSettingFields> = Object.freeze({ adminState: "maint", weight: 0, maxconn: 0 });
 
 /** The per-node settings that set a slot's values. Unset means "the backend's default". */
 export interface NodeSlotSettings {
   maxconn?: number;
   powMaxconn?: number;
   weight?: number;
-  checkPort?: number;
 }
 
 /** A backend's values for nodes that set none. */
@@ -53,8 +50,7 @@ export type SettingOperation =
   | { kind: "set-addr"; address: string; port: number }
   | { kind: "set-weight"; weight: number }
   | { kind: "set-maxconn"; maxconn: number }
-  | { kind: "set-state"; state: AdminState }
-  | { kind: "set-check-port"; checkPort: number };
+  | { kind: "set-state"; state: AdminState };
 
 /** What a desired value is made from: one node in one backend (the planner fills it). */
 export interface DesiredSource {
@@ -227,28 +223,11 @@ const state = {
   arguments: (operation) => [operation.state],
 } satisfies SlotSetting<Extract<SettingOperation, { kind: "set-state" }>>;
 
-const checkPort = {
-  kind: "set-check-port" as const,
-  phase: "prepare" as const,
-  send: "when different" as const,
-  reportedIn: { command: "show servers state", columns: ["srv_check_port"] },
-  command: "setServerCheckPort" as const,
-  slotsFile: { replaces: [{ word: "port", takesValue: true }], write: (slot: SlotSettingFields) => (slot.checkPort > 0 ? ["port", String(slot.checkPort)] : []) },
-  // Unset (0): checks go to the service's own port.
-  desired: (source) => ({ kind: "set-check-port", checkPort: source.settings.checkPort ?? 0 }),
-  current: (slot) => ({ kind: "set-check-port", checkPort: slot.checkPort }),
-  record(slot, operation) {
-    slot.checkPort = operation.checkPort;
-  },
-  read: (column) => ({ kind: "set-check-port", checkPort: wholeNumber(column("srv_check_port")) }),
-  arguments: (operation) => [operation.checkPort],
-} satisfies SlotSetting<Extract<SettingOperation, { kind: "set-check-port" }>>;
-
 /**
  * Every slot setting, in the order their operations are sent within a batch
  * and their keywords are written in the slots file.
  */
-export const SLOT_SETTINGS = Object.freeze([address, weight, maxconn, checkPort, state] as const);
+export const SLOT_SETTINGS = Object.freeze([address, weight, maxconn, state] as const);
 
 /** Any entry, for code that treats them alike (its methods take their own operation). */
 export type AnySlotSetting = SlotSetting<SettingOperation, StatusField> & { readonly command: SettingCommand };

@@ -5,7 +5,7 @@
 // and its row in README's "Per-node settings" table (a unit test compares
 // the two). The compiler refuses an entry without a parser, a parser whose
 // value does not fit its field, and a NodeSettings field no key fills.
-import { describeRange, isWithin, MAXCONN, PORT, WEIGHT, type WholeNumberRange } from "../haproxy-runtime-api/index.js";
+import { describeRange, isWithin, MAXCONN, WEIGHT, type WholeNumberRange } from "../haproxy-runtime-api/index.js";
 import { TIMEOUT_CLASS_PATTERN, TIMEOUT_CLASS_RULE } from "../config/config.js";
 import type { NodeSettings, PowMode, Scheme } from "../planner/model.js";
 import { parseVersion } from "../planner/semver.js";
@@ -75,7 +75,6 @@ export const NODE_SETTING_KEYS = {
   sslverify: key({ field: "sslVerify", appliesTo: "slot class", parse: parseBoolean }),
   timeout: key({ field: "timeoutClass", appliesTo: "slot class", parse: parseTimeoutClass }),
   version: key({ field: "version", appliesTo: "versioning", parse: parseVersionText }),
-  check_port: key({ field: "checkPort", appliesTo: "both backends", parse: (text) => parseWholeNumber(text, PORT) }),
 } satisfies { readonly [name: string]: KeySpec<keyof NodeSettings> };
 
 export type SettingKey = keyof typeof NODE_SETTING_KEYS;

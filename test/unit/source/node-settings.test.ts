@@ -67,7 +67,7 @@ describe("node settings", () => {
     assert.deepEqual(result.warnings, [
       'Meta "haproxy_maxcon": unknown haproxy setting, ignored; did you mean "haproxy_maxconn"?',
       'Meta "HAProxy-weight": not read (settings are haproxy_<key>); did you mean "haproxy_weight"?',
-      'Meta "haproxy_colour": unknown haproxy setting, ignored; known settings: pow, maxconn, pow_maxconn, weight, scheme, sslverify, timeout, version, check_port',
+      'Meta "haproxy_colour": unknown haproxy setting, ignored; known settings: pow, maxconn, pow_maxconn, weight, scheme, sslverify, timeout, version',
       'tag "haproxy_maxconn=9": not read (the tag form is haproxy.<key>=<value>); did you mean "haproxy.maxconn=9"?',
       'tag "haproxy.wieght=2": unknown haproxy setting, ignored; did you mean "haproxy.weight=2"?',
       "tag \"haproxy.pow\": no '=' (the tag form is haproxy.<key>=<value>), ignored; did you mean \"haproxy.pow=<value>\"?",
@@ -107,7 +107,7 @@ describe("node settings", () => {
       'tag "HAProxy.maxconn": not read (the tag form is haproxy.<key>=<value>); did you mean "haproxy.maxconn=<value>"?',
       "tag \"haproxy.weight: 5\": no '=' (the tag form is haproxy.<key>=<value>), ignored; did you mean \"haproxy.weight=<value>\"?",
       "tag \"haproxy.colour\": no '=' (the tag form is haproxy.<key>=<value>), ignored",
-      'Node Meta "haproxy_colour": unknown haproxy setting, ignored; known settings: pow, maxconn, pow_maxconn, weight, scheme, sslverify, timeout, version, check_port',
+      'Node Meta "haproxy_colour": unknown haproxy setting, ignored; known settings: pow, maxconn, pow_maxconn, weight, scheme, sslverify, timeout, version',
     ]);
   });
 

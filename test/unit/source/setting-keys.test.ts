@@ -32,12 +32,11 @@ const cases = {
     bad: "1.4",
     reason: "expected a semantic version MAJOR.MINOR.PATCH with an optional pre-release (1.4.2, 2.0.0-rc.1), at most 64 characters",
   },
-  check_port: { good: "9000", settings: { checkPort: 9000 }, bad: "0", reason: "expected a whole number from 1 to 65535" },
 } satisfies Record<SettingKey, { good: string; settings: Partial<NodeSettings>; bad: string; reason: string }>;
 
 describe("per-node setting keys", () => {
   test("the table lists every key once, in the documented order", () => {
-    assert.deepEqual([...SETTING_KEYS], ["pow", "maxconn", "pow_maxconn", "weight", "scheme", "sslverify", "timeout", "version", "check_port"]);
+    assert.deepEqual([...SETTING_KEYS], ["pow", "maxconn", "pow_maxconn", "weight", "scheme", "sslverify", "timeout", "version"]);
     assert.deepEqual(Object.keys(cases).sort(), [...SETTING_KEYS].sort());
     for (const key of SETTING_KEYS) assert.equal(isSettingKey(key), true, key);
     for (const other of ["", "Weight", "max_conn", "toString", "__proto__", "constructor"]) assert.equal(isSettingKey(other), false, other);
