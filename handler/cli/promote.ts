@@ -1,7 +1,8 @@
 // `promote <service> <version>`: the operator's word on which generation
 // serves. Written to Consul KV (so every handler, and a restarted one, reads
 // it), then applied at once by a reconcile under the lock.
-import { parseVersion, generationOf } from "../planner/versions.js";
+import { parseVersion } from "../planner/semver.js";
+import { generationOf } from "../planner/versions.js";
 import type { HandlerContext } from "../reconcile/context.js";
 import { reconcile } from "../reconcile/reconcile.js";
 import { reconcileResult, type ReconcileResult } from "../reconcile/result.js";

@@ -3,6 +3,7 @@
 // still shown, with the Consul columns marked unknown and a warning.
 import type { Endpoint, GenerationSummary, Slot, VersionDecision } from "../planner/model.js";
 import { decideAllVersions, planReconcile } from "../planner/plan.js";
+import { SETTINGS, type StatusField } from "../planner/slot-settings.js";
 import type { HandlerContext } from "../reconcile/context.js";
 import { readDesired, readPromoted, readSlots } from "../reconcile/reads.js";
 import { nodesLeftOut, type NodeLeftOut } from "./report.js";
@@ -10,15 +11,19 @@ import type { DesiredState } from "../source/desired.js";
 import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 
-export interface SlotStatus {
+/**
+ * One slot's row. Besides these, every setting `status` shows (the table's
+ * `status` columns: weight, maxconn) is a field of its own, null for a free slot.
+ */
+export type SlotStatus = SlotStatusFields & { [F in StatusField]: number | null };
+
+interface SlotStatusFields {
   backend: string;
   slot: string;
   state: string;
   status: string;
   /** null for a free slot: what a freed slot still holds is not shown. */
   address: string | null;
-  weight: number | null;
-  maxconn: number | null;
   sessions: number;
   serviceId: string | null;
   health: string | null;
@@ -42,6 +47,13 @@ export interface StatusReport {
   /** Removals the mass-removal guard holds back (from its state file beside the lock file). */
   massRemovalHeld: { backend: string; since: string; releasesAt: string; slots: string }[];
   versions: ServiceVersions[];
+}
+
+/** The settings `status` shows, from the slot (null: a free slot, nothing shown). */
+function settingValues(slot: Slot | null): Record<StatusField, number | null> {
+  const values = {} as Record<StatusField, number | null>;
+  for (const entry of SETTINGS) if (entry.status) values[entry.status.field] = slot === null ? null : entry.status.value(slot);
+  return values;
 }
 
 function describeAddress(slot: Slot): string | null {
@@ -90,7 +102,7 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
     const isFree = (slot: Slot): boolean => slot.adminState === "maint" && holder(slot)?.health !== "critical";
     const rows = own.map<SlotStatus>((slot) => {
       if (isFree(slot)) {
-        return { backend: backend.backend, slot: slot.name, state: slot.adminState, status: slot.status, address: null, weight: null, maxconn: null, sessions: slot.sessions, serviceId: null, health: null };
+        return { backend: backend.backend, slot: slot.name, state: slot.adminState, status: slot.status, address: null, ...settingValues(null), sessions: slot.sessions, serviceId: null, health: null };
       }
       const endpoint = holder(slot);
       return {
@@ -99,8 +111,7 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
         state: slot.adminState,
         status: slot.status,
         address: describeAddress(slot),
-        weight: slot.weight,
-        maxconn: slot.maxconn,
+        ...settingValues(slot),
         sessions: slot.sessions,
         serviceId: endpoint?.serviceId ?? null,
         health: endpoint ? endpoint.health : desired === undefined ? null : slot.address !== undefined ? "not in Consul" : null,
@@ -143,14 +154,17 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
     const shown = options.all ? backend.slots : backend.slots.filter((slot) => slot.address !== null || slot.state !== "maint");
     if (shown.length > 0) {
       const versioned = shown.some((slot) => slot.version !== undefined);
-      const header = ["SLOT", "STATE", "STATUS", "ADDRESS", "WEIGHT", "MAXCONN", "SESS", "SERVICE ID", "HEALTH", ...(versioned ? ["VERSION", "ROLE"] : [])];
+      const header = ["SLOT", "STATE", "STATUS", "ADDRESS", ...SETTINGS.flatMap((entry) => (entry.status ? [entry.status.header] : [])), "SESS", "SERVICE ID", "HEALTH", ...(versioned ? ["VERSION", "ROLE"] : [])];
       const body = shown.map((slot) => [
         slot.slot,
         slot.state,
         slot.status,
         slot.address ?? "-",
-        slot.weight === null ? "-" : String(slot.weight),
-        slot.maxconn === null || slot.maxconn === 0 ? "-" : String(slot.maxconn),
+        ...SETTINGS.flatMap((entry) => {
+          if (!entry.status) return [];
+          const value = slot[entry.status.field];
+          return [value === null || value === entry.status.blankWhen ? "-" : String(value)];
+        }),
         String(slot.sessions),
         slot.serviceId ?? "-",
         slot.health ?? (report.consul.trusted ? "-" : "?"),

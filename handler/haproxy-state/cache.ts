@@ -1,8 +1,9 @@
 // An informer-style cache of HAProxy's managed slots, the way a Kubernetes
 // controller keeps its cache: read in full once, then kept current from the
 // replies of the commands the handler sends itself (each reply is checked by
-// the applier). Only what the handler controls is kept current: address,
-// port, admin state, checks, weight, maxconn. HAProxy's own status (UP/DOWN)
+// the applier). Only what the handler controls is kept current: every slot
+// setting of planner/slot-settings.ts (address, weight, maxconn, admin
+// state) and checks. HAProxy's own status (UP/DOWN)
 // is not (the `status` command reads it fresh), and sessions and seconds
 // since the last change are read again, one row each, for the draining slots
 // only: they decide when a draining slot is freed.
@@ -14,6 +15,7 @@
 // at the next resync, not before.
 import { commands, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
 import type { PlannerPolicy, PlanStep, Slot, SlotOperation } from "../planner/model.js";
+import { settingOf } from "../planner/slot-settings.js";
 import type { ApplyReport } from "../applier/apply.js";
 import { readSlotRecordsIn, STAT_COLUMNS } from "./reader.js";
 import { applyStatRow, type SlotRecord } from "./slots.js";
@@ -26,33 +28,12 @@ function slotKey(backend: string, server: string): string {
 }
 
 /**
- * What a command HAProxy accepted did to the slot. False: the effect is not
- * known here (a dynamic server's id), and the cache must be read again.
+ * What a command HAProxy accepted did to the slot: a setting's operation is
+ * recorded as its table entry says. False: the effect is not known here (a
+ * dynamic server's id), and the cache must be read again.
  */
 export function applyOperation(slot: Slot, operation: SlotOperation): boolean {
   switch (operation.kind) {
-    case "set-addr":
-      // 0.0.0.0 is how a freed slot forgets its node (the parser reads it as no address).
-      if (operation.address === "0.0.0.0" || operation.address === "::") {
-        delete slot.address;
-        delete slot.port;
-      } else {
-        slot.address = operation.address;
-        slot.port = operation.port;
-      }
-      return true;
-    case "set-weight":
-      slot.weight = operation.weight;
-      return true;
-    case "set-maxconn":
-      slot.maxconn = operation.maxconn;
-      return true;
-    case "set-state":
-      if (slot.adminState !== operation.state) {
-        slot.adminState = operation.state;
-        slot.secondsSinceChange = 0;
-      }
-      return true;
     case "enable-health":
       slot.checksEnabled = true;
       return true;
@@ -61,6 +42,12 @@ export function applyOperation(slot: Slot, operation: SlotOperation): boolean {
       return true;
     case "add-server":
       return false;
+    default: {
+      const stateBefore = slot.adminState;
+      settingOf(operation.kind)?.record(slot, operation);
+      if (slot.adminState !== stateBefore) slot.secondsSinceChange = 0;
+      return true;
+    }
   }
 }
 

@@ -4,10 +4,11 @@
 import { RuntimeApiError, commands, parseShowServersState, parseShowStat, type RuntimeSession } from "../haproxy-runtime-api/index.js";
 import type { PlannerPolicy, Slot } from "../planner/model.js";
 import { managedPrefixes } from "../planner/selection.js";
+import { SETTINGS } from "../planner/slot-settings.js";
 import { slotRecordsFromRuntime, type SlotRecord } from "./slots.js";
 
-/** The `show stat` columns the slots need (see slots.ts). */
-export const STAT_COLUMNS = ["status", "slim", "scur", "lastchg"] as const;
+/** The `show stat` columns the slots need (see slots.ts): status, sessions, last change and the settings reported there (maxconn: `slim`). */
+export const STAT_COLUMNS: readonly string[] = ["status", "scur", "lastchg", ...SETTINGS.filter((entry) => entry.reportedIn.command === "show stat").flatMap((entry) => entry.reportedIn.columns)];
 
 /** Every managed slot with HAProxy's server id (for reading one slot's row later). */
 export async function readSlotRecordsIn(session: RuntimeSession, policy: PlannerPolicy): Promise<SlotRecord[]> {

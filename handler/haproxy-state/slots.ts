@@ -2,27 +2,11 @@
 // `show stat`) into the planner's Slot records. Pure, so the join rules are
 // unit-tested on real captured output.
 import type { ServerStateRow, StatRow } from "../haproxy-runtime-api/index.js";
-import type { AdminState, Slot } from "../planner/model.js";
+import type { Slot } from "../planner/model.js";
+import { SETTINGS, UNREAD_SLOT_SETTINGS, wholeNumber } from "../planner/slot-settings.js";
 
-/** HAProxy's SRV_ADMF_* bits (`srv_admin_state`). */
-const ADMIN_FORCED_MAINT = 0x01;
-const ADMIN_INHERITED_MAINT = 0x02;
-const ADMIN_RESOLUTION_MAINT = 0x20;
-const ADMIN_FORCED_DRAIN = 0x08;
-const ADMIN_INHERITED_DRAIN = 0x10;
-// SRV_ADMF_CMAINT (0x04, "disabled" in the config) stays set after `state
-// ready` on 2.6 while the server runs (tested), so it does not mean maint:
-// a template slot that is really down also carries FMAINT (0x01).
-const ADMIN_ANY_MAINT = ADMIN_FORCED_MAINT | ADMIN_INHERITED_MAINT | ADMIN_RESOLUTION_MAINT;
-const ADMIN_ANY_DRAIN = ADMIN_FORCED_DRAIN | ADMIN_INHERITED_DRAIN;
 /** HAProxy's CHK_ST_CONFIGURED bit (`srv_check_state`): the server has `check`. */
 const CHECK_CONFIGURED = 0x02;
-
-export function adminStateFromBits(bits: number): AdminState {
-  if (bits & ADMIN_ANY_MAINT) return "maint";
-  if (bits & ADMIN_ANY_DRAIN) return "drain";
-  return "ready";
-}
 
 /** Splits `irisrv12` into prefix `irisrv` and number 12, for the known prefixes only. */
 export function slotNumber(serverName: string, prefix: string): number | undefined {
@@ -32,9 +16,29 @@ export function slotNumber(serverName: string, prefix: string): number | undefin
   return Number(rest);
 }
 
-function wholeNumber(text: string | undefined): number {
-  const value = Number(text);
-  return Number.isFinite(value) && text !== "" ? value : 0;
+/** `show servers state` columns by HAProxy's name, for the settings' `read` (parse.ts reads them). */
+const SERVERS_STATE_COLUMNS: Readonly<Record<string, keyof ServerStateRow>> = {
+  srv_addr: "address",
+  srv_port: "port",
+  srv_admin_state: "adminState",
+  srv_op_state: "operationalState",
+  srv_uweight: "userWeight",
+  srv_iweight: "initialWeight",
+  srv_check_state: "checkState",
+  srv_check_port: "checkPort",
+};
+
+function serversStateColumn(row: ServerStateRow, name: string): string | undefined {
+  const field = SERVERS_STATE_COLUMNS[name];
+  return field === undefined ? undefined : String(row[field]);
+}
+
+/** Every slot setting from the report it comes in (planner/slot-settings.ts). */
+function readSettings(slot: Slot, state: ServerStateRow, stat: StatRow | undefined): void {
+  for (const entry of SETTINGS) {
+    const operation = entry.read((name) => (entry.reportedIn.command === "show stat" ? stat?.[name] : serversStateColumn(state, name)));
+    if (operation) entry.record(slot, operation);
+  }
 }
 
 /** A slot and HAProxy's id of its server (`srv_id`), which `show stat <backend> 4 <id>` takes. */
@@ -46,7 +50,11 @@ export interface SlotRecord {
 /** The row-level part of a slot: what `show stat` says (sessions, seconds since the last change). */
 export function applyStatRow(slot: Slot, stat: StatRow | undefined, fallbackSecondsSinceChange: number): void {
   slot.status = stat?.["status"] ?? "";
-  slot.maxconn = wholeNumber(stat?.["slim"]);
+  for (const entry of SETTINGS) {
+    if (entry.reportedIn.command !== "show stat") continue;
+    const operation = entry.read((name) => stat?.[name]);
+    if (operation) entry.record(slot, operation);
+  }
   slot.sessions = wholeNumber(stat?.["scur"]);
   slot.secondsSinceChange = stat?.["lastchg"] ? wholeNumber(stat["lastchg"]) : fallbackSecondsSinceChange;
 }
@@ -71,25 +79,20 @@ export function slotRecordsFromRuntime(states: readonly ServerStateRow[], stats:
     const prefix = prefixes.find((candidate) => slotNumber(state.serverName, candidate) !== undefined);
     if (prefix === undefined) continue;
     const stat = statByServer.get(`${state.backendName}/${state.serverName}`);
-    const hasAddress = state.address !== "" && state.address !== "-" && state.address !== "0.0.0.0" && state.address !== "::";
+    // The settings (address, weight, maxconn, state) are filled in from their reports below.
     const slot: Slot = {
+      ...UNREAD_SLOT_SETTINGS,
       backend: state.backendName,
       name: state.serverName,
       prefix,
       number: slotNumber(state.serverName, prefix) ?? 0,
-      adminState: adminStateFromBits(state.adminState),
       status: "",
       checksEnabled: (state.checkState & CHECK_CONFIGURED) !== 0,
-      weight: state.userWeight,
-      maxconn: 0,
       sessions: 0,
       secondsSinceChange: 0,
     };
+    readSettings(slot, state, stat);
     applyStatRow(slot, stat, state.secondsSinceLastChange);
-    if (hasAddress) {
-      slot.address = state.address;
-      slot.port = state.port;
-    }
     records.push({ slot, serverId: state.serverId });
   }
   return records;

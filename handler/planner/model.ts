@@ -1,6 +1,11 @@
 // The vocabulary shared by the source of truth (Consul), the planner and the
 // applier. Everything here is plain data: the planner is a pure function of
 // these types, which is what makes it testable without Consul or HAProxy.
+// What a slot holds that the handler sets (address, state, weight, maxconn)
+// and the operations that set it come from the slot-settings table.
+import type { BackendDefaults, NodeSlotSettings, SettingOperation, SlotSettingFields } from "./slot-settings.js";
+
+export type { AdminState, BackendDefaults } from "./slot-settings.js";
 
 /** Consul's view of one instance, folded into one word. */
 export type Health = "passing" | "warning" | "critical" | "maintenance";
@@ -14,11 +19,8 @@ export type Scheme = "http" | "https";
  * Per-node settings after validation. Unset numbers mean "the backend's
  * default": a reused slot is always reset to the node's value or the default.
  */
-export interface NodeSettings {
+export interface NodeSettings extends NodeSlotSettings {
   pow: PowMode;
-  maxconn?: number;
-  powMaxconn?: number;
-  weight?: number;
   scheme: Scheme;
   /** Only meaningful with scheme https. */
   sslVerify: boolean;
@@ -40,15 +42,12 @@ export interface Endpoint {
   settings: NodeSettings;
 }
 
-/** The admin side of a slot, as HAProxy reports it. */
-export type AdminState = "ready" | "drain" | "maint";
-
 /**
  * One server slot as read back from HAProxy (`show stat` joined with
  * `show servers state`). The slot <-> node mapping is recovered from
  * address:port, so the handler needs no state of its own.
  */
-export interface Slot {
+export interface Slot extends SlotSettingFields {
   backend: string;
   /** Full server name, e.g. `irisrv12`. */
   name: string;
@@ -56,17 +55,10 @@ export interface Slot {
   prefix: string;
   /** The slot number after the prefix; slots are filled lowest first. */
   number: number;
-  /** Undefined when the slot never had an address (`init-addr none`) or has 0.0.0.0. */
-  address?: string;
-  port?: number;
-  adminState: AdminState;
   /** HAProxy's own status column verbatim (`UP`, `DOWN 1/2`, `MAINT`, `no check`, ...). */
   status: string;
   /** Whether HAProxy runs health checks on this slot. */
   checksEnabled: boolean;
-  weight: number;
-  /** 0 means no limit. */
-  maxconn: number;
   /** Current sessions on the server (`scur`). */
   sessions: number;
   /** Seconds since the last status change (`lastchg`). */
@@ -88,12 +80,6 @@ export interface SlotClass {
   growKeywords: string[];
   /** Upper bound on the slot number when growing. */
   growLimit: number;
-}
-
-export interface BackendDefaults {
-  weight: number;
-  /** 0 = no limit. */
-  maxconn: number;
 }
 
 /** One HAProxy backend the handler manages, as the planner sees it. */
@@ -154,14 +140,13 @@ export interface PlannerPolicy {
   drainSeconds: number;
   /** Fill slots with `health down` so traffic waits for HAProxy's own check. */
   holdDownUntilChecked: boolean;
+  /** HAProxy's largest server weight (the runtime API's limit, from reconcile/policy.ts): canary weights stay within it. */
+  maxWeight: number;
 }
 
-/** One runtime operation on a slot; the applier turns these into commands. */
+/** One runtime operation on a slot (a setting's, or one of these); the applier turns these into commands. */
 export type SlotOperation =
-  | { kind: "set-addr"; address: string; port: number }
-  | { kind: "set-weight"; weight: number }
-  | { kind: "set-maxconn"; maxconn: number }
-  | { kind: "set-state"; state: AdminState }
+  | SettingOperation
   | { kind: "set-health"; health: "up" | "down" }
   | { kind: "add-server"; address: string; port: number; keywords: string[] }
   | { kind: "enable-health" };

@@ -18,14 +18,25 @@
 // - Versioning (versions.ts): one decision per service sets the weights of
 //   waiting (0), serving and canary generations in both backends.
 import type { AdminState, BackendPolicy, Endpoint, LeftOut, Plan, PlannerInputs, PlannerPolicy, PlanStep, Slot, SlotClass, SlotOperation, VersionDecision } from "./model.js";
+import { sameOperation, SETTINGS, type DesiredSource, type SettingOperation, type SlotSettingFields } from "./slot-settings.js";
 import { applyVersionWeights, decideVersions } from "./versions.js";
 
 interface DesiredServer {
   endpoint: Endpoint;
   slotClass: SlotClass;
+  /** What the table's entries make the desired values from. */
+  source: DesiredSource;
   state: AdminState;
+  /** The node's weight, or its version's (versions.ts sets it). */
   weight: number;
-  maxconn: number;
+}
+
+/** Every setting's desired operation, in table order; the weight is the one versioning decided. */
+function wantedOperations(server: DesiredServer): SettingOperation[] {
+  return SETTINGS.map((entry) => {
+    const operation = entry.desired(server.source);
+    return operation.kind === "set-weight" ? { ...operation, weight: server.weight } : operation;
+  });
 }
 
 function endpointKey(address: string, port: number): string {
@@ -90,52 +101,50 @@ function desiredServers(endpoints: readonly Endpoint[], backend: BackendPolicy, 
       continue;
     }
     seen.set(key, endpoint.serviceId);
-    const role = backend.role;
-    const maxconn = role === "pow" ? (endpoint.settings.powMaxconn ?? backend.defaults.maxconn) : (endpoint.settings.maxconn ?? backend.defaults.maxconn);
-    servers.push({
-      endpoint,
-      slotClass,
-      state: desiredState(endpoint, policy),
-      weight: endpoint.settings.weight ?? backend.defaults.weight,
-      maxconn,
-    });
+    const state = desiredState(endpoint, policy);
+    const source: DesiredSource = { address: endpoint.address, port: endpoint.port, state, settings: endpoint.settings, role: backend.role, defaults: backend.defaults };
+    const weight = SETTINGS.map((entry) => entry.desired(source)).find((operation) => operation.kind === "set-weight");
+    servers.push({ endpoint, slotClass, source, state, weight: weight?.kind === "set-weight" ? weight.weight : backend.defaults.weight });
   }
   return servers;
 }
 
-/** Operations that bring an occupied slot's settings and state to what is desired. */
-function updateOperations(slot: Slot, desired: DesiredServer, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
+/**
+ * The settings' operations for a slot: on an update (`slot` is the node's)
+ * those that differ; on a fill also those sent always (the address). A
+ * reused slot is always reset to the node's values or the defaults: a slot
+ * freed earlier keeps its previous node's weight and maxconn, so they are
+ * compared, never assumed. A fresh template slot usually has the defaults
+ * already, and skipping them halves a first fill's commands. A grown server
+ * (`add server`, no slot yet) gets every setting.
+ */
+function settingOperations(desired: DesiredServer, slot: SlotSettingFields | undefined, fill: boolean): { prepare: SlotOperation[]; activate: SlotOperation[] } {
   const prepare: SlotOperation[] = [];
   const activate: SlotOperation[] = [];
-  if (slot.weight !== desired.weight) prepare.push({ kind: "set-weight", weight: desired.weight });
-  if (slot.maxconn !== desired.maxconn) prepare.push({ kind: "set-maxconn", maxconn: desired.maxconn });
-  if (slot.adminState !== desired.state) {
-    activate.push({ kind: "set-state", state: desired.state });
-    // Leaving maint counts as UP at once; `health down` right after holds it
-    // DOWN until HAProxy's own check passes (the order matters: tested).
-    if (slot.adminState === "maint" && desired.state !== "maint" && slot.checksEnabled && policy.holdDownUntilChecked) {
-      activate.push({ kind: "set-health", health: "down" });
-    }
+  wantedOperations(desired).forEach((operation, index) => {
+    const entry = SETTINGS[index];
+    if (!entry) return;
+    const send = entry.send === "always" ? fill : !sameOperation(slot === undefined ? undefined : entry.current(slot), operation);
+    if (send) (entry.phase === "prepare" ? prepare : activate).push(operation);
+  });
+  return { prepare, activate };
+}
+
+/** Operations that bring an occupied slot's settings and state to what is desired. */
+function updateOperations(slot: Slot, desired: DesiredServer, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
+  const { prepare, activate } = settingOperations(desired, slot, false);
+  // Leaving maint counts as UP at once; `health down` right after holds it
+  // DOWN until HAProxy's own check passes (the order matters: tested).
+  if (slot.adminState === "maint" && desired.state !== "maint" && slot.checksEnabled && policy.holdDownUntilChecked) {
+    activate.push({ kind: "set-health", health: "down" });
   }
   return { prepare, activate };
 }
 
-/**
- * Operations that put a node into a free slot. The address is always set
- * (it is what makes the slot the node's). Weight and maxconn are sent only
- * when the slot's current value differs: a fresh template slot usually has
- * the defaults already, and skipping them halves a first fill's commands. A
- * slot freed earlier keeps its previous node's weight and maxconn, so those
- * are compared, never assumed. A grown server (`add server`, no slot yet)
- * gets both.
- */
-function fillOperations(desired: DesiredServer, slot: Pick<Slot, "weight" | "maxconn"> | undefined, slotHasChecks: boolean, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
-  const { address, port } = desired.endpoint;
-  const activate: SlotOperation[] = [{ kind: "set-state", state: desired.state }];
+/** Operations that put a node into a free slot, or into a grown server (`slot` undefined). */
+function fillOperations(desired: DesiredServer, slot: SlotSettingFields | undefined, slotHasChecks: boolean, policy: PlannerPolicy): { prepare: SlotOperation[]; activate: SlotOperation[] } {
+  const { prepare, activate } = settingOperations(desired, slot, true);
   if (slotHasChecks && policy.holdDownUntilChecked) activate.push({ kind: "set-health", health: "down" });
-  const prepare: SlotOperation[] = [{ kind: "set-addr", address, port }];
-  if (slot?.weight !== desired.weight) prepare.push({ kind: "set-weight", weight: desired.weight });
-  if (slot?.maxconn !== desired.maxconn) prepare.push({ kind: "set-maxconn", maxconn: desired.maxconn });
   return { prepare, activate };
 }
 
@@ -168,7 +177,7 @@ function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; drain
 
 function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], backend: BackendPolicy, policy: PlannerPolicy, plan: Plan, versions?: VersionDecision): void {
   const desired = desiredServers(endpoints, backend, policy, plan.leftOut);
-  if (versions && backend.versioning) applyVersionWeights(desired, versions, backend.versioning.canaryPercent);
+  if (versions && backend.versioning) applyVersionWeights(desired, versions, backend.versioning.canaryPercent, policy.maxWeight);
   const usage = { backend: backend.backend, total: 0, used: 0, free: 0 };
   plan.usage.push(usage);
   for (const slotClass of backend.classes) {

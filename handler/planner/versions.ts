@@ -22,48 +22,7 @@
 // - Canary: with canaryPercent > 0 the newest healthy generation newer than
 //   the serving one gets that share of new requests, by weights.
 import type { AdminState, BackendPolicy, Compatibility, Endpoint, GenerationRole, GenerationSummary, Slot, VersionDecision, VersioningPolicy } from "./model.js";
-
-export interface Semver {
-  major: number;
-  minor: number;
-  patch: number;
-  /** Dot-separated pre-release identifiers; empty for a release. */
-  prerelease: string[];
-}
-
-const IDENTIFIER = "(?:0|[1-9]\\d*|\\d*[A-Za-z-][0-9A-Za-z-]*)";
-const NUMBER = "(0|[1-9]\\d{0,8})";
-/** semver.org's grammar without build metadata, numbers bounded so they stay exact. */
-const SEMVER = new RegExp(`^${NUMBER}\\.${NUMBER}\\.${NUMBER}(?:-(${IDENTIFIER}(?:\\.${IDENTIFIER})*))?$`);
-export const MAX_VERSION_LENGTH = 64;
-
-export function parseVersion(text: string): Semver | undefined {
-  if (text.length > MAX_VERSION_LENGTH) return undefined;
-  const match = SEMVER.exec(text);
-  if (!match) return undefined;
-  return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]), prerelease: match[4] ? match[4].split(".") : [] };
-}
-
-function compareIdentifiers(a: string, b: string): number {
-  const aNumeric = /^\d+$/.test(a);
-  const bNumeric = /^\d+$/.test(b);
-  if (aNumeric && bNumeric) return Number(a) - Number(b);
-  if (aNumeric !== bNumeric) return aNumeric ? -1 : 1;
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Semantic-version precedence: negative when a is older. */
-export function compareVersions(a: Semver, b: Semver): number {
-  const core = a.major - b.major || a.minor - b.minor || a.patch - b.patch;
-  if (core !== 0) return core;
-  // A pre-release is older than its release.
-  if (a.prerelease.length === 0 || b.prerelease.length === 0) return b.prerelease.length - a.prerelease.length;
-  for (let index = 0; index < Math.min(a.prerelease.length, b.prerelease.length); index += 1) {
-    const order = compareIdentifiers(a.prerelease[index] ?? "", b.prerelease[index] ?? "");
-    if (order !== 0) return order;
-  }
-  return a.prerelease.length - b.prerelease.length;
-}
+import { compareVersions, parseVersion, type Semver } from "./semver.js";
 
 export const UNVERSIONED = "unversioned";
 
@@ -233,15 +192,12 @@ export interface WeightedServer {
   weight: number;
 }
 
-/** HAProxy's largest server weight. */
-const MAX_WEIGHT = 256;
-
 /**
  * Canary weights: serving weights scaled up by `scale`, canary weights set so
  * the canary's share of the summed weights is as close to `percent` as
- * HAProxy's whole weights (1..256) allow. Weights of 0 stay 0.
+ * HAProxy's whole weights (1..maxWeight, the policy's: 256) allow. Weights of 0 stay 0.
  */
-export function canaryWeights(serving: readonly number[], canary: readonly number[], percent: number): { serving: number[]; canary: number[] } {
+export function canaryWeights(serving: readonly number[], canary: readonly number[], percent: number, maxWeight: number): { serving: number[]; canary: number[] } {
   const servingSum = serving.reduce((sum, weight) => sum + weight, 0);
   const canarySum = canary.reduce((sum, weight) => sum + weight, 0);
   if (servingSum === 0 || canarySum === 0) return { serving: [...serving], canary: canary.map(() => 0) };
@@ -250,18 +206,18 @@ export function canaryWeights(serving: readonly number[], canary: readonly numbe
   const attempt = (scale: number) => {
     const target = (servingSum * scale * percent) / (100 - percent);
     const factor = target / canarySum;
-    return { scale, factor, fits: largestCanary * factor <= MAX_WEIGHT && canary.every((weight) => weight === 0 || Math.round(weight * factor) >= 1) };
+    return { scale, factor, fits: largestCanary * factor <= maxWeight && canary.every((weight) => weight === 0 || Math.round(weight * factor) >= 1) };
   };
   // The largest scale that fits gives the finest steps, so the share is closest.
   let chosen = attempt(1);
-  for (let scale = Math.floor(MAX_WEIGHT / largestServing); scale >= 1; scale -= 1) {
+  for (let scale = Math.floor(maxWeight / largestServing); scale >= 1; scale -= 1) {
     const candidate = attempt(scale);
     if (candidate.fits) {
       chosen = candidate;
       break;
     }
   }
-  const clamp = (weight: number) => Math.min(MAX_WEIGHT, Math.max(1, Math.round(weight)));
+  const clamp = (weight: number) => Math.min(maxWeight, Math.max(1, Math.round(weight)));
   return {
     serving: serving.map((weight) => weight * chosen.scale),
     canary: canary.map((weight) => (weight === 0 ? 0 : clamp(weight * chosen.factor))),
@@ -273,7 +229,7 @@ export function canaryWeights(serving: readonly number[], canary: readonly numbe
  * generations get 0 (checked, no new requests); with a canary, serving and
  * canary weights are scaled so the canary gets its share.
  */
-export function applyVersionWeights(servers: WeightedServer[], decision: VersionDecision, canaryPercent: number): void {
+export function applyVersionWeights(servers: WeightedServer[], decision: VersionDecision, canaryPercent: number, maxWeight: number): void {
   const servingServers: WeightedServer[] = [];
   const canaryServers: WeightedServer[] = [];
   for (const server of servers) {
@@ -291,6 +247,7 @@ export function applyVersionWeights(servers: WeightedServer[], decision: Version
     servingReady.map((server) => server.weight),
     canaryReady.map((server) => server.weight),
     canaryPercent,
+    maxWeight,
   );
   servingReady.forEach((server, index) => (server.weight = weights.serving[index] ?? server.weight));
   canaryReady.forEach((server, index) => (server.weight = weights.canary[index] ?? 0));

@@ -4,6 +4,7 @@ import type { HandlerConfig, ServiceConfig } from "../config/config.js";
 import type { BackendPolicy, PlannerPolicy, SlotClass } from "../planner/model.js";
 import type { MassRemovalPolicy } from "../planner/mass-removal.js";
 import { selectionKey } from "../planner/selection.js";
+import { WEIGHT } from "../haproxy-runtime-api/index.js";
 
 function classesOf(service: ServiceConfig): SlotClass[] {
   const defaultClass: SlotClass = {
@@ -43,6 +44,8 @@ export function policyFromConfig(config: HandlerConfig): PlannerPolicy {
     warningAs: config.policy.warningAs,
     drainSeconds: config.policy.drainSeconds,
     holdDownUntilChecked: config.haproxy.holdDownUntilChecked,
+    // The runtime API's limit, so the planner's canary weights never exceed what `set server ... weight` takes.
+    maxWeight: WEIGHT.max,
   };
 }
 

@@ -13,18 +13,19 @@
 //   operational state (a slot that was UP is UP at once, no `rise` wait).
 // - Free slots stay template ranges (`server-template irisrv 4-9 ...`),
 //   with the template's own keywords (`disabled` included).
-// - A filled slot gets the template's keywords without `disabled`, `weight`
-//   and `maxconn`, then its own `weight` and `maxconn`; a slot in maintenance
-//   keeps `disabled`.
+// - A filled slot gets the template's keywords without those its settings
+//   write (planner/slot-settings.ts: `weight`, `maxconn`, `disabled`), then
+//   each setting's own: `weight`, `maxconn` when set, `disabled` for a slot
+//   in maintenance.
 // - Slots added at runtime beyond a template's range (`grow`) follow the
 //   prefix's last template line, with that line's keywords.
 import type { Slot } from "../planner/model.js";
+import { SETTINGS } from "../planner/slot-settings.js";
 
 const SECTION = /^\s*(global|defaults|frontend|backend|listen|peers|resolvers|userlist|cache|program|http-errors|ring|mailers|crt-store|traces)(?=\s|$)(\s+(\S+))?/;
 const SERVER_TEMPLATE = /^(\s*)server-template\s+(\S+)\s+(\S+)\s+(\S+)(.*)$/;
-/** Keywords the renderer writes itself for a filled slot. */
-const KEYWORDS_WITH_VALUE = new Set(["weight", "maxconn"]);
-const FLAGS_REMOVED = new Set(["disabled", "enabled"]);
+/** Template keywords a filled slot's settings replace: word -> whether a value follows it. */
+const REPLACED_KEYWORDS = new Map(SETTINGS.flatMap((entry) => entry.slotsFile?.replaces ?? []).map(({ word, takesValue }) => [word, takesValue]));
 
 export class SlotsTemplateError extends Error {
   constructor(line: number, message: string) {
@@ -47,16 +48,11 @@ function filledKeywords(templateKeywords: string[], slot: Slot): string {
   const kept: string[] = [];
   for (let index = 0; index < templateKeywords.length; index += 1) {
     const word = templateKeywords[index] ?? "";
-    if (KEYWORDS_WITH_VALUE.has(word)) {
-      index += 1;
-      continue;
-    }
-    if (FLAGS_REMOVED.has(word)) continue;
-    kept.push(word);
+    const takesValue = REPLACED_KEYWORDS.get(word);
+    if (takesValue === undefined) kept.push(word);
+    else if (takesValue) index += 1;
   }
-  kept.push("weight", String(slot.weight));
-  if (slot.maxconn > 0) kept.push("maxconn", String(slot.maxconn));
-  if (slot.adminState === "maint") kept.push("disabled");
+  for (const entry of SETTINGS) kept.push(...(entry.slotsFile?.write(slot) ?? []));
   return kept.join(" ");
 }
 

@@ -7,7 +7,7 @@
 // connection setup, and an answer cut short, stalled or malformed fails at
 // once with its cause, never after a long wait.
 import type { ConsulConfig } from "../config/config.js";
-import { parseVersion } from "../planner/versions.js";
+import { parseVersion } from "../planner/semver.js";
 import { ConsulClient, ConsulHttpError, type ConsulHttpAnswer, type ConsulMethod } from "./consul-http.js";
 import { ConsulUntrusted } from "./consul-untrusted.js";
 

@@ -8,7 +8,7 @@
 import { describeRange, isWithin, MAXCONN, WEIGHT, type WholeNumberRange } from "../haproxy-runtime-api/index.js";
 import { TIMEOUT_CLASS_PATTERN, TIMEOUT_CLASS_RULE } from "../config/config.js";
 import type { NodeSettings, PowMode, Scheme } from "../planner/model.js";
-import { parseVersion } from "../planner/versions.js";
+import { parseVersion } from "../planner/semver.js";
 
 /** Where a setting takes effect (README's "applies to" column). */
 export type SettingScope = "default backend" | "PoW backend" | "both backends" | "slot class" | "versioning";

@@ -4,11 +4,12 @@ import { applyOperation, SlotCache } from "../../../handler/haproxy-state/cache.
 import type { SlotRecord } from "../../../handler/haproxy-state/slots.js";
 import type { PlannerPolicy, PlanStep, Slot } from "../../../handler/planner/model.js";
 import type { ApplyReport } from "../../../handler/applier/apply.js";
+import { freeSlot } from "../slot-fixtures.js";
 
-const policy: PlannerPolicy = { backends: [], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true };
+const policy: PlannerPolicy = { backends: [], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, maxWeight: 256 };
 
 function slot(backend: string, name: string, changes: Partial<Slot> = {}): Slot {
-  return { backend, name, prefix: "srv", number: Number(name.slice(3)), adminState: "maint", status: "MAINT", checksEnabled: true, weight: 1, maxconn: 0, sessions: 0, secondsSinceChange: 100, ...changes };
+  return freeSlot(backend, Number(name.slice(3)), "srv", changes);
 }
 
 function cacheOf(slots: Slot[], clock = () => 1_000_000): SlotCache {

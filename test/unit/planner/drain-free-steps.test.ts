@@ -4,12 +4,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
 import type { BackendPolicy, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
-import { freeSlot } from "./slot-fixtures.js";
+import { freeSlot } from "../slot-fixtures.js";
 
 describe("plan: the drain and free steps, exactly", () => {
   const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
   const backend: BackendPolicy = { backend: "be", role: "default", serviceName: "iri", classes: [httpClass], defaults: { weight: 1, maxconn: 0 } };
-  const policy: PlannerPolicy = { backends: [backend], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true };
+  const policy: PlannerPolicy = { backends: [backend], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, maxWeight: 256 };
   const slot = (number: number, changes: Partial<Slot>): Slot => freeSlot("be", number, "srv", changes);
 
   test("a node gone: drain with no prepare; drained and idle: maint and the address forgotten; a free slot still naming an address: forgotten", () => {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
 import { describeHold, guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/planner/mass-removal.js";
 import type { Endpoint, Health, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
+import { freeSlot } from "../slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
 const planner: PlannerPolicy = {
@@ -14,6 +15,7 @@ const planner: PlannerPolicy = {
   warningAs: "ready",
   drainSeconds: 30,
   holdDownUntilChecked: true,
+  maxWeight: 256,
 };
 const guard: MassRemovalPolicy = { maxRemovalFraction: 0.5, minNodes: 3, holdSeconds: 300 };
 
@@ -25,7 +27,7 @@ function endpoint(index: number, health: Health = "passing", serviceName = "iri"
 function slots(serving: number, total = 20, backend = "be"): Slot[] {
   return Array.from({ length: total }, (_, index) => {
     const number = index + 1;
-    const base: Slot = { backend, name: `srv${number}`, prefix: "srv", number, adminState: "maint", status: "MAINT", checksEnabled: true, weight: 1, maxconn: 0, sessions: 0, secondsSinceChange: 100 };
+    const base = freeSlot(backend, number);
     return number <= serving ? { ...base, address: `10.0.0.${number}`, port: 80, adminState: "ready", status: "UP" } : base;
   });
 }

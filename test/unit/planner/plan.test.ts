@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { classFor, planReconcile } from "../../../handler/planner/plan.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, PlannerPolicy, PlanStep, Slot, SlotClass } from "../../../handler/planner/model.js";
-import { emptySlots } from "./slot-fixtures.js";
+import { emptySlots } from "../slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
 const tlsClass: SlotClass = { prefix: "tls", scheme: "https", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -12,7 +12,7 @@ function backend(name: string, role: "default" | "pow", classes: SlotClass[] = [
 }
 
 function policy(overrides: Partial<PlannerPolicy> = {}): PlannerPolicy {
-  return { backends: [backend("be", "default"), backend("pow", "pow", [httpClass], 2)], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, ...overrides };
+  return { backends: [backend("be", "default"), backend("pow", "pow", [httpClass], 2)], warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, maxWeight: 256, ...overrides };
 }
 
 function endpoint(id: string, address: string, health: Health = "passing", settings: Partial<NodeSettings> = {}): Endpoint {

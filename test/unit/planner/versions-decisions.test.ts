@@ -7,7 +7,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { servesBackend } from "../../../handler/planner/plan.js";
-import { applyVersionWeights, canaryWeights, compareVersions, decideVersions, MAX_VERSION_LENGTH, parseVersion, type WeightedServer } from "../../../handler/planner/versions.js";
+import { applyVersionWeights, canaryWeights, decideVersions, type WeightedServer } from "../../../handler/planner/versions.js";
+import { compareVersions, MAX_VERSION_LENGTH, parseVersion } from "../../../handler/planner/semver.js";
+import { freeSlot } from "../slot-fixtures.js";
 import type { AdminState, BackendPolicy, Compatibility, Endpoint, Health, Slot, SlotClass, VersionDecision, VersioningPolicy } from "../../../handler/planner/model.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -30,7 +32,7 @@ function node(id: string, version: string | undefined, port: number, health: Hea
 
 /** A slot taking traffic (ready, weight 1) for this node, or in another state. */
 function slot(number: number, endpoint: Endpoint, adminState: AdminState = "ready", weight = 1, backendName = "be"): Slot {
-  return { backend: backendName, name: `srv${number}`, prefix: "srv", number, address: endpoint.address, port: endpoint.port, adminState, status: "UP", checksEnabled: true, weight, maxconn: 0, sessions: 0, secondsSinceChange: 100 };
+  return freeSlot(backendName, number, "srv", { address: endpoint.address, port: endpoint.port, adminState, status: "UP", weight });
 }
 
 const inputs = { healthy: (endpoint: Endpoint) => endpoint.health === "passing", serves: servesBackend };
@@ -188,7 +190,7 @@ describe("versions: canary weights", () => {
       [[1], [0], 10, { serving: [1], canary: [0] }],
     ];
     for (const [serving, canary, percent, expected] of cases) {
-      assert.deepEqual(canaryWeights(serving, canary, percent), expected, `${JSON.stringify(serving)} ${JSON.stringify(canary)} ${percent}%`);
+      assert.deepEqual(canaryWeights(serving, canary, percent, 256), expected, `${JSON.stringify(serving)} ${JSON.stringify(canary)} ${percent}%`);
     }
   });
 
@@ -205,7 +207,7 @@ describe("versions: canary weights", () => {
         ["c2", { generation: "1.1.x", role: "canary" }],
       ]),
     };
-    applyVersionWeights(servers, decision, 50);
+    applyVersionWeights(servers, decision, 50, 256);
     assert.deepEqual(
       servers.map((entry) => `${entry.endpoint.serviceId}=${entry.weight}`),
       ["s1=256", "s2=1", "c1=256", "c2=0"],

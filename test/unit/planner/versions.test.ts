@@ -1,9 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
-import { canaryWeights, compareVersions, generationOf, parseVersion } from "../../../handler/planner/versions.js";
+import { canaryWeights, generationOf } from "../../../handler/planner/versions.js";
+import { compareVersions, parseVersion } from "../../../handler/planner/semver.js";
 import type { BackendPolicy, Endpoint, Health, NodeSettings, Plan, PlannerPolicy, PlanStep, Slot, SlotClass, VersioningPolicy } from "../../../handler/planner/model.js";
-import { emptySlots } from "./slot-fixtures.js";
+import { settingOf, type SettingOperation } from "../../../handler/planner/slot-settings.js";
+import { emptySlots } from "../slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
 const on: VersioningPolicy = { compatible: "minor", prefer: "newest", canaryPercent: 0 };
@@ -14,7 +16,7 @@ function policy(versioning: Partial<VersioningPolicy> = {}): PlannerPolicy {
     { backend: "be", role: "default", serviceName: "iri", classes: [httpClass], defaults: { weight: 1, maxconn: 0 }, versioning: shared },
     { backend: "pow", role: "pow", serviceName: "iri", classes: [httpClass], defaults: { weight: 1, maxconn: 2 }, versioning: shared },
   ];
-  return { backends, warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true };
+  return { backends, warningAs: "ready", drainSeconds: 30, holdDownUntilChecked: true, maxWeight: 256 };
 }
 
 let nextPort = 20000;
@@ -46,12 +48,7 @@ function applied(slots: readonly Slot[], plan: Plan): Slot[] {
   for (const step of plan.steps) {
     const slot = next.find((candidate) => candidate.backend === step.backend && candidate.name === step.server);
     assert.ok(slot, `a step for an unknown slot ${step.backend}/${step.server}`);
-    for (const operation of [...step.prepare, ...step.activate]) {
-      if (operation.kind === "set-addr") Object.assign(slot, { address: operation.address, port: operation.port });
-      if (operation.kind === "set-weight") slot.weight = operation.weight;
-      if (operation.kind === "set-maxconn") slot.maxconn = operation.maxconn;
-      if (operation.kind === "set-state") slot.adminState = operation.state;
-    }
+    for (const operation of [...step.prepare, ...step.activate]) if (operation.kind.startsWith("set-")) settingOf(operation.kind)?.record(slot, operation as SettingOperation);
   }
   return next;
 }
@@ -251,6 +248,20 @@ describe("versions: the planner", () => {
     }
   });
 
+  test("canary weights stay within the policy's maxWeight (the runtime API's limit reaches the planner there)", () => {
+    const first = [node("a", "1.0.1"), node("b", "1.0.2")];
+    const all = [...first, node("c", "1.1.0")];
+    const largestWeight = (maxWeight: number): number => {
+      const planner = { ...policy({ canaryPercent: 10 }), maxWeight };
+      const { slots } = settle(first, planner);
+      const { slots: after, plans } = settle(all, planner, slots);
+      assert.equal(plans.at(-1)?.versions[0]?.canary, "1.1.x");
+      return Math.max(...Object.values(weights(after, all)));
+    };
+    assert.equal(largestWeight(256), 256, "with HAProxy's limit the serving weights scale up to it");
+    assert.equal(largestWeight(20), 20, "a smaller limit in the policy caps them");
+  });
+
   test("canary: re-planning is stable, and the canary takes over when the serving generation is gone", () => {
     const planner = policy({ canaryPercent: 10 });
     const all = [node("a", "1.0.1"), node("c", "1.1.0")];
@@ -263,11 +274,11 @@ describe("versions: the planner", () => {
   });
 
   test("canaryWeights keeps weights within HAProxy's 1..256 and 0 stays 0", () => {
-    const { serving, canary } = canaryWeights([1, 1, 1], [1, 0], 10);
+    const { serving, canary } = canaryWeights([1, 1, 1], [1, 0], 10, 256);
     assert.ok(serving.every((weight) => weight >= 1 && weight <= 256));
     assert.ok((canary[0] ?? 0) >= 1 && (canary[0] ?? 0) <= 256);
     assert.equal(canary[1], 0);
-    const crowded = canaryWeights([1], Array.from({ length: 300 }, () => 1), 50);
+    const crowded = canaryWeights([1], Array.from({ length: 300 }, () => 1), 50, 256);
     assert.ok(crowded.canary.every((weight) => weight >= 1 && weight <= 256));
   });
 

@@ -2,9 +2,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { keptByHolds, restoreKept, withRestores, type KeptSlot } from "../../../handler/reconcile/held-slots.js";
 import type { PlannerPolicy, PlanStep } from "../../../handler/planner/model.js";
-import { freeSlot } from "../planner/slot-fixtures.js";
+import { freeSlot } from "../slot-fixtures.js";
 
-const policy: PlannerPolicy = { backends: [], warningAs: "ready", drainSeconds: 2, holdDownUntilChecked: true };
+const policy: PlannerPolicy = { backends: [], warningAs: "ready", drainSeconds: 2, holdDownUntilChecked: true, maxWeight: 256 };
 const kept: KeptSlot = { backend: "b", server: "srv2", address: "10.0.0.2", port: 80, weight: 5, maxconn: 7, since: 1000 };
 const memory = { b: { signature: "srv2 10.0.0.2:80", since: 1000 } };
 

@@ -7,6 +7,7 @@ import { policyForServices, policyFromConfig } from "../../../handler/reconcile/
 import { mergeGuardMemory } from "../../../handler/planner/mass-removal.js";
 import { planReconcile } from "../../../handler/planner/plan.js";
 import type { Endpoint, Slot } from "../../../handler/planner/model.js";
+import { emptySlots } from "../slot-fixtures.js";
 
 const config = validateConfig(
   {
@@ -21,7 +22,7 @@ const config = validateConfig(
 );
 
 function slots(backend: string, prefix: string, count: number): Slot[] {
-  return Array.from({ length: count }, (_, index) => ({ backend, name: `${prefix}${index + 1}`, prefix, number: index + 1, adminState: "maint" as const, status: "MAINT", checksEnabled: true, weight: 1, maxconn: 0, sessions: 0, secondsSinceChange: 100 }));
+  return emptySlots(backend, count, prefix);
 }
 
 function endpoint(serviceName: string, id: string, address: string): Endpoint {

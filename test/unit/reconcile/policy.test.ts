@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { validateConfig } from "../../../handler/config/config.js";
 import { policyFromConfig } from "../../../handler/reconcile/policy.js";
 import { managedPrefixes } from "../../../handler/planner/selection.js";
+import { WEIGHT } from "../../../handler/haproxy-runtime-api/index.js";
 
 function config(services: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
   return validateConfig({ consul: { address: "http://127.0.0.1:8500" }, haproxy: { socket: "/run/haproxy/admin.sock" }, services, ...extra }, "test.yml");
@@ -58,6 +59,7 @@ describe("policy from config", () => {
     assert.equal(on.holdDownUntilChecked, true, "hold-down is on by default");
     const off = policyFromConfig(config([iri], { haproxy: { socket: "/run/haproxy/admin.sock", holdDownUntilChecked: false } }));
     assert.equal(off.holdDownUntilChecked, false);
+    assert.equal(on.maxWeight, WEIGHT.max, "the planner's weight limit is the runtime API's");
   });
 
   test("managed prefixes per backend, across services sharing a backend", () => {

@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseTemplateRange, renderSlotsFile, SlotsTemplateError } from "../../../handler/slots-file/render.js";
 import type { AdminState, Slot } from "../../../handler/planner/model.js";
+import { freeSlot } from "../slot-fixtures.js";
 
 const TEMPLATE = `# backends of the load balancer
 backend iri_back
@@ -16,24 +17,8 @@ backend other
 const managed = new Map([["iri_back", ["irisrv"]]]);
 
 function slot(number: number, fields: { address?: string; port?: number; weight?: number; maxconn?: number; adminState?: AdminState; backend?: string } = {}): Slot {
-  const result: Slot = {
-    backend: fields.backend ?? "iri_back",
-    name: `irisrv${number}`,
-    prefix: "irisrv",
-    number,
-    adminState: fields.adminState ?? "ready",
-    status: "UP",
-    checksEnabled: true,
-    weight: fields.weight ?? 1,
-    maxconn: fields.maxconn ?? 0,
-    sessions: 0,
-    secondsSinceChange: 0,
-  };
-  if (fields.address !== undefined) {
-    result.address = fields.address;
-    result.port = fields.port ?? 14265;
-  }
-  return result;
+  const { address, port, backend, ...changes } = fields;
+  return freeSlot(backend ?? "iri_back", number, "irisrv", { adminState: "ready", status: "UP", secondsSinceChange: 0, ...changes, ...(address === undefined ? {} : { address, port: port ?? 14265 }) });
 }
 
 function serverLines(text: string): string[] {

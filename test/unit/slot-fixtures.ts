@@ -1,11 +1,13 @@
-// Slots as HAProxy reports them before the handler touched them (a
-// `server-template` slot: maint, checks on, weight 1, no maxconn), shared by
-// the planner's unit tests.
-import type { Slot } from "../../../handler/planner/model.js";
+// The one Slot builder of the unit tests: a slot as HAProxy reports it
+// before the handler touched it (a `server-template` slot: maint, checks on,
+// weight 1, no maxconn), with the fields a test needs changed on top.
+import type { Slot } from "../../handler/planner/model.js";
+import { UNREAD_SLOT_SETTINGS } from "../../handler/planner/slot-settings.js";
 
 /** One free slot `<prefix><number>` of `backend`, with `changes` on top. */
 export function freeSlot(backend: string, number: number, prefix = "srv", changes: Partial<Slot> = {}): Slot {
   return {
+    ...UNREAD_SLOT_SETTINGS,
     backend,
     name: `${prefix}${number}`,
     prefix,
