@@ -12,6 +12,16 @@ import { ConsulUntrusted } from "./consul-untrusted.js";
 /** While the agent is not a member it is asked this often, so that `run` converges within ~2 s of it rejoining. */
 export const MEMBERSHIP_RECHECK_MS = 500;
 
+/**
+ * How long a rejoined agent may take to settle (its registrations back in
+ * the catalog, every check run once) before the gate settles for less: its
+ * node alive (serfHealth passing), which stays required. A check that never
+ * runs, or a script check that fails with no output, reads as "not run yet"
+ * for ever; without this bound `run` would leave HAProxy as it is for ever
+ * after an agent restart. Anti-entropy and a check's first run take seconds.
+ */
+export const SETTLE_LIMIT_MS = 30_000;
+
 export type GateVerdict =
   /** A member, and seen as one before the answers in hand were read. */
   | { kind: "trusted" }
@@ -28,10 +38,13 @@ export class MembershipGate {
   /** Why the agent is not trusted now (for /healthz); undefined while it is. */
   problem: string | undefined;
   private uncheckedLogged = false;
+  /** Since when a settled check has been asked for without success (undefined: not waiting). */
+  private settlingSince: number | undefined;
 
   constructor(
     private readonly ask: (depth: "member" | "settled") => Promise<MembershipCheck>,
     private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** A watch failed: the agent may have restarted, and its next answers may be read before it rejoins. */
@@ -40,8 +53,9 @@ export class MembershipGate {
   }
 
   async check(): Promise<GateVerdict> {
-    // In doubt, the agent may just have restarted: it must have settled too.
-    const verdict = await this.ask(this.trusted ? "member" : "settled").catch((error: unknown): MembershipCheck => ({ kind: "not-member", problem: (error as Error).message }));
+    // In doubt, the agent may just have restarted: it must have settled too, for SETTLE_LIMIT_MS at most.
+    const depth = this.depthToAsk();
+    const verdict = await this.ask(depth).catch((error: unknown): MembershipCheck => ({ kind: "not-member", problem: (error as Error).message }));
     if (verdict.kind === "not-member") {
       if (this.problem !== verdict.problem) this.logger.error("the local Consul agent is not a live member of its cluster; HAProxy left as it is", { detail: verdict.problem });
       this.problem = verdict.problem;
@@ -52,11 +66,23 @@ export class MembershipGate {
       this.uncheckedLogged = true;
       this.logger.warn("cannot check that the local Consul agent is a live member of its cluster; its answers are believed as they come", { detail: verdict.why });
     }
+    if (depth === "member" && !this.trusted) {
+      this.logger.warn("the local Consul agent did not settle within the limit; its answers are believed now that its node is alive", { limitMs: SETTLE_LIMIT_MS, detail: this.problem });
+    }
+    this.settlingSince = undefined;
     if (this.problem !== undefined) this.logger.info("the local Consul agent is a live member of its cluster again; reading every service afresh", verdict.kind === "member" ? { node: verdict.node } : {});
     this.problem = undefined;
     if (this.trusted) return { kind: "trusted" };
     this.trusted = true;
     return { kind: "rejoined" };
+  }
+
+  /** `member` while trusted, or once a rejoined agent has failed to settle for SETTLE_LIMIT_MS; else `settled`. */
+  private depthToAsk(): "member" | "settled" {
+    if (this.trusted) return "member";
+    const now = this.now();
+    this.settlingSince ??= now;
+    return now - this.settlingSince >= SETTLE_LIMIT_MS ? "member" : "settled";
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { MembershipGate } from "../../../handler/source/membership-gate.js";
+import { MembershipGate, SETTLE_LIMIT_MS } from "../../../handler/source/membership-gate.js";
 import type { MembershipCheck } from "../../../handler/source/agent-membership.js";
 import { createLogger } from "../../../handler/log.js";
 
@@ -53,6 +53,33 @@ describe("MembershipGate", () => {
     assert.equal(gate.problem, undefined);
     assert.deepEqual(await gate.check(), { kind: "trusted" });
     assert.deepEqual(agent.depths, ["settled", "member", "member", "settled", "member"]);
+  });
+
+  test("a rejoined agent that never settles is believed after SETTLE_LIMIT_MS once its node is alive, and not before", async () => {
+    const unsettled: MembershipCheck = { kind: "not-member", problem: "its check web has not run since the agent started" };
+    const agent = scripted([unsettled, unsettled, member, member]);
+    let clock = 1_000;
+    const gate = new MembershipGate(agent.ask, logger, () => clock);
+    assert.equal((await gate.check()).kind, "not-member");
+    clock += SETTLE_LIMIT_MS - 1;
+    assert.equal((await gate.check()).kind, "not-member", "still waiting just under the limit");
+    clock += 1;
+    assert.deepEqual(await gate.check(), { kind: "rejoined" }, "at the limit: the node alive is enough");
+    assert.deepEqual(await gate.check(), { kind: "trusted" });
+    assert.deepEqual(agent.depths, ["settled", "settled", "member", "member"]);
+  });
+
+  test("the settle limit starts afresh after each doubt", async () => {
+    const agent = scripted([member, notMember, member]);
+    let clock = 0;
+    const gate = new MembershipGate(agent.ask, logger, () => clock);
+    await gate.check();
+    clock += SETTLE_LIMIT_MS * 2;
+    gate.doubt();
+    assert.equal((await gate.check()).kind, "not-member");
+    clock += 1;
+    assert.deepEqual(await gate.check(), { kind: "rejoined" });
+    assert.deepEqual(agent.depths, ["settled", "settled", "settled"]);
   });
 
   test("an agent that cannot be asked is not a member, with the error as the problem", async () => {
