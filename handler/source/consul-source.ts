@@ -72,7 +72,12 @@ export class ConsulSource {
     this.base = client.baseUrl;
     this.agent = client.agent;
     this.token = client.token;
-    this.membership = new AgentMembership((path) => consulGet(new URL(path, this.base), { agent: this.agent, headers: this.headers(), deadlineMs: this.config.timeoutMs }));
+    this.membership = new AgentMembership(async (path) => {
+      const answer = await consulGet(new URL(path, this.base), { agent: this.agent, headers: this.headers(), deadlineMs: this.config.timeoutMs });
+      // A leaderless cluster is that, whatever was asked: said as no-leader, as the health reads say it.
+      if (answer.statusCode === 500 && /^No cluster leader/.test(String(answer.body).trim())) throw noLeader("the local agent's membership");
+      return answer;
+    });
   }
 
   private headers(): Record<string, string> {
@@ -198,6 +203,7 @@ export class ConsulSource {
   }
 
   private explain(error: unknown, service: string): ConsulUntrusted {
+    if (error instanceof ConsulUntrusted) return error;
     if (error instanceof ConsulHttpError) {
       switch (error.failure) {
         case "truncated":

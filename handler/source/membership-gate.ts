@@ -38,6 +38,8 @@ export class MembershipGate {
   /** Why the agent is not trusted now (for /healthz); undefined while it is. */
   problem: string | undefined;
   private uncheckedLogged = false;
+  /** The failure cause of the last not-member verdict: why the agent could not be asked, else not a member. */
+  private cause = "consul-agent-not-member";
   /** Since when a settled check has been asked for without success (undefined: not waiting). */
   private settlingSince: number | undefined;
 
@@ -55,7 +57,12 @@ export class MembershipGate {
   async check(): Promise<GateVerdict> {
     // In doubt, the agent may just have restarted: it must have settled too, for SETTLE_LIMIT_MS at most.
     const depth = this.depthToAsk();
-    const verdict = await this.ask(depth).catch((error: unknown): MembershipCheck => ({ kind: "not-member", problem: (error as Error).message }));
+    this.cause = "consul-agent-not-member";
+    const verdict = await this.ask(depth).catch((error: unknown): MembershipCheck => {
+      // The agent could not be asked (unreachable, no leader, a timeout): counted under that reason.
+      if (error instanceof ConsulUntrusted) this.cause = `consul-${error.reason}`;
+      return { kind: "not-member", problem: (error as Error).message };
+    });
     if (verdict.kind === "not-member") {
       if (this.problem !== verdict.problem) this.logger.error("the local Consul agent is not a live member of its cluster; HAProxy left as it is", { detail: verdict.problem });
       this.problem = verdict.problem;
@@ -93,7 +100,7 @@ export class MembershipGate {
   async admit(readAfresh: () => Promise<void>): Promise<Admission> {
     const verdict = await this.check();
     if (verdict.kind === "trusted") return { kind: "trusted" };
-    if (verdict.kind === "not-member") return { kind: "not-trusted", problem: verdict.problem, cause: "consul-agent-not-member" };
+    if (verdict.kind === "not-member") return { kind: "not-trusted", problem: verdict.problem, cause: this.cause };
     try {
       await readAfresh();
       return { kind: "read-afresh" };
