@@ -57,6 +57,7 @@ teardown() {
         for _ in $(seq 1 40); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.25; done
     fi
     if [[ -n "$NSPAWN_PID" ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then kill "$NSPAWN_PID"; sleep 1; kill -9 "$NSPAWN_PID" 2>/dev/null; fi
+    if [[ -n "$NSPAWN_PID" ]]; then "$REPO/test/playbook/own-cgroup.sh" --remove "$MACHINE"; fi
     nft delete table ip "$NFT_TABLE" 2>/dev/null
     ip link del "$VETH" 2>/dev/null
     if [[ -n "$OLD_FORWARD" ]]; then sysctl -qw net.ipv4.ip_forward="$OLD_FORWARD"; fi
@@ -116,7 +117,9 @@ install -m 0755 "$(command -v consul)" "$ROOT/usr/local/bin/consul"
 
 # --------------------------------------------------------------------- boot
 log "booting the container $MACHINE ($SUITE)"
-systemd-nspawn -D "$ROOT" -b --machine="$MACHINE" --register=no --keep-unit \
+# In a cgroup of its own (see test/playbook/own-cgroup.sh): a cgroup shared with
+# other containers keeps a removed unit listed after the purge.
+"$REPO/test/playbook/own-cgroup.sh" "$MACHINE" systemd-nspawn -D "$ROOT" -b --machine="$MACHINE" --register=no --keep-unit \
     --network-veth --console=read-only > "$WORK/boot.log" 2>&1 &
 NSPAWN_PID=$!
 for _ in $(seq 1 200); do
@@ -239,13 +242,16 @@ check "apt purge $NAME" cin "$APT purge $NAME > /root/purge.log 2>&1 || { tail -
 check "dpkg forgot the package" bash -c "! nsenter -t $C -a dpkg-query -W -f='\${db:Status-Abbrev}' $NAME 2>/dev/null | grep -q ."
 check "the config and runtime directories are gone" cin "test ! -e /etc/$NAME && test ! -e /run/$NAME"
 check "the user and group are gone" cin "! getent passwd $NAME && ! getent group $NAME && ! id -nG haproxy | grep -qw $NAME" 
-# No unit file, mask or enablement link; systemctl may still list the unit
-# as "not-found inactive dead" until systemd drops it from memory (seen after
-# the daemon-reload of postrm), but never loaded, active or failed.
+# No unit file, mask or enablement link, and systemd lists no unit record at
+# all (not even "not-found inactive dead": that record was the container
+# sharing its cgroup with other containers, see own-cgroup.sh). The listing
+# must itself succeed, so that a failing systemctl never reads as "nothing".
 no_unit_record() {
-    local left
-    left=$(cin "find /etc/systemd /lib/systemd/system /usr/lib/systemd/system /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked -name '$NAME*' 2>/dev/null; systemctl list-units --all --no-legend --plain | grep '$NAME' | grep -v ' not-found inactive dead '")
+    local left units
+    units=$(cin "systemctl list-units --all --no-legend --plain") || { echo "   systemctl list-units failed"; return 1; }
+    [[ -n "$units" ]] || { echo "   systemctl list-units listed nothing"; return 1; }
+    left=$(cin "find /etc/systemd /lib/systemd/system /usr/lib/systemd/system /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked -name '$NAME*' 2>/dev/null"; grep "$NAME" <<<"$units" || true)
     [[ -z "$left" ]] || { echo "   left after purge: $left"; return 1; }
 }
-check "systemd has no record of the unit (no file, mask or enablement link; not loaded, active or failed)" no_unit_record
+check "systemd has no record of the unit (no file, mask or enablement link; not listed at all)" no_unit_record
 check "no failed unit after purge" no_failed_units purge

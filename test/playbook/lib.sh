@@ -70,6 +70,7 @@ now_ms() { date +%s%3N; }
 # ------------------------------------------------------------ containers
 declare -A PID1=()     # container PID 1 per host
 declare -A NSPAWN=()   # systemd-nspawn PID per host
+declare -A MACHINE_OF=()   # container (and cgroup) name per host
 # Run a shell command inside container HOST (all its namespaces).
 cin_on() { nsenter -t "${PID1[$1]}" -a /bin/sh -c "$2"; }
 # Units in the failed state (systemd keeps a failed unit listed even once its
@@ -150,10 +151,13 @@ archive_hosts_line() {
 # its systemd (PID1[HOST], NSPAWN[HOST]); fails when it does not come up.
 boot_container() {
     local h=$1 root=$2 name=$3 net=$4 c="" n
-    systemd-nspawn -D "$root" -b --machine="$name" --register=no --keep-unit \
+    # In a cgroup of its own (see own-cgroup.sh): not sharing one with the
+    # other containers booted at once on this host.
+    "$(dirname "${BASH_SOURCE[0]}")/own-cgroup.sh" "$name" systemd-nspawn -D "$root" -b --machine="$name" --register=no --keep-unit \
         "$net" --rlimit=RLIMIT_NOFILE=524288 --console=read-only > "$WORK/boot-$h.log" 2>&1 &
     n=$!
     NSPAWN[$h]=$n
+    MACHINE_OF[$h]=$name
     # The container's PID 1 is the child of systemd-nspawn that runs systemd.
     for _ in $(seq 1 300); do
         c=$(ps --ppid "$n" -o pid= 2>/dev/null | tr -d ' ' | head -1 || true)
@@ -176,6 +180,9 @@ stop_container() { # stop_container HOST
     if [[ -n "$n" ]]; then
         for _ in $(seq 1 40); do kill -0 "$n" 2>/dev/null || break; sleep 0.25; done
         if kill -0 "$n" 2>/dev/null; then kill "$n"; sleep 1; kill -9 "$n" 2>/dev/null; fi
+    fi
+    if [[ -n "${MACHINE_OF[$1]:-}" ]]; then
+        "$(dirname "${BASH_SOURCE[0]}")/own-cgroup.sh" --remove "${MACHINE_OF[$1]}"
     fi
 }
 
