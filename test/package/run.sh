@@ -231,7 +231,10 @@ check "no failed unit after the upgrade" no_failed_units upgrade
 
 # ------------------------------------------------------------------- remove
 check "apt remove $NAME" cin "$APT remove $NAME > /root/remove.log 2>&1 || { tail -20 /root/remove.log; exit 1; }"
-check "the handler is stopped" bash -c "! nsenter -t $C -a pgrep -u $NAME >/dev/null"
+# systemctl answers "inactive" for a stopped unit (and one whose file is gone);
+# an nsenter or systemctl that fails prints nothing, which fails the check.
+# (No pgrep: the minimal image has no procps, and "! pgrep" passed on its absence.)
+check "the handler is stopped (systemctl is-active: inactive)" bash -c "[ \"\$(nsenter -t $C -a systemctl is-active $NAME.service)\" = inactive ]"
 check "the config stays (rc state)" cin "test -f /etc/$NAME/config.yml && dpkg-query -W -f='\${db:Status-Abbrev}' $NAME | grep -q '^rc'"
 check "the code is gone" cin "test ! -e /usr/lib/$NAME && test ! -e /usr/bin/$NAME"
 check "HAProxy keeps serving node-a" cin "curl -sf -m 3 http://127.0.0.1:8080/ | grep -qx node-a"
