@@ -25,9 +25,10 @@ esac
 PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,curl,ca-certificates
 MACHINE="chhpkg$$"
 VETH="ve-$MACHINE"
+# 10.233: run.sh has 10.231 and cluster.sh 10.232, and their lanes run beside this one.
 NET_ID=$(( ($$ % 200) + 20 ))
-HOST_IP="10.232.$NET_ID.1"
-GUEST_IP="10.232.$NET_ID.2"
+HOST_IP="10.233.$NET_ID.1"
+GUEST_IP="10.233.$NET_ID.2"
 NFT_TABLE="consul_haproxy_handler_pkg_$$"
 WORK="" NSPAWN_PID="" C="" OLD_FORWARD=""
 PASSED=0 FAILED=0 SKIPPED=0
