@@ -98,14 +98,14 @@ step tests mutation 2400 bash test/mutation/run.sh
 if [ "${SKIP_PLAYBOOK:-0}" = 1 ]; then
   skipped+=(playbook-debian-12 playbook-debian-13 package-debian-12 package-debian-13 cluster)
 else
-  step playbook-12 playbook-debian-12 3300 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
+  step playbook-12 playbook-debian-12 3900 env PLAYBOOK_TEST_SKIP_BUILD=1 bash test/playbook/run.sh
   # Debian 13's ansible for the controller, built (once, cached) side by side
   # with the container's own rootfs; the playbook test waits for its lock.
   step rootfs rootfs-trixie-ansible 1500 bash test/harness/debian-rootfs.sh trixie ansible
   # ansible-lint runs once, in the Debian 12 lane. A longer deadline: on a fresh
   # machine this lane also builds the Debian 13 ansible rootfs (~6 min), and
   # ansible-core 2.19 takes about twice as long per play as 2.14 here.
-  step playbook-13 playbook-debian-13 3600 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
+  step playbook-13 playbook-debian-13 3900 env PLAYBOOK_TEST_SKIP_BUILD=1 PLAYBOOK_TEST_SKIP_LINT=1 PLAYBOOK_TEST_SUITE=trixie bash test/playbook/run.sh
   # The Debian package (make deb) installed, upgraded under load, removed and
   # purged in a booted container: after each playbook test, whose rootfs it reuses.
   step playbook-12 package-debian-12 1200 bash test/package/run.sh
