@@ -10,7 +10,8 @@
 // (the guard then sees the same removal and keeps holding it), and steps that
 // put it back are applied with the plan. A kept slot whose node the plan
 // now takes out (the hold released) is not put back.
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { saveStateFile } from "./state-file.js";
 import type { PlanStep, PlannerPolicy, Slot, SlotOperation } from "../planner/model.js";
 import type { GuardMemory, HeldRemoval } from "../planner/mass-removal.js";
 
@@ -51,18 +52,7 @@ export function loadKeptSlots(lockFile: string): KeptSlot[] {
 }
 
 export function saveKeptSlots(lockFile: string, kept: readonly KeptSlot[]): void {
-  const path = keptSlotsPath(lockFile);
-  if (kept.length === 0) {
-    try {
-      unlinkSync(path);
-    } catch {
-      // nothing kept before either
-    }
-    return;
-  }
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(kept)}\n`, { mode: 0o644 });
-  renameSync(temporary, path);
+  saveStateFile(keptSlotsPath(lockFile), kept.length === 0 ? undefined : kept);
 }
 
 /** How the guard names a slot in a hold (`server address:port`). */

@@ -3,7 +3,8 @@
 // share it (they all reconcile under that lock), so a hold started by one
 // is released by whichever reconciles after the hold time, and `status`
 // can show it.
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { saveStateFile } from "./state-file.js";
 import type { GuardMemory, RememberedHold } from "../planner/mass-removal.js";
 
 export function guardMemoryPath(lockFile: string): string {
@@ -38,16 +39,5 @@ export function loadGuardMemory(lockFile: string): GuardMemory {
 
 /** Writes the memory atomically; no holds, no file. */
 export function saveGuardMemory(lockFile: string, memory: GuardMemory): void {
-  const path = guardMemoryPath(lockFile);
-  if (Object.keys(memory).length === 0) {
-    try {
-      unlinkSync(path);
-    } catch {
-      // nothing held before either
-    }
-    return;
-  }
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(memory)}\n`, { mode: 0o644 });
-  renameSync(temporary, path);
+  saveStateFile(guardMemoryPath(lockFile), Object.keys(memory).length === 0 ? undefined : memory);
 }

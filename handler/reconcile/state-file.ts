@@ -1,0 +1,18 @@
+// The small JSON files the handler keeps beside its lock file (the guard's
+// memory, the slots a hold keeps), shared by `run`, `sync` and `watch`.
+import { renameSync, unlinkSync, writeFileSync } from "node:fs";
+
+/** Writes `value` as JSON atomically (temporary file + rename); `undefined`: nothing to keep, no file. */
+export function saveStateFile(path: string, value: unknown): void {
+  if (value === undefined) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // nothing was kept before either
+    }
+    return;
+  }
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(value)}\n`, { mode: 0o644 });
+  renameSync(temporary, path);
+}
