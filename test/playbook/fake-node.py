@@ -39,4 +39,11 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer((ADDRESS, PORT), Handler).serve_forever()
+class Server(ThreadingHTTPServer):
+    # The listen backlog: http.server's default of 5 overflows when HAProxy
+    # opens connections for wrk's load and its health checks at once on a
+    # busy machine, and a dropped SYN waits a second or more for its retry.
+    request_queue_size = 256
+
+
+Server((ADDRESS, PORT), Handler).serve_forever()

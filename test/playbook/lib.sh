@@ -212,7 +212,18 @@ slot_has() {
         $1 == be && $col["addr"] == addr { found = 1 } END { exit !found }' <<<"$rows"
 }
 slot_status() { slot_field "$1" "$2" "$3" status; }
-slot_up() { local s; s=$(slot_status "$1" "$2" "$3") || return 1; [[ "$s" == UP* ]]; }
+slot_up() {
+    local s; s=$(slot_status "$1" "$2" "$3") || return 1
+    [[ "$s" == UP* ]] && return 0
+    echo "   (slot $2 $3 is: ${s:-not in any slot})" >&2; return 1
+}
+# slot_up, and when it is not, what HAProxy logged of its checks (for a check made once, not polled).
+slot_still_up() { slot_up "$@" && return 0; health_log "$1"; return 1; }
+# The last state changes HAProxy logged on HOST (a server going DOWN or UP, and why), to stderr.
+health_log() {
+    cin_on "$1" "journalctl -u haproxy --no-pager -o cat 2>/dev/null | grep -E 'is (DOWN|UP|going down)|Health check|backend .* has no server' | tail -n 8" 2>/dev/null \
+        | sed 's/^/   (haproxy) /' >&2 || true
+}
 # In a slot and not in maintenance: the handler has placed it.
 slot_filled() { local s; s=$(slot_status "$1" "$2" "$3") || return 1; [[ -n "$s" && "$s" != MAINT* ]]; }
 # Out of rotation: no slot has the address, or it is in MAINT or DRAIN (a
