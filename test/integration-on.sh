@@ -28,7 +28,7 @@ if [[ -z $version ]]; then
   echo "integration-haproxy-$release: 0 passed, 1 failed, 0 skipped ($program -v printed no HAProxy version)"
   exit 1
 fi
-echo "integration on HAProxy $("$program" -v 2>/dev/null | head -1 | cut -d' ' -f3) ($release)"
+echo "integration on HAProxy $("$program" -v 2>/dev/null | sed -n 1p | cut -d' ' -f3) ($release)"
 # The harness checks every HAProxy it starts is this version.
 export CHH_EXPECT_HAPROXY_VERSION=$version
 exec node test/run-suite.mjs integration --name "integration-haproxy-$version" "${@:2}"

@@ -217,7 +217,7 @@ for h in "${HOSTS[@]}"; do
     check "first run succeeds on $(name_of "$h"): $(recap run1 "$h")" recap_ok run1 "$h"
 done
 if (( FAILED > 0 )); then
-    grep -E '^(fatal|failed):' -A3 "$WORK/run1.log" | head -40
+    grep -E '^(fatal|failed):' -A3 "$WORK/run1.log" | sed -n '1,40p'
     cp "$WORK/run1.log" /tmp/chh-cluster-run1.log 2>/dev/null || true
 fi
 
@@ -422,7 +422,7 @@ for h in "${HOSTS[@]}"; do
     check "second run changed=0 on $(name_of "$h"): $(recap run2 "$h")" recap_ok run2 "$h" changed=0
 done
 if grep -q '^changed:' "$WORK/run2.log"; then
-    grep -B3 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | head -20
+    grep -B3 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
 fi
 for h in "${HOSTS[@]}"; do check "$h: no failed unit after the second run" no_failed_units "$h"; done
 

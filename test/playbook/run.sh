@@ -185,7 +185,7 @@ if [[ $CONTROLLER == suite ]]; then
         ' ctl "$CROOT" "$WORK/ctl" "$INV" "$@"
     }
     export REPO SNAP STAGE
-    check "controller is Debian $RELEASE's ansible: $(ansible_playbook --version 2>&1 | head -1)" \
+    check "controller is Debian $RELEASE's ansible: $(ansible_playbook --version 2>&1 | sed -n 1p)" \
         sh -c "test -n \"\$(chroot '$CROOT' dpkg-query -W -f='\${Version}' ansible-core)\""
 fi
 playbook() { # playbook LOGNAME extra-args...
@@ -200,7 +200,7 @@ unchanged_run() {
     if playbook "$name" "$@"; then
         line=$(recap "$name" | tr -s ' ')
         if grep -q 'changed=0 ' <<<"$line"; then pass "$what: $line"; else
-            grep -B1 -E '^changed:' "$WORK/$name.log" | grep -E '^(TASK|changed)' | head -20
+            grep -B1 -E '^changed:' "$WORK/$name.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
             fail "$what is not changed=0: $line"
         fi
     else
