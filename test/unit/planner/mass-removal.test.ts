@@ -2,8 +2,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planReconcile } from "../../../handler/planner/plan.js";
-import { describeHold, guardMassRemoval, isMassRemoval, type GuardMemory, type MassRemovalPolicy } from "../../../handler/planner/mass-removal.js";
-import type { Endpoint, Health, PlannerPolicy, Slot, SlotClass } from "../../../handler/planner/model.js";
+import { describeHold, guardMassRemoval, isMassRemoval, mergeGuardMemory, type GuardMemory, type MassRemovalPolicy } from "../../../handler/planner/mass-removal.js";
+import type { Endpoint, Health, Plan, PlannerPolicy, PlanStep, Slot, SlotClass, SlotOperation } from "../../../handler/planner/model.js";
 import { freeSlot } from "../slot-fixtures.js";
 
 const httpClass: SlotClass = { prefix: "srv", scheme: "http", sslVerify: true, timeoutClass: "default", growKeywords: [], growLimit: 0 };
@@ -184,5 +184,78 @@ describe("mass-removal guard: edges", () => {
       "mass removal held in be: Consul's answer would take 7 of 10 serving nodes out at once; they stay as they are until the same answer has stood for the hold time (11 s left) or 'sync --allow-mass-removal' is run",
     );
     assert.match(describeHold({ ...hold, releasesAt: Date.now() - 5_000 }), /\(0 s left\)/);
+  });
+});
+
+/** A plan of these steps alone, as the planner would hand it over (steps written out, to reach orders and shapes the planner's own plans never take). */
+function planOf(steps: PlanStep[], draining = 0): Plan {
+  return { steps, leftOut: [], draining, usage: [], versions: [] };
+}
+function step(server: string, activate: SlotOperation[], prepare: SlotOperation[] = []): PlanStep {
+  return { backend: "be", server, reason: "test", prepare, activate };
+}
+const toMaint = (server: string): PlanStep => step(server, [{ kind: "set-state", state: "maint" }]);
+
+describe("mass-removal guard: steps written out", () => {
+  test("a step counts as leaving by its set-state, wherever it stands among the activate operations", () => {
+    const steps = ["srv1", "srv2", "srv3"].map((server) => step(server, [{ kind: "set-health", health: "down" }, { kind: "set-state", state: "maint" }]));
+    const decision = guardMassRemoval(planOf(steps), slots(4), guard, {}, T0, false);
+    assert.deepEqual(decision.held.map((hold) => hold.leaving), [3]);
+    assert.deepEqual(decision.plan.steps, [], "the three leaving steps are dropped");
+  });
+
+  test("only a serving slot can leave: slots already out of rotation (weight 0) put into maint are no loss", () => {
+    const current = slots(4).map((slot, index) => (index < 3 ? { ...slot, weight: 0 } : slot));
+    const decision = guardMassRemoval(planOf(["srv1", "srv2", "srv3"].map(toMaint)), current, guard, {}, T0, false);
+    assert.deepEqual(decision.held, []);
+    assert.equal(decision.plan.steps.length, 3, "every step applies");
+  });
+
+  test("a ready slot with a weight but no address is not serving", () => {
+    const current = slots(8);
+    const { address: _address, port: _port, ...withoutAddress } = current[7]!;
+    current[7] = withoutAddress;
+    const decision = guardMassRemoval(planOf(["srv1", "srv2", "srv3", "srv4"].map(toMaint)), current, guard, {}, T0, false);
+    assert.deepEqual(decision.held.map((hold) => hold.servingBefore), [7], "4 of 7 serving leave: held");
+  });
+
+  test("a serving slot whose weight changes neither leaves nor joins", () => {
+    const reweigh = (server: string): PlanStep => step(server, [], [{ kind: "set-weight", weight: 2 }]);
+    // Three weight changes alone are no removal.
+    assert.deepEqual(guardMassRemoval(planOf(["srv1", "srv2", "srv3"].map(reweigh)), slots(4), guard, {}, T0, false).held, []);
+    // Three of five leave while the other two change weight: still a loss of 3 (more than half of 5).
+    const steps = [...["srv1", "srv2", "srv3"].map(toMaint), ...["srv4", "srv5"].map(reweigh)];
+    const decision = guardMassRemoval(planOf(steps), slots(5), guard, {}, T0, false);
+    assert.deepEqual(decision.held.map((hold) => [hold.leaving, hold.joining]), [[3, 0]]);
+  });
+
+  test("a fill joins by the weight it sets: into a slot at weight 0, with weight 1, it makes up for a leaving node", () => {
+    const current = slots(4).map((slot, index) => (index >= 4 ? { ...slot, weight: 0 } : slot));
+    const fill = (server: string, weight: number): PlanStep =>
+      step(server, [{ kind: "set-state", state: "ready" }], [{ kind: "set-addr", address: `10.0.1.${server.slice(3)}`, port: 80 }, { kind: "set-weight", weight }]);
+    const replaced = [...["srv1", "srv2", "srv3"].map(toMaint), fill("srv5", 1), fill("srv6", 1), fill("srv7", 1)];
+    assert.deepEqual(guardMassRemoval(planOf(replaced), current, guard, {}, T0, false).held, [], "three leave, three join");
+    // Filled at weight 0 (a waiting generation) they do not serve, so they make up for nothing.
+    const waiting = [...["srv1", "srv2", "srv3"].map(toMaint), fill("srv5", 0), fill("srv6", 0), fill("srv7", 0)];
+    assert.deepEqual(guardMassRemoval(planOf(waiting), current, guard, {}, T0, false).held.map((hold) => hold.joining), [0]);
+  });
+
+  test("the hold's slots are sorted whatever the plan's order; an IPv6 address is bracketed", () => {
+    const current = slots(4);
+    current[1] = { ...current[1]!, address: "fd00::2" };
+    const decision = guardMassRemoval(planOf(["srv3", "srv2", "srv1"].map(toMaint)), current, guard, {}, T0, false);
+    assert.deepEqual(decision.held[0]!.slots, ["srv1 10.0.0.1:80", "srv2 [fd00::2]:80", "srv3 10.0.0.3:80"]);
+  });
+});
+
+describe("mass-removal guard: memory across partial reconciles", () => {
+  const hold = (signature: string): GuardMemory[string] => ({ signature, since: T0 });
+  test("backends the reconcile covered take its memory (a released hold is forgotten); the others keep theirs", () => {
+    const before: GuardMemory = { a: hold("a1"), b: hold("b1"), c: hold("c1") };
+    const after: GuardMemory = { b: hold("b2") };
+    assert.deepEqual(mergeGuardMemory(before, after, new Set(["a", "b"])), { b: hold("b2"), c: hold("c1") });
+  });
+  test("nothing covered: the memory stays as it was, plus what the reconcile remembered", () => {
+    assert.deepEqual(mergeGuardMemory({ a: hold("a1") }, { d: hold("d1") }, new Set()), { a: hold("a1"), d: hold("d1") });
   });
 });
