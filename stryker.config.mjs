@@ -1,6 +1,6 @@
 // Mutation testing (StrykerJS 9, Node 20) of the planner, node settings (and
 // their key table), the runtime command builders (and their limits), the
-// mass-removal guard and the run-again rule against the unit tests. It mutates the compiled JS in dist/ ('npm run
+// mass-removal guard, the run-again rule and the slots file renderer against the unit tests. It mutates the compiled JS in dist/ ('npm run
 // build' first): the command runner starts test/mutation/unit-tests.mjs once
 // per mutant, in one process, which is far cheaper than compiling TypeScript
 // per mutant. See docs/mutation-testing.md.
@@ -18,10 +18,12 @@ export default {
     "dist/handler/source/setting-keys.js",
     "dist/handler/haproxy-runtime-api/commands.js",
     "dist/handler/haproxy-runtime-api/limits.js",
-    // The promised rule outside the planner: when a reconcile asks for the
-    // next one (drain end, hold release, a refused command). The mass-removal
-    // guard is in planner/ above. slots-file/render.js is not in yet: measure it first.
+    // The promised rules outside the planner: when a reconcile asks for the
+    // next one (drain end, hold release, a refused command), and the slots
+    // file a reload or restart loads (every node in its slot). The
+    // mass-removal guard is in planner/ above.
     "dist/handler/reconcile/run-again.js",
+    "dist/handler/slots-file/render.js",
   ],
   // dist/ is git-ignored, so Stryker would not copy it into its sandbox by default.
   ignorePatterns: ["/.stryker-tmp", "/reports", "/dist/bench", "/dist/test/integration", "!/dist"],

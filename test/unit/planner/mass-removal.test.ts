@@ -213,7 +213,9 @@ describe("mass-removal guard: steps written out", () => {
 
   test("a ready slot with a weight but no address is not serving", () => {
     const current = slots(8);
-    const { address: _address, port: _port, ...withoutAddress } = current[7]!;
+    const withoutAddress: Slot = { ...current[7]! };
+    delete withoutAddress.address;
+    delete withoutAddress.port;
     current[7] = withoutAddress;
     const decision = guardMassRemoval(planOf(["srv1", "srv2", "srv3", "srv4"].map(toMaint)), current, guard, {}, T0, false);
     assert.deepEqual(decision.held.map((hold) => hold.servingBefore), [7], "4 of 7 serving leave: held");

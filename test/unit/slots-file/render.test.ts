@@ -99,7 +99,8 @@ describe("renderSlotsFile: the whole text", () => {
   const lstSlot = (number: number, changes: Partial<Slot>): Slot => freeSlot("lst", number, "web", { adminState: "ready", status: "UP", ...changes });
 
   test("every line: kept, a range split around its filled slots, the template's keywords less those the settings write, grown slots after the last line", () => {
-    const { port: _port, ...noPort } = slot(2, { address: "10.0.0.2" });
+    const noPort = slot(2, { address: "10.0.0.2" });
+    delete noPort.port;
     const slots: Slot[] = [
       lstSlot(1, { address: "10.0.0.1", port: 81, weight: 2, maxconn: 0 }),
       lstSlot(4, { address: "fd00::4", port: 8080, weight: 1, maxconn: 5, adminState: "maint" }),
@@ -161,5 +162,44 @@ describe("parseTemplateRange: edges", () => {
     assert.deepEqual(parseTemplateRange("1"), { first: 1, last: 1 });
     assert.deepEqual(parseTemplateRange("9999999"), { first: 1, last: 9999999 });
     for (const text of ["12345678", "1-", "-5", " 5", "5 ", "1-5x", "0-3", ""]) assert.equal(parseTemplateRange(text), undefined, text);
+  });
+});
+
+describe("renderSlotsFile: sections and comments", () => {
+  test("a section starts only at the start of a line (indented or not); a word like 'global' inside a line is no section", () => {
+    const text = [
+      "backend iri_back",
+      "    # the global rate limit applies here too",
+      "    acl from_listen src 10.0.0.0/8",
+      "    server-template irisrv 1-2 0.0.0.0:80 check   # two slots",
+      "  backend other",
+      "    server-template irisrv  1-2\t0.0.0.0:80   check",
+      "",
+    ].join("\n");
+    const both = new Map([["iri_back", ["irisrv"]], ["other", ["irisrv"]]]);
+    const slots = [slot(1, { address: "10.0.0.1" }), slot(2, { address: "10.0.0.2", backend: "other" })];
+    assert.deepEqual(renderSlotsFile(text, slots, both, "t").split("\n").slice(2), [
+      "backend iri_back",
+      "    # the global rate limit applies here too",
+      "    acl from_listen src 10.0.0.0/8",
+      "    server irisrv1 10.0.0.1:14265 check weight 1",
+      "    server-template irisrv 2-2 0.0.0.0:80 check",
+      "  backend other",
+      "    server-template irisrv 1-1 0.0.0.0:80 check",
+      "    server irisrv2 10.0.0.2:14265 check weight 1",
+      "",
+    ]);
+  });
+
+  test("grown slots of a prefix follow its last line in their own backend only", () => {
+    const text = "backend iri_back\n    server-template irisrv 1 0.0.0.0:80\nbackend other\n    server-template irisrv 1 0.0.0.0:80\n";
+    const both = new Map([["iri_back", ["irisrv"]], ["other", ["irisrv"]]]);
+    const slots = [slot(2, { address: "10.0.0.2" }), slot(3, { address: "10.0.0.3", backend: "other" })];
+    assert.deepEqual(serverLines(renderSlotsFile(text, slots, both, "t")), [
+      "server-template irisrv 1-1 0.0.0.0:80",
+      "server irisrv2 10.0.0.2:14265 weight 1",
+      "server-template irisrv 1-1 0.0.0.0:80",
+      "server irisrv3 10.0.0.3:14265 weight 1",
+    ]);
   });
 });
