@@ -16,16 +16,17 @@ export function slotNumber(serverName: string, prefix: string): number | undefin
   return Number(rest);
 }
 
-/** `show servers state` columns by HAProxy's name, for the settings' `read` (parse.ts reads them). */
-const SERVERS_STATE_COLUMNS: Readonly<Record<string, keyof ServerStateRow>> = {
+/**
+ * The `show servers state` columns the settings read (planner/slot-settings.ts
+ * `reportedIn`), by HAProxy's name, as parse.ts reads them into a row. A
+ * setting that names another column reads nothing (a unit test checks each
+ * named column has its field here).
+ */
+export const SERVERS_STATE_COLUMNS: Readonly<Record<string, keyof ServerStateRow>> = {
   srv_addr: "address",
   srv_port: "port",
   srv_admin_state: "adminState",
-  srv_op_state: "operationalState",
   srv_uweight: "userWeight",
-  srv_iweight: "initialWeight",
-  srv_check_state: "checkState",
-  srv_check_port: "checkPort",
 };
 
 function serversStateColumn(row: ServerStateRow, name: string): string | undefined {
@@ -33,10 +34,11 @@ function serversStateColumn(row: ServerStateRow, name: string): string | undefin
   return field === undefined ? undefined : String(row[field]);
 }
 
-/** Every slot setting from the report it comes in (planner/slot-settings.ts). */
-function readSettings(slot: Slot, state: ServerStateRow, stat: StatRow | undefined): void {
+/** The slot settings reported in `show servers state` (those in `show stat` are applyStatRow's). */
+function readServersStateSettings(slot: Slot, state: ServerStateRow): void {
   for (const entry of SETTINGS) {
-    const operation = entry.read((name) => (entry.reportedIn.command === "show stat" ? stat?.[name] : serversStateColumn(state, name)));
+    if (entry.reportedIn.command !== "show servers state") continue;
+    const operation = entry.read((name) => serversStateColumn(state, name));
     if (operation) entry.record(slot, operation);
   }
 }
@@ -47,7 +49,7 @@ export interface SlotRecord {
   serverId: number;
 }
 
-/** The row-level part of a slot: what `show stat` says (sessions, seconds since the last change). */
+/** The row-level part of a slot: what `show stat` says (its settings there, sessions, seconds since the last change). */
 export function applyStatRow(slot: Slot, stat: StatRow | undefined, fallbackSecondsSinceChange: number): void {
   slot.status = stat?.["status"] ?? "";
   for (const entry of SETTINGS) {
@@ -91,7 +93,7 @@ export function slotRecordsFromRuntime(states: readonly ServerStateRow[], stats:
       sessions: 0,
       secondsSinceChange: 0,
     };
-    readSettings(slot, state, stat);
+    readServersStateSettings(slot, state);
     applyStatRow(slot, stat, state.secondsSinceLastChange);
     records.push({ slot, serverId: state.serverId });
   }

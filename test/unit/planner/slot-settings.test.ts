@@ -14,6 +14,7 @@ import {
   type SlotSettingFields,
 } from "../../../handler/planner/slot-settings.js";
 import { STAT_COLUMNS } from "../../../handler/haproxy-state/reader.js";
+import { SERVERS_STATE_COLUMNS } from "../../../handler/haproxy-state/slots.js";
 
 // The headers HAProxy 2.6 prints (format 1 of `show servers state`; `show stat`'s first columns up to `slim`).
 const SERVERS_STATE_HEADER = "be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port".split(" ");
@@ -43,6 +44,11 @@ describe("slot settings table", () => {
       ],
     );
     assert.deepEqual(STAT_COLUMNS, ["status", "scur", "lastchg", "slim"]);
+  });
+
+  test("the slot reader has a row field for every show servers state column the table names, and for no other", () => {
+    const named = SETTINGS.filter((setting) => setting.reportedIn.command === "show servers state").flatMap((setting) => setting.reportedIn.columns);
+    assert.deepEqual(Object.keys(SERVERS_STATE_COLUMNS).sort(), [...named].sort());
   });
 
   test("the address is sent with every fill and prepared; the state is activated; the others are prepared when different", () => {

@@ -203,3 +203,54 @@ describe("renderSlotsFile: sections and comments", () => {
     ]);
   });
 });
+
+describe("renderSlotsFile: what is a template line, a section and a grown slot", () => {
+  const both = new Map([["iri_back", ["irisrv", "tls"]], ["other", ["irisrv"]]]);
+
+  test("runs of blanks between words; a commented-out template line stays a comment; a bare section keyword ends the backend", () => {
+    const text = [
+      "backend  iri_back",
+      "#server-template irisrv 1-2 0.0.0.0:80",
+      "    server-template  irisrv 1-2  0.0.0.0:80 check",
+      "defaults",
+      "    server-template irisrv 1-2 0.0.0.0:80",
+    ].join("\n");
+    assert.deepEqual(renderSlotsFile(text, [slot(1, { address: "10.0.0.1" })], both, "t").split("\n").slice(2), [
+      "backend  iri_back",
+      "#server-template irisrv 1-2 0.0.0.0:80",
+      "    server irisrv1 10.0.0.1:14265 check weight 1",
+      "    server-template irisrv 2-2 0.0.0.0:80 check",
+      "defaults",
+      "    server-template irisrv 1-2 0.0.0.0:80",
+    ]);
+  });
+
+  test("a frontend named like a managed backend is no backend", () => {
+    // "2" would come out as "1-2" if the line were taken for a template of the backend.
+    const text = "frontend iri_back\n    server-template irisrv 2 0.0.0.0:80\n";
+    assert.equal(renderSlotsFile(text, [slot(1, { address: "10.0.0.1" })], managed, "t").split("\n").slice(2).join("\n"), text);
+  });
+
+  test("a slot is grown when no template line of its own prefix, in its own backend, covers its number", () => {
+    const text = ["backend iri_back", "    server-template irisrv 3-4 0.0.0.0:80", "    server-template tls 1-9 0.0.0.0:443 ssl", "backend other", "    server-template irisrv 1-9 0.0.0.0:80"].join("\n");
+    // irisrv1 is below its range, irisrv6 above it; tls 1-9 and other's 1-9 cover both numbers, but not for this prefix and backend.
+    const slots = [slot(1, { address: "10.0.0.1" }), slot(6, { address: "10.0.0.6" })];
+    assert.deepEqual(serverLines(renderSlotsFile(text, slots, both, "t")), [
+      "server-template irisrv 3-4 0.0.0.0:80",
+      "server irisrv1 10.0.0.1:14265 weight 1",
+      "server irisrv6 10.0.0.6:14265 weight 1",
+      "server-template tls 1-9 0.0.0.0:443 ssl",
+      "server-template irisrv 1-9 0.0.0.0:80",
+    ]);
+  });
+
+  test("a slot with a port but no address is free", () => {
+    const portOnly = freeSlot("iri_back", 1, "irisrv", { port: 80, adminState: "ready" });
+    assert.equal(serverLines(renderSlotsFile(TEMPLATE, [portOnly], managed, "t"))[0], "server-template irisrv 1-6 0.0.0.0:80 check weight 1 disabled init-addr none");
+  });
+
+  test("the error is a SlotsTemplateError by name; FIRST-LAST takes several digits on both sides", () => {
+    assert.throws(() => renderSlotsFile("backend iri_back\n  server-template irisrv x 0.0.0.0:80\n", [], managed, "t"), (error: unknown) => error instanceof Error && error.name === "SlotsTemplateError");
+    assert.deepEqual(parseTemplateRange("3-12"), { first: 3, last: 12 });
+  });
+});
