@@ -38,8 +38,8 @@ export default {
   incremental: false,
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   // break: a score under it fails the run; a couple of points under the
-  // score reached (90.86 % on 2026-11-26, see docs/mutation-testing.md).
-  thresholds: { high: 90, low: 75, break: 88 },
+  // score reached (92.89 % on 2026-12-06, see docs/mutation-testing.md).
+  thresholds: { high: 90, low: 75, break: 90 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
 };
