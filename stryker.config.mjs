@@ -10,9 +10,6 @@ export default {
   commandRunner: { command: "node test/mutation/unit-tests.mjs" },
   mutate: [
     "dist/handler/planner/**/*.js",
-    // Moved into planner/ from source/ (selection keys) without tests of its
-    // own in test/mutation/unit-tests.mjs yet: mutated once they run there.
-    "!dist/handler/planner/selection.js",
     "dist/handler/haproxy-state/slots.js",
     "dist/handler/source/node-settings.js",
     "dist/handler/source/setting-keys.js",
@@ -38,7 +35,7 @@ export default {
   incremental: false,
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   // break: a score under it fails the run; a couple of points under the
-  // score reached (92.89 % on 2026-12-06, see docs/mutation-testing.md).
+  // score reached (92.91 % on 2026-12-06, see docs/mutation-testing.md).
   thresholds: { high: 90, low: 75, break: 90 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",

@@ -27,6 +27,8 @@ await import("../../dist/test/unit/planner/mass-removal.test.js");
 await import("../../dist/test/unit/reconcile/run-again.test.js");
 // The slot settings table (planner/slot-settings), itself and as the slots file, the cache and `status` use it.
 await import("../../dist/test/unit/planner/slot-settings.test.js");
+// Selection keys and managed prefixes.
+await import("../../dist/test/unit/planner/selection.test.js");
 await import("../../dist/test/unit/slots-file/render.test.js");
 await import("../../dist/test/unit/haproxy-state/cache.test.js");
 await import("../../dist/test/unit/cli/format-status.test.js");
