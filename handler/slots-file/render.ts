@@ -114,7 +114,10 @@ export function renderSlotsFile(template: string, slots: readonly Slot[], manage
     filled.set(slot.backend, byPrefix);
   }
 
-  const lines = template.split("\n");
+  // A template saved with CRLF line ends is read line by line all the same
+  // (a server-template line ending in \r would not match and keep its
+  // filled slots out of the file); the file is written with LF.
+  const lines = template.split(/\r?\n/);
   // Where each prefix's last template line is, so grown slots follow it.
   const lastTemplateLine = new Map<string, { index: number; line: TemplateLine }>();
   const parsed = new Map<number, TemplateLine>();

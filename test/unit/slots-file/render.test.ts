@@ -254,3 +254,12 @@ describe("renderSlotsFile: what is a template line, a section and a grown slot",
     assert.deepEqual(parseTemplateRange("3-12"), { first: 3, last: 12 });
   });
 });
+
+describe("renderSlotsFile: line ends", () => {
+  test("a template with CRLF line ends: its filled slots are written out as for LF, the file with LF", () => {
+    const crlf = TEMPLATE.split("\n").join("\r\n");
+    const slots = [slot(1, { address: "10.0.0.1" })];
+    assert.equal(renderSlotsFile(crlf, slots, managed, "t"), renderSlotsFile(TEMPLATE, slots, managed, "t"));
+    assert.equal(serverLines(renderSlotsFile(crlf, slots, managed, "t"))[0], "server irisrv1 10.0.0.1:14265 check init-addr none weight 1");
+  });
+});
