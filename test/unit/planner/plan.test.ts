@@ -340,3 +340,19 @@ describe("planner edges (from surviving mutants)", () => {
     assert.deepEqual(plan.steps, []);
   });
 });
+
+// Written for survivors of the mutation run of 2026-12-06 (docs/mutation-survivors.md, "a test gap").
+describe("planner: gaps the mutation run found", () => {
+  test("a passing node is ready whatever the policy does with warning", () => {
+    const plan = planReconcile([endpoint("a", "10.0.0.1"), endpoint("w", "10.0.0.2", "warning")], emptySlots("be", 3), policy({ warningAs: "drain" }));
+    assert.deepEqual(stepFor(plan.steps, "srv1").activate[0], { kind: "set-state", state: "ready" });
+    assert.equal(stepFor(plan.steps, "srv1").serviceId, "a");
+  });
+
+  test("the lowest free slot is filled first, whatever order HAProxy lists the slots in", () => {
+    const slots = emptySlots("be", 6);
+    const listed = [...slots.slice(3), ...slots.slice(0, 3)];
+    const plan = planReconcile([endpoint("a", "10.0.0.1")], listed, policy());
+    assert.deepEqual(plan.steps.map((step) => step.server), ["srv1"]);
+  });
+});

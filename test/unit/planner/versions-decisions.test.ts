@@ -253,3 +253,11 @@ describe("versions: what takes traffic, for the serving generation", () => {
     assert.equal(control.serving, "1.5.x");
   });
 });
+
+// Written for a survivor of the mutation run of 2026-12-06 (docs/mutation-survivors.md, "a test gap").
+describe("canaryWeights: no canary weight", () => {
+  test("no canary, or only canaries at weight 0 (all draining or in maintenance): the serving weights stay as they are", () => {
+    assert.deepEqual(canaryWeights([1, 1], [], 10, 256), { serving: [1, 1], canary: [] });
+    assert.deepEqual(canaryWeights([1, 2], [0, 0], 10, 256), { serving: [1, 2], canary: [0, 0] });
+  });
+});
