@@ -349,6 +349,17 @@ describe("planner: gaps the mutation run found", () => {
     assert.equal(stepFor(plan.steps, "srv1").serviceId, "a");
   });
 
+  test("a free slot that still names a departed node's address and is filled now gets the fill alone, not also the forget", () => {
+    const slots = emptySlots("be", 3);
+    slots[0] = occupy(slots[0]!, "10.0.0.7", { adminState: "maint", status: "MAINT" });
+    const plan = planReconcile([endpoint("a", "10.0.0.1")], slots, policy());
+    assert.deepEqual(plan.steps.map((step) => [step.server, step.serviceId]), [["srv1", "a"]]);
+    assert.deepEqual(stepFor(plan.steps, "srv1").prepare[0], { kind: "set-addr", address: "10.0.0.1", port: 14265 });
+    // Nobody filling it, the same slot is freed of the old address.
+    const alone = planReconcile([], slots, policy());
+    assert.deepEqual(alone.steps.map((step) => [step.server, step.reason]), [["srv1", "free: forget the address of a node no longer in Consul"]]);
+  });
+
   test("the lowest free slot is filled first, whatever order HAProxy lists the slots in", () => {
     const slots = emptySlots("be", 6);
     const listed = [...slots.slice(3), ...slots.slice(0, 3)];
