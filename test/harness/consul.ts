@@ -113,16 +113,24 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     return Array.isArray(checks) ? (checks as { CheckID: string; Status: string }[]).find((check) => check.CheckID === "serfHealth")?.Status : undefined;
   };
 
-  const start = async (waitFor: "member" | "api" = "member"): Promise<void> => {
+  const start = async (waitFor: "member" | "api" = "member", attempt = 1): Promise<void> => {
     const process = spawn("consul", ["agent", "-config-file", configFile], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     process.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     child = process;
-    const exited = () => (process.exitCode !== null ? `consul exited (${process.exitCode})` : undefined);
+    const exited = () => (process.exitCode !== null ? `consul exited (${process.exitCode}): ${stderr.trim().split("\n").slice(-3).join(" | ")}` : undefined);
     if (options.leaderless || waitFor === "api") {
-      await eventually(async () => (await fetch(`${address}/v1/agent/self`)).ok, (ok) => ok, "the Consul agent", 15_000, { giveUpIf: exited });
+      try {
+        await eventually(async () => (await fetch(`${address}/v1/agent/self`)).ok, (ok) => ok, "the Consul agent", 15_000, { giveUpIf: exited });
+      } catch (error) {
+        // A restarted agent can exit at once on a loaded machine (the last
+        // one's ports not free yet): started again, twice at most.
+        if (process.exitCode === null || attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+        await start(waitFor, attempt + 1);
+      }
       return;
     }
     await eventually(
