@@ -10,8 +10,7 @@
 // (the guard then sees the same removal and keeps holding it), and steps that
 // put it back are applied with the plan. A kept slot whose node the plan
 // now takes out (the hold released) is not put back.
-import { readFileSync } from "node:fs";
-import { saveStateFile } from "./state-file.js";
+import { loadStateFile, saveStateFile } from "./state-file.js";
 import type { PlanStep, PlannerPolicy, Slot, SlotOperation } from "../planner/model.js";
 import type { GuardMemory, HeldRemoval } from "../planner/mass-removal.js";
 
@@ -43,12 +42,8 @@ function isKept(value: unknown): value is KeptSlot {
 
 /** The kept slots; a missing or unreadable file keeps none (a restart then loses the held nodes, as before). */
 export function loadKeptSlots(lockFile: string): KeptSlot[] {
-  try {
-    const parsed: unknown = JSON.parse(readFileSync(keptSlotsPath(lockFile), "utf8"));
-    return Array.isArray(parsed) ? parsed.filter(isKept) : [];
-  } catch {
-    return [];
-  }
+  const parsed = loadStateFile(keptSlotsPath(lockFile));
+  return Array.isArray(parsed) ? parsed.filter(isKept) : [];
 }
 
 export function saveKeptSlots(lockFile: string, kept: readonly KeptSlot[]): void {

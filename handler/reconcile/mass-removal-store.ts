@@ -3,8 +3,7 @@
 // share it (they all reconcile under that lock), so a hold started by one
 // is released by whichever reconciles after the hold time, and `status`
 // can show it.
-import { readFileSync } from "node:fs";
-import { saveStateFile } from "./state-file.js";
+import { loadStateFile, saveStateFile } from "./state-file.js";
 import type { GuardMemory, RememberedHold } from "../planner/mass-removal.js";
 
 export function guardMemoryPath(lockFile: string): string {
@@ -19,22 +18,12 @@ function isRemembered(value: unknown): value is RememberedHold {
 
 /** The remembered holds; a missing or unreadable file is an empty memory (a hold then starts over). */
 export function loadGuardMemory(lockFile: string): GuardMemory {
-  let text: string;
-  try {
-    text = readFileSync(guardMemoryPath(lockFile), "utf8");
-  } catch {
-    return {};
+  const parsed = loadStateFile(guardMemoryPath(lockFile));
+  const memory: GuardMemory = {};
+  if (typeof parsed === "object" && parsed !== null) {
+    for (const [backend, hold] of Object.entries(parsed)) if (isRemembered(hold)) memory[backend] = hold;
   }
-  try {
-    const parsed: unknown = JSON.parse(text);
-    const memory: GuardMemory = {};
-    if (typeof parsed === "object" && parsed !== null) {
-      for (const [backend, hold] of Object.entries(parsed)) if (isRemembered(hold)) memory[backend] = hold;
-    }
-    return memory;
-  } catch {
-    return {};
-  }
+  return memory;
 }
 
 /** Writes the memory atomically; no holds, no file. */
