@@ -271,10 +271,20 @@ pow_only_b() {
     done
 }
 check "PoW requests (attachToTangle) reach the PoW node only" pow_only_b
+# Round robin over two UP servers: both answer within a few requests. A
+# request can fail or be slow on a loaded machine (curl -m 5), so ask up to 12
+# times and, when one node never answers, say who did and what HAProxy saw.
 both_nodes_answer() {
-    local seen="" i
-    for i in 1 2 3 4 5 6; do seen+=$(cin "$API -d '{\"command\":\"getNodeInfo\"}'"); done
-    grep -q node-a <<<"$seen" && grep -q node-b <<<"$seen"
+    local seen="" answers="" out i
+    for i in $(seq 1 12); do
+        out=$(cin "$API -d '{\"command\":\"getNodeInfo\"}'" 2>/dev/null) || out="(curl failed)"
+        seen+="$out"
+        answers+=" $(grep -o 'node-[ab]' <<<"$out" | sed -n 1p || true)"
+        grep -q node-a <<<"$seen" && grep -q node-b <<<"$seen" && return 0
+    done
+    echo "   (answers:$answers)" >&2
+    slot_up lb iri_back "$A"; slot_up lb iri_back "$B"; health_log lb
+    return 1
 }
 check "default requests are balanced over both nodes" both_nodes_answer
 check "admin command from a non-allow-listed source is refused (403)" \
