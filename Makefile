@@ -1,7 +1,7 @@
 # The two commands at the top of README.md:
 #   make demo   - everything on loopback: Consul, HAProxy, the handler, sample nodes
 #   make test   - installs what is missing, then lint, typecheck and every test suite
-.PHONY: deps build lint typecheck unit integration playbook cluster test demo demo-stop bench clean deb package-test
+.PHONY: deps build lint typecheck unit integration playbook cluster test demo demo-stop bench soak clean deb package-test
 
 deps:
 	bash scripts/install-deps.sh
@@ -43,6 +43,12 @@ demo-stop:
 # make bench BENCH="--quick --only latency,scale"
 bench: build
 	node dist/bench/run-all.js $(BENCH)
+
+# make soak SEED=42 MINUTES=60: faults drawn from the seed, under load (test/soak/soak.ts)
+SEED ?=
+MINUTES ?= 3
+soak: build
+	node dist/test/soak/soak.js --seed "$(SEED)" --minutes "$(MINUTES)"
 
 clean:
 	rm -rf dist

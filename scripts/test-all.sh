@@ -92,6 +92,9 @@ step tests demo 180 bash test/demo-check.sh
 step tests integration-haproxy-2.6 1500 bash test/integration-on.sh host
 step tests integration-haproxy-3.0 1500 bash test/integration-on.sh trixie
 step tests integration-haproxy-3.2 1500 bash test/integration-on.sh forky
+# Three minutes of seeded faults under load (make soak); a fixed seed, so a
+# failure here replays with `make soak SEED=20261206 MINUTES=3`.
+step tests soak 600 node dist/test/soak/soak.js --seed 20261206 --minutes 3
 if [ "${SKIP_PLAYBOOK:-0}" = 1 ]; then
   skipped+=(playbook-debian-12 playbook-debian-13 package-debian-12 package-debian-13 cluster)
 else

@@ -55,13 +55,34 @@ export interface ConsulOptions {
    * leader, and answers reads with 500 "No cluster leader".
    */
   leaderless?: boolean;
-  /** A client agent (server: false) that joins this server's gossip; ACLs and TLS are not combined with it. */
-  joins?: ConsulAgent;
+  /** A client agent (server: false) that joins these servers' gossip; ACLs and TLS are not combined with it. */
+  joins?: ConsulAgent | readonly ConsulAgent[];
+  /** One server of a cluster (startConsulCluster): its gossip port and its peers' are chosen up front. */
+  cluster?: { bootstrapExpect: number; serfLanPort: number; peerSerfLanPorts: readonly number[] };
+}
+
+/**
+ * A cluster of `size` servers on loopback (3 or 5, as production runs), each
+ * a ConsulAgent of its own: stop() one (the leader, say) and start() it
+ * again. Resolves once every server sees a leader and itself alive.
+ */
+export async function startConsulCluster(size = 3): Promise<ConsulAgent[]> {
+  const serfPorts = await freePorts(size);
+  return Promise.all(
+    serfPorts.map((serfLanPort) => startConsul({ cluster: { bootstrapExpect: size, serfLanPort, peerSerfLanPorts: serfPorts.filter((port) => port !== serfLanPort) } })),
+  );
 }
 
 export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
   const directory = mkdtempSync(join(tmpdir(), "cht-consul-"));
-  const [httpPort, dnsPort, serfLan, serfWan, serverPort, grpcPort, httpsPort] = (await freePorts(7)) as [number, number, number, number, number, number, number];
+  const [httpPort, dnsPort, allocatedSerfLan, serfWan, serverPort, grpcPort, httpsPort] = (await freePorts(7)) as [number, number, number, number, number, number, number];
+  const serfLan = options.cluster?.serfLanPort ?? allocatedSerfLan;
+  const joins = options.joins === undefined ? [] : Array.isArray(options.joins) ? (options.joins as readonly ConsulAgent[]) : [options.joins as ConsulAgent];
+  const role = options.cluster
+    ? { server: true, bootstrap_expect: options.cluster.bootstrapExpect, retry_join: options.cluster.peerSerfLanPorts.map((port) => `127.0.0.1:${port}`), retry_interval: "1s" }
+    : joins.length > 0
+      ? { server: false, retry_join: joins.map((server) => `127.0.0.1:${server.serfLanPort}`), retry_interval: "1s" }
+      : { server: true, bootstrap_expect: options.leaderless ? 2 : 1 };
   const masterToken = options.acl ? randomUUID() : undefined;
   const configFile = join(directory, "config.json");
   const config: Record<string, unknown> = {
@@ -69,7 +90,7 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     bind_addr: "127.0.0.1",
     client_addr: "127.0.0.1",
     advertise_addr: "127.0.0.1",
-    ...(options.joins ? { server: false, retry_join: [`127.0.0.1:${options.joins.serfLanPort}`], retry_interval: "1s" } : { server: true, bootstrap_expect: options.leaderless ? 2 : 1 }),
+    ...role,
     node_name: `test-${httpPort}`,
     ports: { http: httpPort, dns: dnsPort, serf_lan: serfLan, serf_wan: serfWan, server: serverPort, grpc: grpcPort },
     enable_script_checks: false,

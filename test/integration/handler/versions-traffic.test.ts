@@ -3,7 +3,7 @@
 // requests, and a switch that loses no request under keep-alive load (wrk).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { eventually, startStack } from "./stack.js";
 import { versionNode, register, syncOk, versioned, versionsSeen, upSlots } from "./versions-lib.js";
 
@@ -39,15 +39,19 @@ describe("versioning under traffic", () => {
     await syncOk(stack);
     await upSlots(stack, [next.port]);
 
-    // Bounded: 2 connections, 6 seconds, loopback only.
-    const load = new Promise<string>((resolve, reject) => {
-      execFile("wrk", ["-t1", "-c2", "-d6s", `http://127.0.0.1:${stack.frontendPort}/`], (error, stdout) => (error ? reject(error) : resolve(stdout)));
-    });
+    // 2 connections, loopback only, until the new generation has had its
+    // share (SIGINT: wrk prints its summary); 60 s at most. A fixed short run
+    // ended before that on a loaded machine.
+    const wrk = spawn("wrk", ["-t1", "-c2", "-d60s", `http://127.0.0.1:${stack.frontendPort}/`], { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    wrk.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const load = new Promise<string>((resolve) => wrk.once("exit", () => resolve(output)));
     await eventually(async () => old.hits, (hits) => hits > 200, "load reaching the serving generation");
     await stack.consul.deregister("wold");
     await syncOk(stack);
     const oldHits = old.hits;
-    await eventually(async () => next.hits, (hits) => hits > 200, "load reaching the new generation after the switch");
+    await eventually(async () => next.hits, (hits) => hits > 200, "load reaching the new generation after the switch", 30_000);
+    wrk.kill("SIGINT");
     const report = await load;
     assert.match(report, /requests in/);
     assert.doesNotMatch(report, /Non-2xx or 3xx responses/, report);

@@ -1,0 +1,65 @@
+// What the soak counts as HAProxy equal to Consul, as an empty backend and as growth.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { ServerStateRow, StatRow } from "../../../handler/haproxy-runtime-api/index.js";
+import { actualInRotation, backendsWithoutUpServer, difference, expectedInRotation, growth, type HealthEntry, type Layout } from "../../soak/invariants.js";
+
+const layout: Layout = { defaultBackend: "be", powBackend: "pow", slotPrefix: "s", defaults: { weight: 1, maxconn: 0 }, powDefaults: { weight: 1, maxconn: 2 } };
+
+function entry(port: number, meta: Record<string, string>, statuses: string[] = ["passing"]): HealthEntry {
+  return { Service: { ID: `n${port}`, Address: "127.0.0.1", Port: port, Meta: meta }, Node: { Address: "10.0.0.1" }, Checks: statuses.map((Status) => ({ Status })) };
+}
+
+function state(backendName: string, serverName: string, port: number, adminState = 0, userWeight = 1): ServerStateRow {
+  return { backendId: 1, backendName, serverId: 1, serverName, address: "127.0.0.1", operationalState: 2, adminState, userWeight, initialWeight: 1, secondsSinceLastChange: 0, checkStatus: 0, checkResult: 0, checkHealth: 0, checkState: 0, agentState: 0, port, useSsl: false, checkPort: 0 };
+}
+
+function stat(pxname: string, svname: string, status: string, slim = ""): StatRow {
+  return { pxname, svname, status, slim } as StatRow;
+}
+
+describe("soak invariants", () => {
+  test("Consul's answer: pow places a node, Meta sets weight and maxconn, a critical check takes it out, a warning does not", () => {
+    const expected = expectedInRotation(
+      [entry(1, {}), entry(2, { haproxy_pow: "true", haproxy_weight: "5", haproxy_maxconn: "9" }), entry(3, { haproxy_pow: "only", haproxy_pow_maxconn: "4" }), entry(4, {}, ["passing", "critical"]), entry(5, {}, ["warning"])],
+      layout,
+    );
+    assert.deepEqual(expected, [
+      "be 127.0.0.1:1 weight=1 maxconn=0",
+      "be 127.0.0.1:2 weight=5 maxconn=9",
+      "be 127.0.0.1:5 weight=1 maxconn=0",
+      "pow 127.0.0.1:2 weight=5 maxconn=2",
+      "pow 127.0.0.1:3 weight=1 maxconn=4",
+    ]);
+  });
+
+  test("HAProxy's slots: only ready slots of our prefix count (0x04, disabled in the configuration, is ready once enabled); maxconn from show stat", () => {
+    const actual = actualInRotation(
+      [state("be", "s1", 1, 4), state("be", "s2", 2, 1), state("be", "s3", 3, 8), state("be", "s5", 5, 0x20), state("be", "s6", 6, 0x10), state("be", "other1", 4), state("pow", "s1", 2, 0, 5), state("elsewhere", "s1", 9)],
+      [stat("pow", "s1", "UP", "2")],
+      layout,
+    );
+    assert.deepEqual(actual, ["be 127.0.0.1:1 weight=1 maxconn=0", "pow 127.0.0.1:2 weight=5 maxconn=2"]);
+  });
+
+  test("difference names what each side has alone, duplicates counted", () => {
+    assert.deepEqual(difference(["a", "b", "b"], ["b", "c"]), ["+ c", "- a", "- b"]);
+    assert.deepEqual(difference(["a"], ["a"]), []);
+  });
+
+  test("a backend without an UP server", () => {
+    const rows = [stat("be", "s1", "UP 1/3"), stat("pow", "s1", "DOWN"), stat("pow", "BACKEND", "UP"), stat("pow", "x1", "UP")];
+    assert.deepEqual(backendsWithoutUpServer(rows, ["be", "pow"], "s"), ["pow"]);
+  });
+
+  test("growth is judged on a long enough life, after the warm-up", () => {
+    const life = (rss: (minute: number) => number, fds: (minute: number) => number) => Array.from({ length: 40 }, (_, minute) => ({ at: minute * 60_000, rssKb: rss(minute), descriptors: fds(minute) }));
+    const limits = { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxRssGrowth: 0.1, maxDescriptorGrowth: 5 };
+    assert.equal(growth(life(() => 100_000, () => 30), limits).growing, undefined);
+    assert.match(growth(life((minute) => 100_000 + minute * 2_000, () => 30), limits).growing ?? "", /resident memory grew/);
+    assert.match(growth(life(() => 100_000, (minute) => 30 + minute), limits).growing ?? "", /descriptors grew/);
+    // A huge first minute (the warm-up) is not growth.
+    assert.equal(growth(life((minute) => (minute === 0 ? 10_000 : 100_000), () => 30), limits).growing, undefined);
+    assert.equal(growth(life((minute) => 100_000 + minute * 2_000, () => 30).slice(0, 8), limits).judged, false);
+  });
+});
