@@ -7,7 +7,9 @@
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: "command",
-  commandRunner: { command: "node test/mutation/unit-tests.mjs" },
+  // The bail reporter ends the run at the first failed test: a mutant is
+  // killed by one failure, the rest of the tests would be time for nothing.
+  commandRunner: { command: "node --test-reporter=./test/mutation/bail-reporter.mjs test/mutation/unit-tests.mjs" },
   mutate: [
     "dist/handler/planner/**/*.js",
     "dist/handler/haproxy-state/slots.js",

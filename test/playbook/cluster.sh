@@ -451,4 +451,37 @@ else
     check "node-b UP on $JOIN_HOST" wait_for 30 slot_up "$JOIN_HOST" iri_back "$B"
     check "$JOIN_HOST's frontend reaches node-b" cin "$JOIN_HOST" "$API_CALL | grep -q '\"node\": \"node-b\"'"
     check "$JOIN_HOST: no failed unit after the join" no_failed_units "$JOIN_HOST"
+
+    # ------------------------------- the load balancer's own agent, restarted 20 times
+    # node-d registers through d's agent (a client: it leaves the cluster on
+    # SIGTERM, so each restart takes node-d out of the catalog until d's agent
+    # has joined again and put it back). d's handler must not believe that:
+    # node-b and node-d stay UP on d through every restart.
+    log "restarting $JOIN_HOST's Consul agent 20 times (systemctl restart consul)"
+    D="${IP[$JOIN_HOST]}:14004"
+    cin "$JOIN_HOST" "systemd-run -q --unit=fake-node-d /usr/bin/python3 /usr/local/bin/fake-node node-d ${IP[$JOIN_HOST]} 14004"
+    check "register node-d through $JOIN_HOST's agent" register_agent "$JOIN_HOST" node-d "$JOIN_HOST" 14004
+    check "node-d UP on $JOIN_HOST" wait_for 40 slot_up "$JOIN_HOST" iri_back "$D"
+    check "node-b UP on $JOIN_HOST" wait_for 30 slot_up "$JOIN_HOST" iri_back "$B"
+    # The servers' view of d's node: serfHealth and node-d's check there, all passing.
+    d_settled() {
+        api a "/v1/health/node/$(name_of "$JOIN_HOST")" | jq -e 'length >= 2 and all(.[]; .Status == "passing")' >/dev/null
+    }
+    RESTART_LOG="$WORK/monitor-restarts-$JOIN_HOST.log"
+    ( while true; do echo "$(now_ms) $(up_count "$JOIN_HOST" iri_back)"; sleep 0.2; done ) > "$RESTART_LOG" 2>/dev/null &
+    MONITOR_PID=$!
+    restarts=0
+    for i in $(seq 1 20); do
+        cin "$JOIN_HOST" "systemctl restart consul" || break
+        wait_for 30 d_settled || break
+        restarts=$i
+    done
+    kill "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null || true; MONITOR_PID=""
+    check "20 restarts of $JOIN_HOST's agent, each back in the cluster with node-d passing within 30 s ($restarts done)" test "$restarts" -eq 20
+    samples=$(awk '$2 != "err" && $2 != ""' "$RESTART_LOG" | wc -l)
+    drops=$(awk '$2 != "err" && $2 != "" && $2 < 2' "$RESTART_LOG" | wc -l)
+    check "$JOIN_HOST kept node-b and node-d UP through 20 restarts of its agent ($samples samples, $drops with fewer than 2 UP)" \
+        test "$samples" -gt 20 -a "$drops" -eq 0
+    if (( drops > 0 )); then awk '$2 < 2 { print "   monitor:", $0 }' "$RESTART_LOG" | tail -20; health_log "$JOIN_HOST"; fi
+    check "$JOIN_HOST: no failed unit after 20 agent restarts" no_failed_units "$JOIN_HOST"
 fi
