@@ -472,7 +472,9 @@ else
     MONITOR_PID=$!
     restarts=0
     for i in $(seq 1 20); do
-        cin "$JOIN_HOST" "systemctl restart consul" || break
+        # reset-failed flushes the unit's start rate counter: 20 restarts in a
+        # minute or two are over systemd's start limit (seen: refused at the 11th).
+        cin "$JOIN_HOST" "systemctl reset-failed consul; systemctl restart consul" || break
         wait_for 30 d_settled || break
         restarts=$i
     done

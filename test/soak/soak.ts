@@ -56,6 +56,24 @@ for (const [name, value] of Object.entries({ seed, minutes, "churn-nodes": churn
 }
 
 const SEGMENT_MS = 20_000;
+/** The handler's Consul settings here: a blocking wait of 2 s, 1 s for the rest. */
+const BLOCKING_WAIT_SECONDS = 2;
+const CONSUL_TIMEOUT_MS = 1_000;
+/**
+ * A read that Consul (here the fault proxy) never answers is abandoned after
+ * wait + wait/16 + timeoutMs (README, "Failure modes"): a read that began just
+ * before a stall ended hangs that long after it. Convergence after a stall is
+ * counted from then.
+ */
+const STALLED_READ_BOUND_MS = BLOCKING_WAIT_SECONDS * 1000 * (1 + 1 / 16) + CONSUL_TIMEOUT_MS;
+/**
+ * The fault proxy's empty answers carry an index 1,000 above Consul's (a
+ * catalog that changed), which the real catalog has not reached when the
+ * fault ends: the handler's next blocking read with that index waits out
+ * its whole wait before Consul answers with its own, lower, index (in
+ * production a refilled catalog's index is higher, and answers at once).
+ */
+const FABRICATED_INDEX_WAIT_MS = BLOCKING_WAIT_SECONDS * 1000 * (1 + 1 / 16);
 const SERVICE = "iri";
 const layout: Layout = {
   defaultBackend: "iri_back",
@@ -237,7 +255,7 @@ frontend front
   writeFileSync(
     configFile,
     stringify({
-      consul: { address: proxy.address, timeoutMs: 1000, blockingWaitSeconds: 2 },
+      consul: { address: proxy.address, timeoutMs: CONSUL_TIMEOUT_MS, blockingWaitSeconds: BLOCKING_WAIT_SECONDS },
       haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 2000, slotsFile: { template, output: slotsFile } },
       policy: { drainSeconds: 1 },
       lockFile: join(directory, "handler.lock"),
@@ -248,6 +266,8 @@ frontend front
   );
   const handlerLog = join(directory, "handler.log");
   let handler: ChildProcess | undefined;
+  let stallEndedAt = 0;
+  let emptyEndedAt = 0;
   const lives: ProcessSample[][] = [];
   const startHandler = (): void => {
     const [command = process.execPath, ...prefix] = cliCommand();
@@ -279,18 +299,28 @@ frontend front
   /** Waits until every component is back, then until HAProxy equals Consul; returns ms from the first to the second. */
   const settle = async (label: string, limitMs = convergeLimitMs): Promise<number> => {
     const readyBy = Date.now() + 60_000;
-    const lbMember = async (): Promise<boolean> => {
+    // The load balancer's agent has settled (what the handler waits for after
+    // it lost its agent, README "Failure modes"): every check it holds has run
+    // and passes, and the servers see its node alive with those same checks.
+    const lbSettled = async (): Promise<boolean> => {
+      const own = (await lbAgent.api("GET", "/v1/agent/checks").catch(() => undefined))?.json;
+      if (own === null || typeof own !== "object") return false;
+      const ownChecks = Object.values(own as Record<string, { CheckID: string; Status: string }>);
+      if (ownChecks.some((check) => check.Status !== "passing")) return false;
       const server = (await liveServers(servers))[0];
-      const checks = server ? ((await server.api("GET", `/v1/health/node/${lbAgent.nodeName}`)).json as { CheckID: string; Status: string }[] | null) : null;
-      return Array.isArray(checks) && checks.some((check) => check.CheckID === "serfHealth" && check.Status === "passing");
+      const seen = server ? ((await server.api("GET", `/v1/health/node/${lbAgent.nodeName}`)).json as { CheckID: string; Status: string }[] | null) : null;
+      if (!Array.isArray(seen) || !seen.some((check) => check.CheckID === "serfHealth" && check.Status === "passing")) return false;
+      return ownChecks.every((check) => seen.some((other) => other.CheckID === check.CheckID && other.Status === "passing"));
     };
-    while (!((await consulTruth(servers)) !== undefined && (await lbMember()) && (await handlerAnswers()))) {
+    while (!((await consulTruth(servers)) !== undefined && (await lbSettled()) && (await handlerAnswers()))) {
       if (Date.now() > readyBy) {
         violation(`${label}: Consul, the load balancer's agent or the handler did not come back within 60 s`);
         return Number.POSITIVE_INFINITY;
       }
       await sleep(100);
     }
+    const heldReadsDone = Math.max(stallEndedAt + STALLED_READ_BOUND_MS, emptyEndedAt + FABRICATED_INDEX_WAIT_MS);
+    if (Date.now() < heldReadsDone) await sleep(heldReadsDone - Date.now());
     const from = Date.now();
     let last: string[] = [];
     while (Date.now() - from < Math.max(30_000, convergeLimitMs * 5)) {
@@ -473,9 +503,15 @@ frontend front
       case "agent-restart":
         return lbAgent.start("api");
       case "proxy-stall":
+        proxy.mode = "pass";
+        stallEndedAt = Date.now();
+        return;
+      case "proxy-empty":
+        proxy.mode = "pass";
+        emptyEndedAt = Date.now();
+        return;
       case "proxy-truncated":
       case "proxy-500":
-      case "proxy-empty":
         proxy.mode = "pass";
         return;
       case "haproxy-freeze":
