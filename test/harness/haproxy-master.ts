@@ -27,6 +27,28 @@ export interface MasterWorkerOptions {
   stateFile: string;
 }
 
+/**
+ * The `global` and `defaults` sections a master-worker HAProxy of the tests
+ * runs with, as the playbook's: an admin socket on loopback TCP, the server
+ * state saved before a reload or stop and loaded by the next process, and
+ * idle keep-alive connections of an old process closed after their next
+ * answer (a reload costs no request).
+ */
+export function masterWorkerSections(options: { adminPort: number; stateFile: string; timeouts: { connect: string; clientAndServer: string } }): string {
+  return `global
+    stats socket ipv4@127.0.0.1:${options.adminPort} level admin
+    stats timeout 30s
+    server-state-file ${options.stateFile}
+defaults
+    mode http
+    timeout connect ${options.timeouts.connect}
+    timeout client ${options.timeouts.clientAndServer}
+    timeout server ${options.timeouts.clientAndServer}
+    load-server-state-from-file global
+    option idle-close-on-response
+`;
+}
+
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");

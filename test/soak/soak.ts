@@ -32,7 +32,7 @@ import { RuntimeApiClient } from "../../handler/haproxy-runtime-api/index.js";
 import { cliCommand, repositoryRoot } from "../harness/cli.js";
 import { startConsul, startConsulCluster, type ConsulAgent } from "../harness/consul.js";
 import { startFaultProxy, type FaultMode } from "../harness/fault-proxy.js";
-import { startMasterWorker } from "../harness/haproxy-master.js";
+import { masterWorkerSections, startMasterWorker } from "../harness/haproxy-master.js";
 import { freePorts } from "../harness/ports.js";
 import { actualInRotation, backendsWithoutUpServer, difference, expectedInRotation, growth, type HealthEntry, type Layout, type ProcessSample } from "./invariants.js";
 import { describeFault, drawSchedule, FAULT_KINDS, lasts, prng, type Fault, type FaultKind } from "./schedule.js";
@@ -216,18 +216,7 @@ async function main(): Promise<void> {
   const slotsFile = join(slotsDirectory, "backends.cfg");
   writeFileSync(
     mainFile,
-    `global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 30s
-    server-state-file ${stateFile}
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    load-server-state-from-file global
-    option idle-close-on-response
-frontend front
+    `${masterWorkerSections({ adminPort, stateFile, timeouts: { connect: "2s", clientAndServer: "30s" } })}frontend front
     bind 127.0.0.1:${frontendPort}
     acl pow path_beg /pow
     use_backend ${layout.powBackend} if pow

@@ -16,7 +16,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
-import { startMasterWorker } from "../../harness/haproxy-master.js";
+import { masterWorkerSections, startMasterWorker } from "../../harness/haproxy-master.js";
 import { freePort } from "../../harness/ports.js";
 import { startCli, whileHandlerPaused, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
 import { repositoryRoot } from "../../harness/cli.js";
@@ -97,19 +97,7 @@ describe("HAProxy reloaded and restarted under load", async () => {
   const output = join(directory, "slots.cfg");
   writeFileSync(
     mainFile,
-    `global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 30s
-    server-state-file ${stateFile}
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 10s
-    timeout server 10s
-    load-server-state-from-file global
-    # Idle keep-alive connections of the old process wait for one more request.
-    option idle-close-on-response
-frontend front
+    `${masterWorkerSections({ adminPort, stateFile, timeouts: { connect: "1s", clientAndServer: "10s" } })}frontend front
     bind 127.0.0.1:${frontendPort}
     default_backend main_back
 `,
