@@ -180,7 +180,7 @@ for i in "${!names[@]}"; do
     # The checks that failed, under the suite's line: a long run's output is
     # often read from its end (or cut in the middle), and they are what to
     # look at first.
-    grep -E '^(FAIL|not ok|[[:space:]]*✖)' "$logs/step-$i.log" 2>/dev/null | awk 'NR <= 20 { print "  " $0 }'
+    grep -E '^(FAIL|[[:space:]]*not ok|[[:space:]]*✖)' "$logs/step-$i.log" 2>/dev/null | awk 'NR <= 20 { print "  " $0 }'
   fi
   (( total_passed += passed, total_failed += failed_here, total_skipped += skipped_here ))
 done
