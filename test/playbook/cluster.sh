@@ -285,7 +285,7 @@ register_agent() { # register_agent VIA_HOST ID NODE_HOST PORT
 {"ID": "$2", "Name": "iri", "Address": "${IP[$3]}", "Port": $4,
  "Meta": {"haproxy_pow": "false"},
  "Check": {"Name": "getNodeInfo", "Args": ["/usr/local/bin/check-iri-node", "http://${IP[$3]}:$4"],
-           "Interval": "2s", "Timeout": "2s", "Status": "passing"}}
+           "Interval": "2s", "Timeout": "10s", "Status": "passing"}}
 EOF
 }
 # A node that runs no Consul agent, registered in the catalog: any host may

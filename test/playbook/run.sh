@@ -236,12 +236,16 @@ A="$GUEST_IP:14001"
 B="$GUEST_IP:14002"
 cin "systemd-run -q --unit=fake-node-a /usr/bin/python3 /usr/local/bin/fake-node node-a $GUEST_IP 14001"
 cin "systemd-run -q --unit=fake-node-b /usr/bin/python3 /usr/local/bin/fake-node node-b $GUEST_IP 14002"
+# The check's Timeout is the examples' 10 s: a script check is a Python start
+# plus an HTTP call, which took over 2 s on a loaded CI machine; Consul then
+# read the node critical, the handler drained and refilled it (held DOWN
+# until HAProxy's rise), and checks that sample a slot found it DOWN.
 register() { # register ID PORT POW
     cin "$CURL_TOKEN -X PUT -d @- http://127.0.0.1:8500/v1/agent/service/register" <<EOF
 {"ID": "$1", "Name": "iri", "Address": "$GUEST_IP", "Port": $2,
  "Meta": {"haproxy_pow": "$3"},
  "Check": {"Name": "getNodeInfo", "Args": ["/usr/local/bin/check-iri-node", "http://$GUEST_IP:$2"],
-           "Interval": "2s", "Timeout": "2s"}}
+           "Interval": "2s", "Timeout": "10s"}}
 EOF
 }
 check "register node-a (curl, master token)" register node-a 14001 false
@@ -531,7 +535,7 @@ register_tls() { # register_tls ID PORT: over https with a client certificate
     cin "$CURL_TLS -X PUT -d @- https://127.0.0.1:8501/v1/agent/service/register" <<EOF
 {"ID": "$1", "Name": "iri", "Address": "$GUEST_IP", "Port": $2, "Meta": {"haproxy_pow": "false"},
  "Check": {"Name": "getNodeInfo", "Args": ["/usr/local/bin/check-iri-node", "http://$GUEST_IP:$2"],
-           "Interval": "2s", "Timeout": "2s"}}
+           "Interval": "2s", "Timeout": "10s"}}
 EOF
 }
 check "TLS: register node-a over https with a client certificate" register_tls node-a 14001
