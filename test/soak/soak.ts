@@ -597,6 +597,15 @@ function spawnSyncOk(command: string, commandArgs: string[]): boolean {
   return result.status === 0;
 }
 
+// Stopped early (Ctrl-C, a CI deadline): the Consul agents, HAProxy, the
+// nodes and a read-only bind mount must not outlive the soak.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.log(`soak: stopped by ${signal} (seed ${seed}); cleaning up`);
+    void cleanup().finally(() => process.exit(1));
+  });
+}
+
 main()
   .catch((error: unknown) => {
     console.log(`soak: FAILED: ${(error as Error).stack ?? String(error)} (seed ${seed})`);
