@@ -90,7 +90,9 @@ const say = (text: string): void => console.log(`[${elapsed().padStart(8)}] ${te
 
 // ------------------------------------------------------------------ state
 const inProgress = new Map<number, Fault>();
-const violations: string[] = [];
+/** What each check at the end counts: a violation is of one kind, not read back from its text. */
+type ViolationKind = "empty-backend" | "failed-request" | "convergence" | "admin-socket" | "growth" | "fault";
+const violations: { kind: ViolationKind; text: string }[] = [];
 const injected = new Map<FaultKind, number>(FAULT_KINDS.map((kind) => [kind, 0]));
 const skippedFaults = new Map<FaultKind, number>();
 /** While HAProxy restarts (no process listens for a moment) or is frozen: connection errors allowed, no UP server is not a violation. */
@@ -99,10 +101,10 @@ let haproxyAwayUntil = 0;
 const haproxyIsAway = (): boolean => haproxyAway > 0 || Date.now() < haproxyAwayUntil;
 
 /** Every violation is kept for the checks at the end; the first 50 are printed as they happen. */
-function violation(what: string): void {
+function violation(kind: ViolationKind, what: string): void {
   const faults = [...inProgress.values()].map((fault) => describeFault(fault)).join(", ") || "none";
   const text = `VIOLATION at ${elapsed()} (seed ${seed}): ${what}; faults in progress: ${faults}`;
-  violations.push(text);
+  violations.push({ kind, text });
   if (violations.length <= 50) console.log(text);
   else if (violations.length === 51) console.log("(further violations are counted, not printed)");
 }
@@ -303,7 +305,7 @@ async function main(): Promise<void> {
     };
     while (!((await consulTruth(servers)) !== undefined && (await lbSettled()) && (await handlerAnswers()))) {
       if (Date.now() > readyBy) {
-        violation(`${label}: Consul, the load balancer's agent or the handler did not come back within 60 s`);
+        violation("fault", `${label}: Consul, the load balancer's agent or the handler did not come back within 60 s`);
         return Number.POSITIVE_INFINITY;
       }
       await sleep(100);
@@ -319,13 +321,13 @@ async function main(): Promise<void> {
         last = difference(expectedInRotation(truth, layout), actualInRotation(states, stats, layout));
         if (last.length === 0) {
           const took = Date.now() - from;
-          if (took > limitMs) violation(`${label}: HAProxy took ${took} ms to equal Consul (limit ${limitMs} ms)`);
+          if (took > limitMs) violation("convergence", `${label}: HAProxy took ${took} ms to equal Consul (limit ${limitMs} ms)`);
           return took;
         }
       }
       await sleep(50);
     }
-    violation(`${label}: HAProxy never equalled Consul; what differs (+ HAProxy only, - Consul only):\n    ${last.join("\n    ")}`);
+    violation("convergence", `${label}: HAProxy never equalled Consul; what differs (+ HAProxy only, - Consul only):\n    ${last.join("\n    ")}`);
     return Number.POSITIVE_INFINITY;
   };
 
@@ -371,7 +373,7 @@ async function main(): Promise<void> {
         continue;
       }
       failures.set(failure, (failures.get(failure) ?? 0) + 1);
-      violation(`a request to ${path} failed: ${failure}`);
+      violation("failed-request", `a request to ${path} failed: ${failure}`);
       await sleep(20);
     }
   });
@@ -388,10 +390,10 @@ async function main(): Promise<void> {
           if (!haproxyIsAway()) {
             upSamples += 1;
             const empty = backendsWithoutUpServer(stats, BACKENDS, layout.slotPrefix);
-            if (empty.length > 0) violation(`no UP server in ${empty.join(", ")}`);
+            if (empty.length > 0) violation("empty-backend", `no UP server in ${empty.join(", ")}`);
           }
         } catch (error) {
-          if (!haproxyIsAway()) violation(`HAProxy's admin socket did not answer (${(error as Error).message})`);
+          if (!haproxyIsAway()) violation("admin-socket", `HAProxy's admin socket did not answer (${(error as Error).message})`);
         }
       }
       const pid = handler?.pid;
@@ -544,7 +546,7 @@ async function main(): Promise<void> {
           say(text);
         }
       } catch (error) {
-        violation(`${text}: the soak could not carry it out (${(error as Error).message})`);
+        violation("fault", `${text}: the soak could not carry it out (${(error as Error).message})`);
         inProgress.delete(step.fault.number);
       }
     }
@@ -560,7 +562,7 @@ async function main(): Promise<void> {
   agent.destroy();
   const longest = lives.reduce((best, life) => (life.length > best.length ? life : best), [] as ProcessSample[]);
   const verdict = growth(longest, { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxRssGrowth: 0.1, maxDescriptorGrowth: 5 });
-  if (verdict.growing) violation(`the handler is growing over ${((longest.at(-1)?.at ?? 0) - (longest[0]?.at ?? 0)) / 1000} s of one life: ${verdict.growing}`);
+  if (verdict.growing) violation("growth", `the handler is growing over ${((longest.at(-1)?.at ?? 0) - (longest[0]?.at ?? 0)) / 1000} s of one life: ${verdict.growing}`);
   const first = longest[0];
   const last = longest.at(-1);
   console.log("");
@@ -571,13 +573,14 @@ async function main(): Promise<void> {
   console.log(`  UP-server samples: ${upSamples}; convergence after each segment (ms): longest ${convergence.length > 0 ? Math.max(...convergence) : "none"}, all ${convergence.join(" ")}`);
   console.log(`  handler lives: ${lives.length}; the longest: ${longest.length} samples, RSS ${first ? Math.round(first.rssKb / 1024) : "?"} -> ${last ? Math.round(last.rssKb / 1024) : "?"} MB, descriptors ${first?.descriptors ?? "?"} -> ${last?.descriptors ?? "?"}${verdict.judged ? `, growth ${(verdict.rssGrowth * 100).toFixed(1)} % RSS, ${verdict.descriptorGrowth} descriptors` : " (too short to judge a trend: 10 minutes needed)"}`);
   console.log(`  violations: ${violations.length}`);
+  const broke = (kind: ViolationKind): boolean => violations.some((each) => each.kind === kind);
   const checks = [
-    ["every backend had an UP server", violations.some((text) => text.includes("no UP server"))],
-    ["no request failed outside HAProxy restarts", violations.some((text) => text.includes("a request to"))],
-    [`HAProxy equalled Consul within ${convergeLimitMs} ms after every segment`, violations.some((text) => text.includes("equal"))],
-    ["HAProxy answered outside its own faults", violations.some((text) => text.includes("admin socket"))],
-    ["no growth of the handler's memory or descriptors", violations.some((text) => text.includes("growing"))],
-    ["every fault was carried out", violations.some((text) => text.includes("could not carry") || text.includes("did not come back"))],
+    ["every backend had an UP server", broke("empty-backend")],
+    ["no request failed outside HAProxy restarts", broke("failed-request")],
+    [`HAProxy equalled Consul within ${convergeLimitMs} ms after every segment`, broke("convergence")],
+    ["HAProxy answered outside its own faults", broke("admin-socket")],
+    ["no growth of the handler's memory or descriptors", broke("growth")],
+    ["every fault was carried out", broke("fault")],
     // A soak that injected nothing proved nothing.
     ["faults were injected and the load ran", convergence.length === 0 || [...injected.values()].every((count) => count === 0) || requests === 0],
   ] as const;
