@@ -3,12 +3,14 @@
 //   make bench                                  (npm run build && node dist/bench/run-all.js)
 //   make bench BENCH=--quick                    (fewer samples; about 3 minutes)
 //   make bench BENCH="--only latency,scale"     (node dist/bench/run-all.js --only latency,scale)
+//   make bench BENCH="--only longchurn --minutes 30"   (10,000 instances, RSS and descriptors over a long churn)
 // A benchmark that fails (a timeout, wrk without a summary) is reported as an
 // error row; the others still run; the exit code is then 1.
 import { burstBenchmark } from "./burst.js";
 import { churnBenchmark } from "./churn.js";
 import { figures, machine, report } from "./lib.js";
 import { latencyBenchmarks, watchBenchmark } from "./latency.js";
+import { longChurnBenchmark } from "./long-churn.js";
 import { reloadBenchmark } from "./reload.js";
 import { restartBenchmark } from "./restart.js";
 import { scaleBenchmark } from "./scale.js";
@@ -21,6 +23,8 @@ const suites: Record<string, (quick: boolean) => Promise<void>> = {
   churn: churnBenchmark,
   reload: reloadBenchmark,
   watch: watchBenchmark,
+  // Not in the defaults: 30 minutes of its own (--minutes N).
+  longchurn: longChurnBenchmark,
 };
 
 const quick = process.argv.includes("--quick");
