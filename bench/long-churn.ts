@@ -7,7 +7,9 @@
 // The `run` process's RSS and open descriptors are sampled every 10 s from
 // /proc; the figures compare the start of the churn with its end, each a
 // median over a window, because V8's heap breathes between collections and
-// one sample says little.
+// one sample says little; V8's heap in use (the handler's /metrics) is
+// sampled beside, its lowest sample per window being the nearest to what is
+// still referenced after a collection.
 //   make bench BENCH="--only longchurn --minutes 30"
 // At the end the handler must still follow Consul: every backend's filled
 // slots hold exactly the instances Consul lists as passing.
@@ -33,6 +35,8 @@ interface Sample {
   atMinutes: number;
   rssMegabytes: number;
   descriptors: number;
+  /** V8's heap in use (prom-client's nodejs_heap_size_used_bytes), MB. */
+  heapUsedMegabytes: number;
 }
 
 const nodeName = (instance: Instance) => `ext-${instance.service}-${instance.index}-g${instance.generation}`;
@@ -91,8 +95,11 @@ async function change(stack: HandlerStack, instances: Instance[], critical: Inst
   return "weight";
 }
 
-function sample(pid: number, startedAt: number): Sample {
-  return { atMinutes: (now() - startedAt) / 60_000, rssMegabytes: rssMegabytes(pid), descriptors: readdirSync(`/proc/${pid}/fd`).length };
+async function sample(pid: number, listen: string, startedAt: number): Promise<Sample> {
+  const metrics = await (await fetch(`http://${listen}/metrics`)).text();
+  const heapUsed = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1];
+  if (heapUsed === undefined) throw new Error("the handler's /metrics has no nodejs_heap_size_used_bytes");
+  return { atMinutes: (now() - startedAt) / 60_000, rssMegabytes: rssMegabytes(pid), descriptors: readdirSync(`/proc/${pid}/fd`).length, heapUsedMegabytes: Number(heapUsed) / 2 ** 20 };
 }
 
 const median = (values: number[]) => percentile(values, 0.5);
@@ -151,9 +158,9 @@ export async function longChurnBenchmark(quick: boolean): Promise<void> {
       if (running.child.exitCode !== null) throw new Error(`the handler exited (${running.child.exitCode}) during the churn`);
       const tickAt = now();
       if (tickAt >= nextSample) {
-        const taken = sample(pid, startedAt);
+        const taken = await sample(pid, listen, startedAt);
         samples.push(taken);
-        console.log(`  [${taken.atMinutes.toFixed(1)} min] RSS ${taken.rssMegabytes.toFixed(1)} MB, ${taken.descriptors} descriptors, ${Object.entries(counts).map(([kind, count]) => `${count} ${kind}`).join(", ")}`);
+        console.log(`  [${taken.atMinutes.toFixed(1)} min] RSS ${taken.rssMegabytes.toFixed(1)} MB, heap used ${taken.heapUsedMegabytes.toFixed(1)} MB, ${taken.descriptors} descriptors, ${Object.entries(counts).map(([kind, count]) => `${count} ${kind}`).join(", ")}`);
         nextSample += SAMPLE_EVERY_MS;
       }
       const kind = await change(stack, instances, critical, random);
@@ -162,7 +169,7 @@ export async function longChurnBenchmark(quick: boolean): Promise<void> {
       lagMs = Math.max(lagMs, spent);
       await sleep(Math.max(0, CHANGE_EVERY_MS - spent));
     }
-    samples.push(sample(pid, startedAt));
+    samples.push(await sample(pid, listen, startedAt));
 
     // The handler still follows Consul once the churn stops (drains last 5 s).
     const settledFrom = now();
@@ -181,6 +188,9 @@ export async function longChurnBenchmark(quick: boolean): Promise<void> {
     const rssEnd = median(endWindow.map((taken) => taken.rssMegabytes));
     const rssMax = Math.max(...samples.map((taken) => taken.rssMegabytes));
     const growth = (rssEnd / rssStart - 1) * 100;
+    // The lowest heap sample of a window is the nearest to the heap after a collection: what is still referenced.
+    const heapStart = Math.min(...startWindow.map((taken) => taken.heapUsedMegabytes));
+    const heapEnd = Math.min(...endWindow.map((taken) => taken.heapUsedMegabytes));
     const descriptorsStart = median(startWindow.map((taken) => taken.descriptors));
     const descriptorsEnd = median(endWindow.map((taken) => taken.descriptors));
     const descriptorsMax = Math.max(...samples.map((taken) => taken.descriptors));
@@ -191,7 +201,7 @@ export async function longChurnBenchmark(quick: boolean): Promise<void> {
       figure: `10,000 instances, ${minutes} min of churn: run's RSS (median of minutes 1-${round(1 + windowMinutes)} against the last ${round(windowMinutes)})`,
       shape,
       target: "< 10 % growth",
-      measured: `${rssStart.toFixed(1)} MB -> ${rssEnd.toFixed(1)} MB (${growth >= 0 ? "+" : ""}${growth.toFixed(1)} %; highest sample ${rssMax.toFixed(1)} MB); ${changed}`,
+      measured: `${rssStart.toFixed(1)} MB -> ${rssEnd.toFixed(1)} MB (${growth >= 0 ? "+" : ""}${growth.toFixed(1)} %; highest sample ${rssMax.toFixed(1)} MB); V8 heap in use, lowest sample of each window: ${heapStart.toFixed(1)} MB -> ${heapEnd.toFixed(1)} MB; ${changed}`,
       met: startWindow.length >= 3 && endWindow.length >= 3 && growth < 10,
     });
     report({
