@@ -17,7 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=packaging/deb
 name=consul-haproxy-handler
-version=${DEB_VERSION:-$(node -p 'require("./package.json").version')}
+# python3, not node: a controller that builds the package (the playbook's
+# handler role) needs no Node.js.
+version=${DEB_VERSION:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' package.json)}
 out=${DEB_OUT_DIR:-dist/deb}
 stage=.cache/deb-stage
 libdir=/usr/lib/$name
@@ -45,8 +47,13 @@ install -d "$root$libdir" "$root/usr/bin" "$root/lib/systemd/system" "$root/usr/
 
 # The handler and its dependencies.
 # A DEB_VERSION build reports that version (--version, build_info on /metrics).
-node -e 'const fs = require("fs"); const m = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); m.version = process.argv[2]; fs.writeFileSync(process.argv[3], JSON.stringify(m, null, 2) + "\n");' \
-  package.json "$version" "$root$libdir/package.json"
+python3 - package.json "$version" "$root$libdir/package.json" <<'PY'
+import json, sys
+manifest = json.load(open(sys.argv[1], encoding="utf-8"))
+manifest["version"] = sys.argv[2]
+with open(sys.argv[3], "w", encoding="utf-8") as out:
+    out.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+PY
 mkdir -p "$root$libdir/dist"
 cp -r dist/handler "$root$libdir/dist/"
 cp -r "$stage/deps/node_modules" "$root$libdir/"

@@ -202,7 +202,7 @@ playbook() { # playbook LOGNAME extra-args...
     # they end, which cuts our NAT to the apt archive: assert it again.
     sysctl -qw net.ipv4.ip_forward=1
     (cd "$REPO" && ansible-playbook -i "$INV" site.yml -e handler_build=false \
-        -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$CACHE/handler-stage-cluster" "$@") > "$WORK/$name.log" 2>&1
+        -e "handler_src_dir=$SNAP" -e "handler_package_path=$DEB" -e "handler_stage_dir=$CACHE/handler-stage-cluster" "$@") > "$WORK/$name.log" 2>&1
 }
 recap() { grep -A8 '^PLAY RECAP' "$WORK/$1.log" | grep -E "^$(name_of "$2") " | tr -s ' ' || true; }
 recap_ok() { # recap_ok LOG HOST [changed=0]

@@ -100,6 +100,16 @@ build_and_snapshot() { # build_and_snapshot SNAP_PREFIX
     mkdir -p "$SNAP/dist"
     cp -a "$REPO/package.json" "$REPO/package-lock.json" "$SNAP/"
     cp -a "$REPO/dist/handler" "$SNAP/dist/" 2>/dev/null || true
+    # The Debian package the playbook installs (handler_package_path), built
+    # here once: a suite controller has no npm to build it itself.
+    DEB=""
+    local out
+    if out=$(cd "$REPO" && DEB_OUT_DIR="$SNAP/deb" DEB_SKIP_LINTIAN=1 bash packaging/deb/build.sh 2>&1); then
+        DEB=$(sed -n 's/^build-deb: //p' <<<"$out" | tail -1)
+    else
+        tail -20 <<<"$out"
+    fi
+    check "Debian package built (packaging/deb/build.sh): ${DEB:-none}" test -n "$DEB" -a -f "$DEB"
 }
 
 # The host's Debian archive (URI, ARCHIVE_HOST) and the base rootfs tarball

@@ -191,7 +191,7 @@ fi
 playbook() { # playbook LOGNAME extra-args...
     local name=$1; shift
     ansible_playbook -i "$INV" site.yml -e handler_build=false \
-        -e "handler_src_dir=$SNAP" -e "handler_stage_dir=$STAGE" ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@" > "$WORK/$name.log" 2>&1
+        -e "handler_src_dir=$SNAP" -e "handler_package_path=$DEB" -e "handler_stage_dir=$STAGE" ${PLAYBOOK_TEST_ANSIBLE_ARGS:-} "$@" > "$WORK/$name.log" 2>&1
 }
 recap() { grep -A2 '^PLAY RECAP' "$WORK/$1.log" | grep "$MACHINE" || true; }
 # unchanged_run NAME WHAT extra-args...: a run over a finished install must change nothing.
@@ -558,7 +558,7 @@ else
     tail -30 "$WORK/uninstall.log"; fail "plain uninstall run: $(recap uninstall | tr -s ' ')"
 fi
 check "plain uninstall: the handler's unit is gone, HAProxy still runs (packaged config)" \
-    cin "! test -e /etc/systemd/system/consul-haproxy-handler.service && systemctl is-active --quiet haproxy"
+    cin "! test -e /etc/systemd/system/consul-haproxy-handler.service && ! test -e /lib/systemd/system/consul-haproxy-handler.service && ! dpkg -s consul-haproxy-handler >/dev/null 2>&1 && systemctl is-active --quiet haproxy"
 check "no failed unit after the plain uninstall" no_failed_units lb
 if playbook uninstall2 --tags uninstall -e uninstall_playbook=yes -e uninstall_remove_packages=yes; then
     pass "uninstall run with uninstall_remove_packages=yes after the plain one: $(recap uninstall2 | tr -s ' ')"
@@ -569,6 +569,8 @@ leftovers=$(cin '
     for p in /etc/systemd/system/consul.service /etc/systemd/system/consul-haproxy-handler.service \
              /etc/systemd/system/haproxy.service.d /etc/systemd/system/multi-user.target.wants/consul.service \
              /etc/systemd/system/multi-user.target.wants/consul-haproxy-handler.service \
+             /lib/systemd/system/consul-haproxy-handler.service /usr/lib/consul-haproxy-handler \
+             /usr/bin/consul-haproxy-handler /var/cache/consul-haproxy-handler /usr/lib/tmpfiles.d/consul-haproxy-handler.conf \
              /etc/consul /etc/consul.d /var/lib/consul /etc/consul-haproxy-handler /opt/consul-haproxy-handler \
              /usr/local/bin/consul-haproxy-handler /usr/local/bin/check-iri-node /usr/local/sbin/haproxy-save-server-state \
              /etc/tmpfiles.d/consul-haproxy-handler.conf /run/consul-haproxy-handler /etc/haproxy/haproxy.cfg \
@@ -578,7 +580,7 @@ leftovers=$(cin '
     done
     for u in consul haproxy consul-haproxy-handler; do getent passwd $u >/dev/null && echo "user $u"; done
     for g in consul haproxy consul-haproxy-handler; do getent group $g >/dev/null && echo "group $g"; done
-    for pkg in consul haproxy nodejs; do dpkg -s $pkg >/dev/null 2>&1 && echo "package $pkg"; done
+    for pkg in consul haproxy nodejs consul-haproxy-handler; do dpkg -s $pkg >/dev/null 2>&1 && echo "package $pkg"; done
     # (list-unit-files exits 1 when no file matches: its status says nothing.)
     systemctl list-unit-files --no-legend "consul*" "haproxy*" | sed "s/^/unit /"
     # A unit record (e.g. "consul.service not-found failed failed") outlives its
