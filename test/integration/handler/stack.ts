@@ -143,7 +143,8 @@ export function registration(id: string, port: number, extra: Record<string, unk
     Name: "iri",
     Address: "127.0.0.1",
     Port: port,
-    Check: { HTTP: `http://127.0.0.1:${port}/health`, Interval: "1s", Timeout: "1s" },
+    // Timeout 5s: a node that answers in milliseconds must not read critical because a loaded CI machine stalled it for a second.
+    Check: { HTTP: `http://127.0.0.1:${port}/health`, Interval: "1s", Timeout: "5s" },
     ...extra,
   };
 }
