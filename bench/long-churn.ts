@@ -14,6 +14,7 @@
 // At the end the handler must still follow Consul: every backend's filled
 // slots hold exactly the instances Consul lists as passing.
 import { readdirSync } from "node:fs";
+import { prng } from "../test/soak/schedule.js";
 import { freePort, inMaint, metricTotal, ms, now, percentile, registerInstances, report, rssMegabytes, serverStates, sleep, startCli, startHandlerStack, waitUntil, type HandlerStack, type RunningCli } from "./lib.js";
 
 const SERVICES = 5;
@@ -139,14 +140,8 @@ export async function longChurnBenchmark(quick: boolean): Promise<void> {
     const running = cli;
     await waitUntil("every instance in a slot", async () => (await followsConsul(stack, instances)) === undefined, 180_000, 500);
 
-    // A fixed seed: the same changes in the same order on every run.
-    let seed = 20261207;
-    const random = () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    // A fixed seed (the soak's generator): the same changes in the same order on every run.
+    const random = prng(20261207);
     const counts: Record<string, number> = {};
     const critical: Instance[] = [];
     const samples: Sample[] = [];
