@@ -209,6 +209,23 @@ check "/healthz says ok" wait_for 20 eval '[[ "$(healthz)" == ok* ]]'
 check "a request through HAProxy reaches node-a" cin "curl -sf -m 3 http://127.0.0.1:8080/ | grep -qx node-a"
 check "no failed unit after install" no_failed_units install
 
+# A reload that reaches the handler while it is still starting (a playbook
+# run that restarts it and then reloads it for a config change): SIGHUP must
+# neither kill it nor fail the reload, however early it arrives.
+reload_while_starting() {
+    local delay pid
+    for delay in 0 0.05 0.1 0.2 0.4; do
+        cin "systemctl restart $NAME && sleep $delay && systemctl reload $NAME" \
+            || { echo "reload $delay s after a restart failed:"; cin "systemctl status --no-pager -n 20 $NAME"; return 1; }
+        pid=$(cin "systemctl show -P MainPID $NAME")
+        sleep 2
+        [[ "$(cin "systemctl is-active $NAME")" == active && "$(cin "systemctl show -P MainPID $NAME")" == "$pid" && "$pid" != 0 ]] \
+            || { echo "after a reload $delay s into a restart: $(cin "systemctl is-active $NAME"), MainPID $pid -> $(cin "systemctl show -P MainPID $NAME")"; return 1; }
+    done
+}
+check "a reload right after a restart leaves the handler running (SIGHUP while starting)" reload_while_starting
+check "node-a still UP after those reloads" wait_for 60 node_a_up
+
 # ------------------------------------------------------------------ upgrade
 # The operator's edit: resync every 30 s (a value check-config accepts).
 cin "sed -i 's/^  resyncSeconds: 60$/  resyncSeconds: 30 # edited by the operator/' /etc/$NAME/config.yml"

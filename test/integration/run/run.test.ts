@@ -211,6 +211,33 @@ describe("run", () => {
     assert.equal(await cli.stop(), 0, cli.logs());
   });
 
+  test("a SIGHUP while run is still starting is applied once it runs, never fatal", async () => {
+    const stack = await runStack();
+    const a = await node("a");
+    await stack.consul.register(ttlRegistration("a", a.port));
+    const config = parse(readFileSync(stack.configFile, "utf8")) as { services: { defaults: { weight: number } }[] };
+    const cli = await startRun(stack);
+    // What systemctl reload does (the unit's ExecReload): wait until the
+    // process catches SIGHUP (bit 0 of SigCgt), then send it. Node catches
+    // none at start, so this is the first moment a SIGHUP is safe at all.
+    const pid = cli.child.pid ?? 0;
+    // Polled without pause: the controller starts within tens of milliseconds.
+    const deadline = Date.now() + 10_000;
+    while (!/^SigCgt:.*[13579bdf]$/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))) {
+      assert.ok(Date.now() < deadline, "the handler never caught SIGHUP");
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const service = config.services[0];
+    assert.ok(service);
+    service.defaults.weight = 9;
+    writeFileSync(stack.configFile, stringify(config));
+    cli.child.kill("SIGHUP");
+    await eventually(() => stack.stat("srv1"), (row) => row.status === "UP" && row["weight"] === "9", "a UP with weight 9 from the config written while starting");
+    assert.equal(cli.child.exitCode, null, cli.logs());
+    assert.match(cli.logs(), /a SIGHUP came while starting; reloading the config now/, "the SIGHUP reached the handler before the controller ran");
+    assert.equal(await cli.stop(), 0, cli.logs());
+  });
+
   test("SIGTERM with a batch in flight: the batch completes, HAProxy is consistent; the next start converges", async () => {
     const stack = await runStack();
     // The handler talks to HAProxy through a proxy that holds its traffic once
