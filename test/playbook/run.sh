@@ -11,6 +11,12 @@
 #                                (default: host for bookworm, suite otherwise)
 #   PLAYBOOK_TEST_SKIP_BUILD=1   do not run npm ci && npm run build
 #   PLAYBOOK_TEST_SKIP_LINT=1    do not run ansible-lint
+#   PLAYBOOK_TEST_SCENARIOS="watch tls"  the mode scenarios run after the second run:
+#                                watch (handler_mode=watch, script then http) and tls (Consul
+#                                with TLS and mTLS to the handler). Default: watch on Debian 12,
+#                                tls on Debian 13. Each costs one or two full playbook runs
+#                                (7-11 minutes on a loaded 2-core CI machine) and CI runs both
+#                                releases, so it splits them; neither depends on the release.
 #   PLAYBOOK_TEST_SKIP_UNINSTALL=1  stop before the uninstall run (debug)
 #   PLAYBOOK_TEST_KEEP=1         leave the container running at the end (debug)
 #   PLAYBOOK_TEST_ANSIBLE_ARGS=...  extra ansible-playbook arguments (debug)
@@ -30,6 +36,14 @@ case "$SUITE" in
 esac
 CONTROLLER=${PLAYBOOK_TEST_CONTROLLER:-$([[ $SUITE == bookworm ]] && echo host || echo suite)}
 SUITE_LABEL="playbook-debian-$RELEASE"
+SCENARIOS=${PLAYBOOK_TEST_SCENARIOS:-$([[ $SUITE == bookworm ]] && echo watch || echo tls)}
+for scenario in $SCENARIOS; do
+    case "$scenario" in
+        watch | tls) ;;
+        *) echo "PLAYBOOK_TEST_SCENARIOS: unknown scenario '$scenario' (expected watch, tls)"; exit 2 ;;
+    esac
+done
+scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 # shellcheck source=test/playbook/lib.sh
 . "$HERE/lib.sh"
 MACHINE="chhpb$$"
@@ -429,6 +443,7 @@ check "node-b still UP after the second run" slot_still_up lb iri_back "$B"
 check "no failed unit after the second run" no_failed_units lb
 
 # --------------------------------------------------------------- watch mode
+if scenario watch; then
 log "switching to watch mode (handler_mode=watch)"
 if playbook watch -e handler_mode=watch; then
     pass "playbook run with handler_mode=watch: $(recap watch | tr -s ' ')"
@@ -470,13 +485,16 @@ check "http watch: deregister node-a" cin "$CURL_TOKEN -X PUT http://127.0.0.1:8
 check "http watch: Consul POSTed the deregistration to /watch (grew from $posts_before)" wait_for 20 posts_grew "$posts_before"
 check "http watch: node-a leaves rotation" wait_for 20 slot_gone lb iri_back "$A"
 check "no failed unit with the http watch" no_failed_units lb
+fi
+
 
 # ---------------------------------------------------------- Consul with TLS
 # The consul role's TLS (consul_tls_enabled) with verify_incoming, and the
 # handler talking mTLS to its local agent: a CA and certificates made here
 # with openssl, kept where the controller sees them (the suite controller's
-# chroot has $SNAP bind-mounted). Same mode as the run before (http watch),
-# so what changes is TLS only.
+# chroot has $SNAP bind-mounted). Same mode as the run before (run, or the
+# http watch after the watch scenario), so what changes is TLS only.
+if scenario tls; then
 log "Consul TLS (consul_tls_enabled=true, verify_incoming, handler client certificate)"
 PKI="$SNAP/consul-tls"
 make_pki() {
@@ -498,7 +516,9 @@ make_pki() {
     done
 }
 check "CA, Consul agent and handler client certificates made with openssl" make_pki
-TLS_ARGS=(-e handler_mode=watch -e handler_watch_type=http -e consul_tls_enabled=true
+MODE_ARGS=()
+if scenario watch; then MODE_ARGS=(-e handler_mode=watch -e handler_watch_type=http); fi
+TLS_ARGS=("${MODE_ARGS[@]}" -e consul_tls_enabled=true
     -e "consul_tls_ca_src=$PKI/ca.pem" -e "consul_tls_cert_src=$PKI/agent.pem" -e "consul_tls_key_src=$PKI/agent-key.pem"
     -e "handler_consul_client_cert_src=$PKI/handler.pem" -e "handler_consul_client_key_src=$PKI/handler-key.pem")
 if playbook tls "${TLS_ARGS[@]}"; then
@@ -545,6 +565,7 @@ unchanged_run tls2 "TLS: second run" "${TLS_ARGS[@]}"
 check "TLS: deregister node-a over https" cin "$CURL_TLS -X PUT https://127.0.0.1:8501/v1/agent/service/deregister/node-a"
 check "TLS: node-a leaves rotation" wait_for 20 slot_gone lb iri_back "$A"
 check "no failed unit after Consul's restart with TLS" no_failed_units lb
+fi
 
 # ---------------------------------------------------------------- uninstall
 if [[ -n "${PLAYBOOK_TEST_SKIP_UNINSTALL:-}" ]]; then skip_rest PLAYBOOK_TEST_SKIP_UNINSTALL; fi
