@@ -6,8 +6,9 @@
 # balancer; the Consul leader is stopped (a new leader is elected, a node
 # registered meanwhile reaches the load balancers whose agents run, the load
 # balancer whose agent is down keeps serving and converges when it returns);
-# catalog registration and deregistration from different hosts; a second run
-# is changed=0; a fourth host (a client agent) joins by a re-run.
+# catalog registration and deregistration from different hosts; a fourth
+# host (a client agent) joins by a re-run, which is also the second run on
+# the first three and must change nothing there.
 #
 # Figures (failover, propagation, convergence) are printed as "FIGURE:"
 # lines, not asserted: they depend on the machine.
@@ -416,20 +417,26 @@ for h in "${HOSTS[@]}"; do check "node-a leaves rotation on $h" wait_for 30 slot
 for h in "${HOSTS[@]}"; do check "node-b still UP on $h" slot_up "$h" iri_back "$B"; done
 
 # --------------------------------------------------------------- idempotent
-log "ansible-playbook site.yml (second run)"
-playbook run2 || true
-for h in "${HOSTS[@]}"; do
-    check "second run changed=0 on $(name_of "$h"): $(recap run2 "$h")" recap_ok run2 "$h" changed=0
-done
-if grep -q '^changed:' "$WORK/run2.log"; then
-    grep -B3 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
+# The run that adds the fourth host below is also the second run on a b c,
+# and must change nothing there: a run of its own only when the join is
+# skipped (a full run on three hosts is 6-10 minutes of a CI lane).
+if [[ -n "${CLUSTER_TEST_SKIP_JOIN:-}" ]]; then
+    log "ansible-playbook site.yml (second run)"
+    playbook run2 || true
+    for h in "${HOSTS[@]}"; do
+        check "second run changed=0 on $(name_of "$h"): $(recap run2 "$h")" recap_ok run2 "$h" changed=0
+    done
+    if grep -q '^changed:' "$WORK/run2.log"; then
+        grep -B3 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
+    fi
+    for h in "${HOSTS[@]}"; do check "$h: no failed unit after the second run" no_failed_units "$h"; done
 fi
-for h in "${HOSTS[@]}"; do check "$h: no failed unit after the second run" no_failed_units "$h"; done
 
 # --------------------------------------------------------------------- join
-# The join block's checks: boot, archive, the run on d, "changes nothing" on
-# each first host, client agent, node-b UP, frontend, no failed unit.
-JOIN_CHECKS=$(( 7 + ${#HOSTS[@]} ))
+# The join block's checks: boot, archive, the run on d, "changes nothing" and
+# no failed unit on each first host, client agent, node-b UP, frontend, no
+# failed unit on d.
+JOIN_CHECKS=$(( 7 + 2 * ${#HOSTS[@]} ))
 if [[ -n "${CLUSTER_TEST_SKIP_JOIN:-}" ]]; then
     skip "$JOIN_CHECKS" "CLUSTER_TEST_SKIP_JOIN: the fourth host's checks"
 else
@@ -442,8 +449,12 @@ else
     playbook join || true
     check "the run that adds $JOIN_HOST succeeds on it: $(recap join "$JOIN_HOST")" recap_ok join "$JOIN_HOST"
     for h in "${HOSTS[@]}"; do
-        check "... and changes nothing on $(name_of "$h"): $(recap join "$h")" recap_ok join "$h" changed=0
+        check "... and changes nothing on $(name_of "$h") (the second run there): $(recap join "$h")" recap_ok join "$h" changed=0
     done
+    if grep -q '^changed:' "$WORK/join.log"; then
+        grep -B3 -E '^changed:' "$WORK/join.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
+    fi
+    for h in "${HOSTS[@]}"; do check "$h: no failed unit after the join" no_failed_units "$h"; done
     is_client() {
         [[ $(api a /v1/agent/members | jq -r --arg n "$(name_of "$JOIN_HOST")" '.[] | select(.Name == $n and .Status == 1) | .Tags.role') == node ]]
     }
