@@ -10,7 +10,7 @@
 // NAME (default: the suite) labels the lines, e.g. integration-haproxy-3.0
 // when the same suite runs once per HAProxy version.
 import { spawn } from "node:child_process";
-import { readdirSync, statSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, statSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,6 +48,12 @@ if (files.length === 0) {
 // come from (see that file for what node's "# pass N" lines miss).
 const eventsDir = mkdtempSync(join(tmpdir(), "run-suite-"));
 const eventsFile = join(eventsDir, "events.jsonl");
+// The tests' own temporary files (configs, sockets, Consul data) go under a
+// TMPDIR that is removed with the rest once the suite ends, whatever a test
+// forgot to clean up (the unit tests alone, run once per mutant by the
+// mutation tests, left tens of thousands of directories in /tmp).
+const testTmp = join(eventsDir, "tmp");
+mkdirSync(testTmp);
 const child = spawn(
   process.execPath,
   // A test that hangs fails instead of holding CI until its deadline. Node 20
@@ -60,7 +66,7 @@ const child = spawn(
     `--test-reporter-destination=${eventsFile}`,
     ...files,
   ],
-  { stdio: ["ignore", "inherit", "inherit"] },
+  { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, TMPDIR: testTmp } },
 );
 child.on("close", (code) => {
   const events = existsSync(eventsFile)

@@ -10,6 +10,10 @@ if (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
   echo "mutation: FAILED (StrykerJS 9 needs Node >= 20; this is Node $(node -v))"
   exit 1
 fi
+# Each mutant runs the unit tests; their temporary files go here, removed at the end.
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/chh-mutation.XXXXXX")
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 npx --no-install stryker run
 rc=$?
 node test/mutation/score.mjs || rc=1
