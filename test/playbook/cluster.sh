@@ -420,16 +420,21 @@ for h in "${HOSTS[@]}"; do check "node-b still UP on $h" slot_up "$h" iri_back "
 # The run that adds the fourth host below is also the second run on a b c,
 # and must change nothing there: a run of its own only when the join is
 # skipped (a full run on three hosts is 6-10 minutes of a CI lane).
+# Run NAME changed nothing on the first hosts, and left no failed unit there.
+unchanged_on_first_hosts() { # unchanged_on_first_hosts NAME LABEL
+    local h
+    for h in "${HOSTS[@]}"; do
+        check "$2 changed=0 on $(name_of "$h"): $(recap "$1" "$h")" recap_ok "$1" "$h" changed=0
+    done
+    if grep -q '^changed:' "$WORK/$1.log"; then
+        grep -B3 -E '^changed:' "$WORK/$1.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
+    fi
+    for h in "${HOSTS[@]}"; do check "$h: no failed unit after the $2" no_failed_units "$h"; done
+}
 if [[ -n "${CLUSTER_TEST_SKIP_JOIN:-}" ]]; then
     log "ansible-playbook site.yml (second run)"
     playbook run2 || true
-    for h in "${HOSTS[@]}"; do
-        check "second run changed=0 on $(name_of "$h"): $(recap run2 "$h")" recap_ok run2 "$h" changed=0
-    done
-    if grep -q '^changed:' "$WORK/run2.log"; then
-        grep -B3 -E '^changed:' "$WORK/run2.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
-    fi
-    for h in "${HOSTS[@]}"; do check "$h: no failed unit after the second run" no_failed_units "$h"; done
+    unchanged_on_first_hosts run2 "second run"
 fi
 
 # --------------------------------------------------------------------- join
@@ -448,13 +453,7 @@ else
     write_inventory "${HOSTS[@]}" "$JOIN_HOST"
     playbook join || true
     check "the run that adds $JOIN_HOST succeeds on it: $(recap join "$JOIN_HOST")" recap_ok join "$JOIN_HOST"
-    for h in "${HOSTS[@]}"; do
-        check "... and changes nothing on $(name_of "$h") (the second run there): $(recap join "$h")" recap_ok join "$h" changed=0
-    done
-    if grep -q '^changed:' "$WORK/join.log"; then
-        grep -B3 -E '^changed:' "$WORK/join.log" | grep -E '^(TASK|changed)' | sed -n '1,20p'
-    fi
-    for h in "${HOSTS[@]}"; do check "$h: no failed unit after the join" no_failed_units "$h"; done
+    unchanged_on_first_hosts join "run that adds $JOIN_HOST (the second run on the first hosts)"
     is_client() {
         [[ $(api a /v1/agent/members | jq -r --arg n "$(name_of "$JOIN_HOST")" '.[] | select(.Name == $n and .Status == 1) | .Tags.role') == node ]]
     }
