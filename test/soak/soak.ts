@@ -34,7 +34,7 @@ import { startConsul, startConsulCluster, type ConsulAgent } from "../harness/co
 import { startFaultProxy, type FaultMode } from "../harness/fault-proxy.js";
 import { masterWorkerSections, startMasterWorker } from "../harness/haproxy-master.js";
 import { freePorts } from "../harness/ports.js";
-import { actualInRotation, backendsWithoutUpServer, difference, expectedInRotation, growth, type HealthEntry, type Layout, type ProcessSample } from "./invariants.js";
+import { actualInRotation, backendsWithoutUpServer, byMinute, difference, expectedInRotation, growth, type HealthEntry, type Layout, type ProcessSample } from "./invariants.js";
 import { describeFault, drawSchedule, FAULT_KINDS, lasts, prng, type Fault, type FaultKind } from "./schedule.js";
 
 const { values: args } = parseArgs({
@@ -100,8 +100,11 @@ let haproxyAway = 0;
 let haproxyAwayUntil = 0;
 const haproxyIsAway = (): boolean => haproxyAway > 0 || Date.now() < haproxyAwayUntil;
 
+let stoppedBy: NodeJS.Signals | undefined;
 /** Every violation is kept for the checks at the end; the first 50 are printed as they happen. */
 function violation(kind: ViolationKind, what: string): void {
+  // Stopped by a signal: the cleanup takes HAProxy and Consul down under the load and the checks.
+  if (stoppedBy !== undefined) return;
   const faults = [...inProgress.values()].map((fault) => describeFault(fault)).join(", ") || "none";
   const text = `VIOLATION at ${elapsed()} (seed ${seed}): ${what}; faults in progress: ${faults}`;
   violations.push({ kind, text });
@@ -400,9 +403,21 @@ async function main(): Promise<void> {
       if (pid !== undefined && Date.now() - lastProcessSample >= 2_000) {
         lastProcessSample = Date.now();
         try {
-          const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+          const status = readFileSync(`/proc/${pid}/status`, "utf8");
+          const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+          const privateKb = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? NaN);
           const descriptors = readdirSync(`/proc/${pid}/fd`).length;
-          if (Number.isFinite(rssKb)) lives[lives.length - 1]?.push({ at: Date.now(), rssKb, descriptors });
+          const life = lives[lives.length - 1];
+          const sample: ProcessSample = { at: Date.now(), rssKb, privateKb, descriptors, heapUsedBytes: undefined };
+          if (Number.isFinite(rssKb) && Number.isFinite(privateKb)) life?.push(sample);
+          // The heap in use, from the handler's own /metrics (prom-client's default metrics).
+          void fetch(`http://127.0.0.1:${handlerPort}/metrics`, { signal: AbortSignal.timeout(1_500) })
+            .then((response) => response.text())
+            .then((text) => {
+              const bytes = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
+              if (Number.isFinite(bytes)) sample.heapUsedBytes = bytes;
+            })
+            .catch(() => undefined);
         } catch {
           // The process just exited (a handler-kill fault).
         }
@@ -561,7 +576,7 @@ async function main(): Promise<void> {
   await Promise.all([...loadLoops, watcher]);
   agent.destroy();
   const longest = lives.reduce((best, life) => (life.length > best.length ? life : best), [] as ProcessSample[]);
-  const verdict = growth(longest, { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxRssGrowth: 0.1, maxDescriptorGrowth: 5 });
+  const verdict = growth(longest, { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxPrivateGrowth: 0.1, maxRetainedHeapGrowth: 0.1, maxDescriptorGrowth: 5 });
   if (verdict.growing) violation("growth", `the handler is growing over ${((longest.at(-1)?.at ?? 0) - (longest[0]?.at ?? 0)) / 1000} s of one life: ${verdict.growing}`);
   const first = longest[0];
   const last = longest.at(-1);
@@ -571,7 +586,11 @@ async function main(): Promise<void> {
   if (skippedFaults.size > 0) console.log(`  faults skipped (need root): ${[...skippedFaults].map(([kind, count]) => `${kind} ${count}`).join(", ")}`);
   console.log(`  requests: ${requests}, failed: ${[...failures.values()].reduce((a, b) => a + b, 0)} (${[...failures].map(([kind, count]) => `${kind} ${count}`).join(", ") || "none"}), connection errors while HAProxy restarted: ${allowedFailures}`);
   console.log(`  UP-server samples: ${upSamples}; convergence after each segment (ms): longest ${convergence.length > 0 ? Math.max(...convergence) : "none"}, all ${convergence.join(" ")}`);
-  console.log(`  handler lives: ${lives.length}; the longest: ${longest.length} samples, RSS ${first ? Math.round(first.rssKb / 1024) : "?"} -> ${last ? Math.round(last.rssKb / 1024) : "?"} MB, descriptors ${first?.descriptors ?? "?"} -> ${last?.descriptors ?? "?"}${verdict.judged ? `, growth ${(verdict.rssGrowth * 100).toFixed(1)} % RSS, ${verdict.descriptorGrowth} descriptors` : " (too short to judge a trend: 10 minutes needed)"}`);
+  console.log(`  handler lives: ${lives.length}; the longest: ${longest.length} samples, RSS ${first ? Math.round(first.rssKb / 1024) : "?"} -> ${last ? Math.round(last.rssKb / 1024) : "?"} MB, descriptors ${first?.descriptors ?? "?"} -> ${last?.descriptors ?? "?"}${verdict.judged ? `, growth ${(verdict.rssGrowth * 100).toFixed(1)} % RSS (${(verdict.privateGrowth * 100).toFixed(1)} % of its private part), ${verdict.descriptorGrowth} descriptors` : " (too short to judge a trend: 10 minutes needed)"}`);
+  const megabytes = (values: number[], unit: number): string => values.map((value) => (value / unit).toFixed(1)).join(" ");
+  console.log(`  the longest life by minute: RSS (MB) ${megabytes(byMinute(longest, (sample) => sample.rssKb), 1024)}`);
+  console.log(`    its private part (MB) ${megabytes(byMinute(longest, (sample) => sample.privateKb), 1024)}`);
+  console.log(`    heap in use (MB) ${megabytes(byMinute(longest, (sample) => sample.heapUsedBytes), 1024 * 1024)}${verdict.judged ? `; its low-water mark grew ${(verdict.retainedHeapGrowth * 100).toFixed(1)} %` : ""}`);
   console.log(`  violations: ${violations.length}`);
   const broke = (kind: ViolationKind): boolean => violations.some((each) => each.kind === kind);
   const checks = [
@@ -604,6 +623,7 @@ function spawnSyncOk(command: string, commandArgs: string[]): boolean {
 // nodes and a read-only bind mount must not outlive the soak.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
+    stoppedBy = signal;
     console.log(`soak: stopped by ${signal} (seed ${seed}); cleaning up`);
     void cleanup().finally(() => process.exit(1));
   });

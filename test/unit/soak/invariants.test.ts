@@ -2,7 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ServerStateRow, StatRow } from "../../../handler/haproxy-runtime-api/index.js";
-import { actualInRotation, backendsWithoutUpServer, difference, expectedInRotation, growth, type HealthEntry, type Layout } from "../../soak/invariants.js";
+import { actualInRotation, backendsWithoutUpServer, byMinute, difference, expectedInRotation, growth, type HealthEntry, type Layout } from "../../soak/invariants.js";
 
 const layout: Layout = { defaultBackend: "be", powBackend: "pow", slotPrefix: "s", defaults: { weight: 1, maxconn: 0 }, powDefaults: { weight: 1, maxconn: 2 } };
 
@@ -53,13 +53,40 @@ describe("soak invariants", () => {
   });
 
   test("growth is judged on a long enough life, after the warm-up", () => {
-    const life = (rss: (minute: number) => number, fds: (minute: number) => number) => Array.from({ length: 40 }, (_, minute) => ({ at: minute * 60_000, rssKb: rss(minute), descriptors: fds(minute) }));
-    const limits = { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxRssGrowth: 0.1, maxDescriptorGrowth: 5 };
+    const life = (rss: (minute: number) => number, fds: (minute: number) => number, heap: (minute: number) => number | undefined = () => 12e6) =>
+      Array.from({ length: 40 }, (_, minute) => ({ at: minute * 60_000, rssKb: rss(minute) + 40_000, privateKb: rss(minute), descriptors: fds(minute), heapUsedBytes: heap(minute) }));
+    const limits = { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxPrivateGrowth: 0.1, maxRetainedHeapGrowth: 0.1, maxDescriptorGrowth: 5 };
     assert.equal(growth(life(() => 100_000, () => 30), limits).growing, undefined);
-    assert.match(growth(life((minute) => 100_000 + minute * 2_000, () => 30), limits).growing ?? "", /resident memory grew/);
+    assert.match(growth(life((minute) => 100_000 + minute * 2_000, () => 30), limits).growing ?? "", /private resident memory grew/);
     assert.match(growth(life(() => 100_000, (minute) => 30 + minute), limits).growing ?? "", /descriptors grew/);
+    // File pages (the node binary's code paged in) growing while the private part stays: not growth.
+    const codePagedIn = life(() => 30_000, () => 30).map((sample, minute) => ({ ...sample, rssKb: 60_000 + minute * 500 }));
+    const verdict = growth(codePagedIn, limits);
+    assert.equal(verdict.growing, undefined);
+    assert.ok(verdict.rssGrowth > 0.2, `RSS growth is still reported: ${verdict.rssGrowth}`);
     // A huge first minute (the warm-up) is not growth.
     assert.equal(growth(life((minute) => (minute === 0 ? 10_000 : 100_000), () => 30), limits).growing, undefined);
     assert.equal(growth(life((minute) => 100_000 + minute * 2_000, () => 30).slice(0, 8), limits).judged, false);
+  });
+
+  test("the retained heap is judged by its low-water mark, not by garbage waiting for collection", () => {
+    const life = (heap: (minute: number) => number | undefined) =>
+      Array.from({ length: 40 }, (_, minute) => ({ at: minute * 60_000, rssKb: 100_000, privateKb: 60_000, descriptors: 30, heapUsedBytes: heap(minute) }));
+    const limits = { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxPrivateGrowth: 0.1, maxRetainedHeapGrowth: 0.1, maxDescriptorGrowth: 5 };
+    // A sawtooth between 12 and 30 MB (allocation, then a collection) is not growth.
+    const sawtooth = growth(life((minute) => (minute % 3 === 0 ? 12e6 : 30e6)), limits);
+    assert.equal(sawtooth.growing, undefined);
+    assert.equal(sawtooth.retainedHeapGrowth, 0);
+    // A low-water mark that climbs 0.5 MB a minute is a leak.
+    const leak = growth(life((minute) => (minute % 3 === 0 ? 12e6 + minute * 0.5e6 : 40e6)), limits);
+    assert.match(leak.growing ?? "", /survives garbage collection grew/);
+    // No heap figures (the handler's /metrics did not answer): not judged as growth.
+    assert.equal(growth(life(() => undefined), limits).retainedHeapGrowth, 0);
+  });
+
+  test("byMinute: the median of each minute's samples", () => {
+    const samples = [0, 20_000, 40_000, 61_000, 119_000].map((at, index) => ({ at, rssKb: [5, 1, 3, 10, 20][index] ?? 0, privateKb: 1, descriptors: 1, heapUsedBytes: index === 1 ? undefined : 7 }));
+    assert.deepEqual(byMinute(samples, (sample) => sample.rssKb), [3, 10]);
+    assert.deepEqual(byMinute(samples, (sample) => sample.heapUsedBytes), [7, 7]);
   });
 });
