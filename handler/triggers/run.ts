@@ -1,11 +1,10 @@
-// The `run` trigger: a long-running controller that only wires the parts.
-// The watches of every service (source/service-watches.ts; acted on only while
-// the local agent is a live member of its cluster) trigger a CoalescingRunner
-// (one reconcile runs, one waits, none is lost) over what changed
-// (reconcile/scope.ts). It keeps HAProxy's slots in a SlotCache, polls `show
-// info` for a reloaded or restarted HAProxy, resyncs periodically, records each
-// outcome for /metrics and /healthz, and keeps one DueTimer for the next
-// reconcile an outcome asks for (draining slots, a retry, a held mass removal).
+// The `run` trigger: a long-running controller that only wires the parts. The watches of every
+// service (source/service-watches.ts; acted on only while the local agent is a live member of
+// its cluster) trigger a CoalescingRunner (one reconcile runs, one waits, none is lost) over what
+// changed (reconcile/scope.ts). It keeps HAProxy's slots in a SlotCache, polls `show info` for a
+// reloaded or restarted HAProxy, resyncs periodically, records each outcome for /metrics and
+// /healthz, and keeps one DueTimer for the next reconcile an outcome asks for (a drain, a retry,
+// a held mass removal).
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { ServiceWatches } from "../source/service-watches.js";
@@ -37,12 +36,9 @@ export class Controller {
   /** The next reconcile an outcome asked for. */
   private readonly due = new DueTimer(() => this.reconcileAll());
   private listener: HttpListener | undefined;
+  private reloads: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly configFile: string,
-    private config: HandlerConfig,
-    private readonly logger: Logger,
-  ) {
+  constructor(private readonly configFile: string, private config: HandlerConfig, private readonly logger: Logger) {
     this.context = createContext(config, logger);
     this.cache = new SlotCache(this.context.policy);
     this.recorder = new OutcomeRecorder(this.metrics, this.context.policy.backends.map((backend) => backend.backend));
@@ -103,12 +99,10 @@ export class Controller {
     const doubt = this.watches.notTrusted();
     if (doubt !== undefined) return this.skip(doubt);
     let scope = this.scope.take();
-    // A trigger already covered by the reconcile before it.
-    if (scope === undefined) return;
+    if (scope === undefined) return; // a trigger already covered by the reconcile before it
     const admitted = await this.watches.admit();
     if (admitted.kind === "not-trusted") return this.skip(admitted.problem, admitted.cause);
-    // Every service was read afresh: every backend is planned from it.
-    if (admitted.kind === "read-afresh") scope = "all";
+    if (admitted.kind === "read-afresh") scope = "all"; // every service was read afresh: every backend is planned
     this.recorder.consulTrusted(true);
     const changedAt = this.watches.takeEarliestChange();
     const started = process.hrtime.bigint();
@@ -158,8 +152,13 @@ export class Controller {
     return this.recorder.health(this.watches?.problem() ?? this.watches?.membershipProblem());
   }
 
-  /** SIGHUP: load the config again; a bad file keeps the running one. */
-  async reload(): Promise<void> {
+  /** SIGHUP: load the config again; a bad file keeps the running one. One at a time: overlapping, two would both start loops. */
+  reload(): Promise<void> {
+    return (this.reloads = this.reloads.then(() => this.reloadOnce()));
+  }
+
+  private async reloadOnce(): Promise<void> {
+    if (this.stopping) return;
     let context: HandlerContext;
     try {
       // Built before anything stops: unusable CONSUL_* variables or TLS files keep the running config too.
@@ -174,6 +173,7 @@ export class Controller {
     this.runner.pause();
     await this.runner.idle().catch(() => undefined);
     this.runner.clearWaiting();
+    if (this.stopping) return closeContext(context); // stop() came meanwhile: its loops stay stopped
     closeContext(this.context);
     this.config = context.config;
     this.context = context;

@@ -34,6 +34,8 @@ export interface FaultProxy {
   reads: FaultedReads;
   /** Requests seen per mode (faulted reads only), to wait until a fault was actually served. */
   served(mode: FaultMode): number;
+  /** Blocking reads (`?index=`) open right now, per path: one per watch the handler runs. */
+  blockingOpen(): Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -84,8 +86,15 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
   let onlyService: string | undefined;
   let reads: FaultedReads = "health";
 
+  const blocking = new Map<string, number>();
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const path = new URL(request.url ?? "/", "http://proxy").pathname;
+    const url = new URL(request.url ?? "/", "http://proxy");
+    const path = url.pathname;
+    if (url.searchParams.has("index")) {
+      blocking.set(path, (blocking.get(path) ?? 0) + 1);
+      // "close": answered, or given up by the client (an aborted watch).
+      response.once("close", () => blocking.set(path, (blocking.get(path) ?? 1) - 1));
+    }
     const health = path.startsWith("/v1/health/service/") && (onlyService === undefined || path === `/v1/health/service/${encodeURIComponent(onlyService)}`);
     // A client may send the key's slashes encoded (%2F).
     const promotion = request.method === "GET" && decodeURIComponent(path).startsWith("/v1/kv/consul-haproxy-handler/");
@@ -176,6 +185,7 @@ export async function startFaultProxy(consulAddress: string): Promise<FaultProxy
       reads = which;
     },
     served: (which) => counts.get(which) ?? 0,
+    blockingOpen: () => new Map([...blocking].filter(([, open]) => open > 0)),
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
