@@ -152,9 +152,9 @@ export class Controller {
     return this.recorder.health(this.watches?.problem() ?? this.watches?.membershipProblem());
   }
 
-  /** SIGHUP: load the config again; a bad file keeps the running one. One at a time: overlapping, two would both start loops. */
+  /** SIGHUP: load the config again; a bad file keeps the running one. One at a time (two at once would both start loops), each after the last however it ended. */
   reload(): Promise<void> {
-    return (this.reloads = this.reloads.then(() => this.reloadOnce()));
+    return (this.reloads = this.reloads.catch(() => undefined).then(() => this.reloadOnce()));
   }
 
   private async reloadOnce(): Promise<void> {
