@@ -98,12 +98,13 @@ describe("run's cached view of HAProxy", () => {
     await eventually(() => stack.stat("srv1", "pow_back"), (row) => row.status === "UP", "b UP in pow_back", 15_000);
     await stack.consul.register(ttlRegistration("c", c.port));
     await eventually(() => stack.stat("srv2"), (row) => row.status === "UP", "c UP in main_back", 15_000);
-    const since = reconciles(cli).slice(before);
+    // HAProxy has c's slot before the handler logs the reconcile that filled it: wait for the line.
+    const since = await eventually(() => Promise.resolve(reconciles(cli).slice(before)), (lines) => lines.length >= 2, "both reconciles logged", 5_000);
     assert.ok(Date.now() - startedAt < resyncSeconds * 1000, "the check below ran before the first resync (a very slow machine would make it prove nothing)");
     const untouched = await stack.stat("srv1");
     assert.equal(untouched["weight"], "77", "not repaired by a reconcile of its own backend before a resync: HAProxy was not read again");
     assert.equal(untouched["status"], "DRAIN");
-    assert.ok(since.length >= 2 && since.every((line) => line["haproxyRead"] === "cached"), `reconciles since the drift read the cache: ${JSON.stringify(since)}`);
+    assert.ok(since.every((line) => line["haproxyRead"] === "cached"), `reconciles since the drift read the cache: ${JSON.stringify(since)}`);
 
     // The resync reads HAProxy in full and repairs both.
     const repaired = await eventually(() => stack.stat("srv1"), (row) => row["weight"] === "1" && row.status === "UP", "the resync repaired a's slot", (resyncSeconds + 10) * 1000);
