@@ -14,9 +14,8 @@ export function registerRunCommand(program: Command, globals: () => { config: st
       // process, and a reload can come while the controller is starting. It
       // is applied once the controller runs (its loops exist to restart).
       const started: { controller?: StartedController; reloadPending: boolean } = { reloadPending: false };
-      let stopping = false;
       process.on("SIGHUP", () => {
-        if (stopping) return; // a reload would restart the loops that stop() just ended
+        // (After stop(), the controller's reload does nothing.)
         if (started.controller) void started.controller.reload();
         else started.reloadPending = true;
       });
@@ -35,6 +34,7 @@ export function registerRunCommand(program: Command, globals: () => { config: st
       // should not pay for the controller's modules.
       const { Controller } = await import("../triggers/run.js");
       const starting = new Controller(options.config, config, logger);
+      let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;

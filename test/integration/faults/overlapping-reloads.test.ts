@@ -45,7 +45,7 @@ describe("config reloads under run", () => {
     });
     const first = await node("a");
     await stack.consul.register(ttlRegistration("a", first.port));
-    const { cli } = await startRun(stack);
+    const { cli, listen } = await startRun(stack);
     cleanups.push(() => cli.stop("SIGKILL"));
     await eventually(() => stack.servers("main_back"), (rows) => rows.some((row) => row.status === "UP"), "a UP through run", 30_000);
     // blockingWaitSeconds is 2: 5 s covers two full cycles of every watch.
@@ -67,7 +67,7 @@ describe("config reloads under run", () => {
     assert.equal(reloadsLogged(), 1, "the second reload began while the first was still waiting");
     gate.release();
     const reloads = async () => {
-      const text = await (await fetch(`http://${/"address":"(127\.0\.0\.1:\d+)"/.exec(cli.logs())?.[1] ?? ""}/metrics`)).text();
+      const text = await (await fetch(`http://${listen}/metrics`)).text();
       return /^consul_haproxy_handler_config_reloads_total\{result="ok"\} (\d+)$/m.exec(text)?.[1];
     };
     await eventually(reloads, (count) => count === "2", "both reloads done, one after the other", 20_000);
