@@ -385,6 +385,11 @@ export function rssMegabytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN) / 1024;
 }
 
+/** The private part of a process's RSS (RssAnon: V8's heap and native allocations, not the binary's shared file pages), in MB. */
+export function privateMegabytes(pid: number): number {
+  return Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN) / 1024;
+}
+
 /** A counter of the handler's /metrics, summed over its labels. */
 export async function metricTotal(listen: string, name: string): Promise<number> {
   const text = await (await fetch(`http://${listen}/metrics`)).text();

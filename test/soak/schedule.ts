@@ -74,8 +74,9 @@ const RULES: Readonly<Record<FaultKind, KindRule>> = {
   "haproxy-reload": { resource: "haproxy", weight: 1, lasts: [0, 0] },
   "haproxy-restart": { resource: "haproxy", weight: 1, lasts: [0, 0] },
   "haproxy-freeze": { resource: "haproxy", weight: 1, lasts: [500, 3_000] },
-  // Rare: the handler's memory and descriptors are judged over one life of at least 10 minutes.
-  "handler-kill": { resource: "handler", weight: 1, lasts: [200, 3_000], cooldownMs: 12 * 60_000 },
+  // Rare: the handler's memory and descriptors are judged over one life of at least 25 minutes
+  // (10 of warm-up, 15 to judge), so a 60-minute soak has one whole 30-minute life.
+  "handler-kill": { resource: "handler", weight: 1, lasts: [200, 3_000], cooldownMs: 30 * 60_000 },
   "slots-read-only": { resource: "slots-dir", weight: 1, lasts: [2_000, 8_000] },
 };
 

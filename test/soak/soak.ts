@@ -576,7 +576,7 @@ async function main(): Promise<void> {
   await Promise.all([...loadLoops, watcher]);
   agent.destroy();
   const longest = lives.reduce((best, life) => (life.length > best.length ? life : best), [] as ProcessSample[]);
-  const verdict = growth(longest, { warmUpMs: 60_000, minSpanMs: 10 * 60_000, maxPrivateGrowth: 0.1, maxRetainedHeapGrowth: 0.1, maxDescriptorGrowth: 5 });
+  const verdict = growth(longest, { warmUpMs: 10 * 60_000, minSpanMs: 15 * 60_000, maxPrivateGrowth: 0.1, maxRetainedHeapGrowth: 0.1, maxDescriptorGrowth: 5 });
   if (verdict.growing) violation("growth", `the handler is growing over ${((longest.at(-1)?.at ?? 0) - (longest[0]?.at ?? 0)) / 1000} s of one life: ${verdict.growing}`);
   const first = longest[0];
   const last = longest.at(-1);
@@ -586,7 +586,7 @@ async function main(): Promise<void> {
   if (skippedFaults.size > 0) console.log(`  faults skipped (need root): ${[...skippedFaults].map(([kind, count]) => `${kind} ${count}`).join(", ")}`);
   console.log(`  requests: ${requests}, failed: ${[...failures.values()].reduce((a, b) => a + b, 0)} (${[...failures].map(([kind, count]) => `${kind} ${count}`).join(", ") || "none"}), connection errors while HAProxy restarted: ${allowedFailures}`);
   console.log(`  UP-server samples: ${upSamples}; convergence after each segment (ms): longest ${convergence.length > 0 ? Math.max(...convergence) : "none"}, all ${convergence.join(" ")}`);
-  console.log(`  handler lives: ${lives.length}; the longest: ${longest.length} samples, RSS ${first ? Math.round(first.rssKb / 1024) : "?"} -> ${last ? Math.round(last.rssKb / 1024) : "?"} MB, descriptors ${first?.descriptors ?? "?"} -> ${last?.descriptors ?? "?"}${verdict.judged ? `, growth ${(verdict.rssGrowth * 100).toFixed(1)} % RSS (${(verdict.privateGrowth * 100).toFixed(1)} % of its private part), ${verdict.descriptorGrowth} descriptors` : " (too short to judge a trend: 10 minutes needed)"}`);
+  console.log(`  handler lives: ${lives.length}; the longest: ${longest.length} samples, RSS ${first ? Math.round(first.rssKb / 1024) : "?"} -> ${last ? Math.round(last.rssKb / 1024) : "?"} MB, descriptors ${first?.descriptors ?? "?"} -> ${last?.descriptors ?? "?"}${verdict.judged ? `, growth ${(verdict.rssGrowth * 100).toFixed(1)} % RSS (${(verdict.privateGrowth * 100).toFixed(1)} % of its private part), ${verdict.descriptorGrowth} descriptors` : " (too short to judge a trend: 25 minutes needed)"}`);
   const megabytes = (values: number[], unit: number): string => values.map((value) => (value / unit).toFixed(1)).join(" ");
   console.log(`  the longest life by minute: RSS (MB) ${megabytes(byMinute(longest, (sample) => sample.rssKb), 1024)}`);
   console.log(`    its private part (MB) ${megabytes(byMinute(longest, (sample) => sample.privateKb), 1024)}`);
