@@ -15,17 +15,17 @@ import tseslint from "typescript-eslint";
 const FLOORS = {
   "planner": [],
   "haproxy-runtime-api": [],
-  // The portmap (issue 17): pure parse, render and change classes, wired into run later.
+  // The portmap (issue 17): pure parse, render and change classes; source/ reads it from KV.
   "portmap": [],
   "config": ["haproxy-runtime-api"],
   "applier": ["planner", "haproxy-runtime-api"],
   "slots-file": ["planner", "config"],
-  "source": ["planner", "config", "haproxy-runtime-api"],
+  "source": ["planner", "portmap", "config", "haproxy-runtime-api"],
   "haproxy-state": ["planner", "applier", "haproxy-runtime-api"],
-  "reconcile": ["source", "haproxy-state", "applier", "slots-file", "config", "planner", "haproxy-runtime-api"],
+  "reconcile": ["source", "haproxy-state", "applier", "slots-file", "config", "planner", "portmap", "haproxy-runtime-api"],
   "metrics": ["reconcile", "source", "planner", "config"],
-  "triggers": ["metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "haproxy-runtime-api"],
-  "cli": ["triggers", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "haproxy-runtime-api"],
+  "triggers": ["metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "portmap", "haproxy-runtime-api"],
+  "cli": ["triggers", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "portmap", "haproxy-runtime-api"],
 };
 
 function floorRule(folder, allowed) {

@@ -13,14 +13,8 @@ import { slotsFromRuntime } from "../haproxy-state/slots.js";
 import { isLoopbackListen } from "../config/config.js";
 import { renderSlotsFile } from "../slots-file/render.js";
 import { describeConnection } from "../source/consul-connection.js";
-
-export interface CheckResult {
-  ok: boolean;
-  /** Not a failure, but something the operator should see (a node left out). */
-  warning?: boolean;
-  what: string;
-  detail: string;
-}
+import type { CheckResult } from "./check-result.js";
+import { checkPortmap } from "./portmap-check.js";
 
 export async function checkConfig(context: HandlerContext): Promise<CheckResult[]> {
   const results: CheckResult[] = [{ ok: true, what: "config", detail: `${context.config.services.length} service(s), ${context.policy.backends.length} backend(s)` }];
@@ -55,6 +49,8 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
       results.push({ ok: false, what: "consul kv", detail: (error as Error).message });
     }
   }
+
+  results.push(await checkPortmap(context));
 
   try {
     const info = await context.haproxy.showInfo();

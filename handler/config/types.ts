@@ -141,6 +141,11 @@ export interface RunConfig {
   allowNonLoopback: boolean;
 }
 
+export interface LoadBalancerConfig {
+  /** The Consul KV folder of this tier's portmap (Moirai's keys); check-config reads and validates it. @default "consul-haproxy-handler/lb/default/" */
+  kvPrefix: string;
+}
+
 export interface LogConfig {
   /** The least severe level logged. @default "info" */
   level: "error" | "warn" | "info" | "debug";
@@ -159,6 +164,8 @@ export interface HandlerConfig {
   run: RunConfig;
   /** Logging. */
   log: LogConfig;
+  /** The load balancer's own listeners from Consul KV (docs/portmap.md). */
+  lb: LoadBalancerConfig;
   /** The services to keep in step, each with its backends. */
   services: ServiceConfig[];
 }

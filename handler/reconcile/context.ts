@@ -5,6 +5,7 @@ import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { RuntimeApiClient } from "../haproxy-runtime-api/index.js";
 import { ConsulClient } from "../source/consul-http.js";
+import { ConsulKv } from "../source/consul-kv.js";
 import { ConsulSource } from "../source/consul-source.js";
 import { PromotionStore } from "../source/promotion.js";
 import type { PlannerPolicy } from "../planner/model.js";
@@ -18,10 +19,12 @@ export interface HandlerContext {
   policy: PlannerPolicy;
   /** The operator's promoted versions (Consul KV), for services with versioning. */
   promotions: PromotionStore;
+  /** Consul's KV store over the same connection (the load balancer's portmap). */
+  kv: ConsulKv;
 }
 
 export function createContext(config: HandlerConfig, logger: Logger): HandlerContext {
-  // One connection setup to Consul: the health reads and the promoted versions share it.
+  // One connection setup to Consul: the health reads, the promoted versions and the portmap share it.
   const consul = new ConsulClient(config.consul);
   return {
     config,
@@ -30,6 +33,7 @@ export function createContext(config: HandlerConfig, logger: Logger): HandlerCon
     haproxy: new RuntimeApiClient(config.haproxy.socket, { timeoutMs: config.haproxy.timeoutMs }),
     policy: policyFromConfig(config),
     promotions: new PromotionStore(config.consul, consul),
+    kv: new ConsulKv(config.consul, consul),
   };
 }
 

@@ -8,7 +8,8 @@
 // once with its cause, never after a long wait.
 import type { ConsulConfig } from "../config/config.js";
 import { parseVersion } from "../planner/semver.js";
-import { ConsulClient, ConsulHttpError, type ConsulHttpAnswer, type ConsulMethod } from "./consul-http.js";
+import { ConsulClient, type ConsulHttpAnswer, type ConsulMethod } from "./consul-http.js";
+import { ConsulKv, type KvAccess } from "./consul-kv.js";
 import { ConsulUntrusted } from "./consul-untrusted.js";
 
 export const PROMOTION_PREFIX = "consul-haproxy-handler";
@@ -22,8 +23,6 @@ export interface PromotionRead {
   /** Values in KV that are not versions: ignored, and said so. */
   invalid: { service: string; value: string }[];
 }
-
-type Access = "read" | "write";
 
 /**
  * The value of a KV entry from Consul's answer to GET /v1/kv/<key>: a list
@@ -41,11 +40,12 @@ export function kvValue(body: unknown): string | null | undefined {
 }
 
 export class PromotionStore {
+  private readonly kv: ConsulKv;
+
   /** Over `client`, the connection setup shared with the health reads (its own when none is given). */
-  constructor(
-    private readonly config: ConsulConfig,
-    private readonly client: ConsulClient = new ConsulClient(config),
-  ) {}
+  constructor(config: ConsulConfig, client: ConsulClient = new ConsulClient(config)) {
+    this.kv = new ConsulKv(config, client);
+  }
 
   /** The promoted versions of these services. Throws ConsulUntrusted when KV cannot be read. */
   async read(services: readonly string[]): Promise<PromotionRead> {
@@ -75,45 +75,11 @@ export class PromotionStore {
   }
 
   close(): void {
-    this.client.close();
+    this.kv.client.close();
   }
 
-  /** One KV request; a 2xx answer (or a read's 404) is returned, anything else throws ConsulUntrusted. */
-  private async send(method: ConsulMethod, service: string, access: Access, body?: string): Promise<ConsulHttpAnswer> {
-    const path = `/v1/kv/${PROMOTION_PREFIX}/${encodeURIComponent(service)}/promoted`;
-    const query: Record<string, string> = this.config.datacenter ? { dc: this.config.datacenter } : {};
-    let answer: ConsulHttpAnswer;
-    try {
-      answer = await this.client.request(method, path, { query, deadlineMs: this.config.timeoutMs, ...(body !== undefined ? { body } : {}) });
-    } catch (error) {
-      throw this.explain(error, access);
-    }
-    const ok = (answer.statusCode >= 200 && answer.statusCode <= 299) || (method === "GET" && answer.statusCode === 404);
-    if (!ok) throw this.explainStatus(answer.statusCode, String(answer.body), access);
-    return answer;
-  }
-
-  private explainStatus(status: number, text: string, access: Access): ConsulUntrusted {
-    if (status === 403 || status === 401) {
-      return new ConsulUntrusted("acl-denied", `Consul refused the KV ${access} under ${PROMOTION_PREFIX}/ (HTTP ${status}); give the token key_prefix "${PROMOTION_PREFIX}/" policy = "${access}"${access === "read" ? ' (or "write" to promote)' : ""}`);
-    }
-    return new ConsulUntrusted("http-error", `Consul answered HTTP ${status} for the KV ${access} of ${PROMOTION_PREFIX}/: ${text.trim().slice(0, 300)}`);
-  }
-
-  private explain(error: unknown, access: Access): ConsulUntrusted {
-    if (error instanceof ConsulHttpError) {
-      switch (error.failure) {
-        case "truncated":
-          return new ConsulUntrusted("truncated", `Consul's answer to the KV ${access} under ${PROMOTION_PREFIX}/ was cut short (${error.message}). A proxy or the agent closed the connection mid-answer`);
-        case "bad-answer":
-          return new ConsulUntrusted("bad-answer", `Consul's answer to the KV ${access} under ${PROMOTION_PREFIX}/ cannot be read: ${error.message}`);
-        case "timeout":
-          return new ConsulUntrusted("timeout", `Consul did not answer the KV ${access} under ${PROMOTION_PREFIX}/ in time: ${error.message} (check the agent's load and consul.timeoutMs)`);
-        case "unreachable":
-          break;
-      }
-    }
-    const failure = error as { message?: string };
-    return new ConsulUntrusted("unreachable", `cannot reach Consul at ${this.client.connection.address.value} for the KV ${access} (${failure.message ?? String(error)}); check consul.address`);
+  /** One KV request for the service's key; see ConsulKv.send. */
+  private send(method: ConsulMethod, service: string, access: KvAccess, body?: string): Promise<ConsulHttpAnswer> {
+    return this.kv.send(method, `${PROMOTION_PREFIX}/${encodeURIComponent(service)}/promoted`, { folder: `${PROMOTION_PREFIX}/`, access, ...(body !== undefined ? { body } : {}), ...(access === "read" ? { aclHint: ' (or "write" to promote)' } : {}) });
   }
 }

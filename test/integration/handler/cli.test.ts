@@ -80,6 +80,31 @@ backend web
     assert.match(result.stdout, /FAIL backend missing_back: not found in HAProxy/);
   });
 
+  test("check-config validates the portmap under lb.kvPrefix: none, a valid one listed, a bad one fails with the parser's advice", async () => {
+    const folder = `${consul.address}/v1/kv/consul-haproxy-handler/lb/default/`;
+    const none = await cli("check-config");
+    assert.equal(none.code, 0, none.stdout);
+    assert.match(none.stdout, /^ok {3}portmap consul-haproxy-handler\/lb\/default\/: no keys: no listeners of its own/m);
+    try {
+      assert.equal((await fetch(`${folder}portmap`, { method: "PUT", body: "http://8080:web{balance:roundrobin} tcp://5432:db" })).status, 200);
+      const valid = await cli("check-config");
+      assert.equal(valid.code, 0, valid.stdout);
+      assert.match(valid.stdout, /^ok {3}portmap consul-haproxy-handler\/lb\/default\/: valid: 2 entries: http:\/\/8080:web\{balance:roundrobin\} tcp:\/\/5432:db /m);
+      // The handler's admin socket over TCP: a listener on its port is refused.
+      assert.equal((await fetch(`${folder}portmap`, { method: "PUT", body: `tcp://${adminPort}:db` })).status, 200);
+      const overTcp = writeHandlerConfig({ consul: { address: consul.address }, haproxy: { socket: `127.0.0.1:${adminPort}` }, services: [{ name: "api", backend: "web", slotPrefix: "app" }] });
+      const taken = await runCli(["--config", overTcp, "check-config"]);
+      assert.equal(taken.code, 1, taken.stdout);
+      assert.match(taken.stdout, new RegExp(`^FAIL portmap consul-haproxy-handler/lb/default/: portmap: portmap entry 1 "tcp://${adminPort}:db": listen port: ${adminPort}`, "m"));
+      assert.equal((await fetch(`${folder}max-rs`, { method: "PUT", body: "8" })).status, 200);
+      const typo = await cli("check-config");
+      assert.equal(typo.code, 1, typo.stdout);
+      assert.match(typo.stdout, /^FAIL portmap consul-haproxy-handler\/lb\/default\/: max-rs: .*max-rs/m);
+    } finally {
+      await fetch(`${folder}?recurse=true`, { method: "DELETE" });
+    }
+  });
+
   test("check-config reports an unreachable HAProxy and a config error with exit 2", async () => {
     const unreachable = writeHandlerConfig({ consul: { address: consul.address }, haproxy: { socket: join(directory, "nothing.sock") }, services: [{ name: "api", backend: "web", slotPrefix: "app" }] });
     const result = await runCli(["--config", unreachable, "check-config"]);

@@ -1,0 +1,38 @@
+// check-config's lines for the load balancer's portmap (lb.kvPrefix): the
+// keys read from Consul KV and judged by the same parser the wiring will use
+// (issue 17), so an operator can write and validate a portmap before `run`
+// applies one. A portmap that does not parse fails check-config; a KV folder
+// that cannot be read is a warning, because nothing reads it yet at runtime.
+import type { HandlerContext } from "../reconcile/context.js";
+import { formatEntry } from "../portmap/format.js";
+import type { ReservedPorts } from "../portmap/spec.js";
+import { judgePortmap, readPortmapKv } from "../source/portmap-kv.js";
+import type { CheckResult } from "./check-result.js";
+
+/** The ports this handler's own config already takes: the admin socket when it is TCP, run.listen. */
+export function reservedPortsOf(context: Pick<HandlerContext, "config">): ReservedPorts {
+  const port = (address: string | undefined): number | undefined => {
+    const match = address === undefined ? null : /:(\d{1,5})$/.exec(address);
+    return match ? Number(match[1]) : undefined;
+  };
+  const admin = port(context.config.haproxy.socket.startsWith("/") ? undefined : context.config.haproxy.socket);
+  const handler = port(context.config.run.listen);
+  return { ...(admin !== undefined ? { admin } : {}), ...(handler !== undefined && handler !== 0 ? { handler } : {}) };
+}
+
+export async function checkPortmap(context: HandlerContext): Promise<CheckResult> {
+  const folder = context.config.lb.kvPrefix;
+  const what = `portmap ${folder}`;
+  let read;
+  try {
+    read = await readPortmapKv(context.kv, folder);
+  } catch (error) {
+    return { ok: true, warning: true, what, detail: `${(error as Error).message} (run does not apply the portmap yet)` };
+  }
+  if (read.values.size === 0) return { ok: true, what, detail: "no keys: no listeners of its own (run does not apply the portmap yet)" };
+  const verdict = judgePortmap(read.values, folder, reservedPortsOf(context));
+  if (!verdict.ok) return { ok: false, what, detail: `${verdict.error.key}: ${verdict.error.message}` };
+  const { entries, maxRs } = verdict.spec;
+  const listed = entries.map((entry) => formatEntry(entry, maxRs)).join(" ");
+  return { ok: true, what, detail: `valid: ${entries.length} entr${entries.length === 1 ? "y" : "ies"}${listed ? `: ${listed}` : ""} (run does not apply the portmap yet)` };
+}
