@@ -92,6 +92,17 @@ export interface BackendPolicy {
   serviceName: string;
   classes: SlotClass[];
   defaults: BackendDefaults;
+  /**
+   * A portmap entry's backend (issue 17): every instance of the service
+   * serves, whatever its `pow` setting, in the first slot class, whatever its
+   * TLS and timeout settings (the entry's type and the rendered template set
+   * those for all of them).
+   */
+  everyNode?: boolean;
+  /** The port every node is reached on here instead of its own (a portmap entry's `:<port>`). */
+  port?: number;
+  /** Consul `warning` in this backend, instead of the policy's (a portmap entry's `health:`). */
+  warningAs?: "ready" | "drain";
 }
 
 /** Which versions may serve side by side (see planner/versions.ts). */

@@ -43,12 +43,12 @@ function endpointKey(address: string, port: number): string {
   return `${address}|${port}`;
 }
 
-export function desiredState(endpoint: Endpoint, policy: PlannerPolicy): AdminState {
+export function desiredState(endpoint: Endpoint, policy: PlannerPolicy, backend?: BackendPolicy): AdminState {
   switch (endpoint.health) {
     case "passing":
       return "ready";
     case "warning":
-      return policy.warningAs;
+      return backend?.warningAs ?? policy.warningAs;
     case "maintenance":
       return "drain";
     case "critical":
@@ -59,11 +59,13 @@ export function desiredState(endpoint: Endpoint, policy: PlannerPolicy): AdminSt
 /** Whether the node belongs in this backend, from its `pow` setting. */
 export function servesBackend(endpoint: Endpoint, backend: BackendPolicy): boolean {
   if (endpoint.serviceName !== backend.serviceName) return false;
+  if (backend.everyNode === true) return true;
   if (backend.role === "pow") return endpoint.settings.pow === "true" || endpoint.settings.pow === "only";
   return endpoint.settings.pow === "false" || endpoint.settings.pow === "true";
 }
 
 export function classFor(endpoint: Endpoint, backend: BackendPolicy): SlotClass | undefined {
+  if (backend.everyNode === true) return backend.classes[0];
   const wanted = endpoint.settings;
   return backend.classes.find(
     (slotClass) =>
@@ -82,7 +84,11 @@ function describeClass(endpoint: Endpoint): string {
 function desiredServers(endpoints: readonly Endpoint[], backend: BackendPolicy, policy: PlannerPolicy, leftOut: LeftOut[]): DesiredServer[] {
   const servers: DesiredServer[] = [];
   const seen = new Map<string, string>();
-  const ordered = endpoints.filter((endpoint) => servesBackend(endpoint, backend)).sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
+  const ordered = endpoints
+    .filter((endpoint) => servesBackend(endpoint, backend))
+    // A backend with its own port reaches every node there (the planner compares slots by address and port).
+    .map((endpoint) => (backend.port === undefined ? endpoint : { ...endpoint, port: backend.port }))
+    .sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
   for (const endpoint of ordered) {
     const slotClass = classFor(endpoint, backend);
     if (!slotClass) {
@@ -101,7 +107,7 @@ function desiredServers(endpoints: readonly Endpoint[], backend: BackendPolicy, 
       continue;
     }
     seen.set(key, endpoint.serviceId);
-    const state = desiredState(endpoint, policy);
+    const state = desiredState(endpoint, policy, backend);
     const source: DesiredSource = { address: endpoint.address, port: endpoint.port, state, settings: endpoint.settings, role: backend.role, defaults: backend.defaults };
     const weight = SETTINGS.map((entry) => entry.desired(source)).find((operation) => operation.kind === "set-weight");
     servers.push({ endpoint, slotClass, source, state, weight: weight?.kind === "set-weight" ? weight.weight : backend.defaults.weight });
