@@ -5,20 +5,8 @@
 // that cannot be read is a warning, because nothing reads it yet at runtime.
 import type { HandlerContext } from "../reconcile/context.js";
 import { formatEntry } from "../portmap/format.js";
-import type { ReservedPorts } from "../portmap/spec.js";
-import { judgePortmap, readPortmapKv } from "../source/portmap-kv.js";
+import { judgePortmap, readPortmapKv, reservedPortsOf } from "../source/portmap-kv.js";
 import type { CheckResult } from "./check-result.js";
-
-/** The ports this handler's own config already takes: the admin socket when it is TCP, run.listen. */
-export function reservedPortsOf(context: Pick<HandlerContext, "config">): ReservedPorts {
-  const port = (address: string | undefined): number | undefined => {
-    const match = address === undefined ? null : /:(\d{1,5})$/.exec(address);
-    return match ? Number(match[1]) : undefined;
-  };
-  const admin = port(context.config.haproxy.socket.startsWith("/") ? undefined : context.config.haproxy.socket);
-  const handler = port(context.config.run.listen);
-  return { ...(admin !== undefined ? { admin } : {}), ...(handler !== undefined && handler !== 0 ? { handler } : {}) };
-}
 
 export async function checkPortmap(context: HandlerContext): Promise<CheckResult> {
   const folder = context.config.lb.kvPrefix;
@@ -30,7 +18,7 @@ export async function checkPortmap(context: HandlerContext): Promise<CheckResult
     return { ok: true, warning: true, what, detail: `${(error as Error).message} (run does not apply the portmap yet)` };
   }
   if (read.values.size === 0) return { ok: true, what, detail: "no keys: no listeners of its own (run does not apply the portmap yet)" };
-  const verdict = judgePortmap(read.values, folder, reservedPortsOf(context));
+  const verdict = judgePortmap(read.values, folder, reservedPortsOf(context.config));
   if (!verdict.ok) return { ok: false, what, detail: `${verdict.error.key}: ${verdict.error.message}` };
   const { entries, maxRs } = verdict.spec;
   const listed = entries.map((entry) => formatEntry(entry, maxRs)).join(" ");

@@ -144,6 +144,8 @@ export interface RunConfig {
 export interface LoadBalancerConfig {
   /** The Consul KV folder of this tier's portmap (Moirai's keys); check-config reads and validates it. @default "consul-haproxy-handler/lb/default/" */
   kvPrefix: string;
+  /** `run` fills the slots of the portmap's backends from Consul; HAProxy must have them loaded (docs/portmap.md). @default false */
+  enabled: boolean;
 }
 
 export interface LogConfig {

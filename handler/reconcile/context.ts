@@ -10,6 +10,8 @@ import { ConsulSource } from "../source/consul-source.js";
 import { PromotionStore } from "../source/promotion.js";
 import type { PlannerPolicy } from "../planner/model.js";
 import { policyFromConfig } from "./policy.js";
+import { portmapBackends } from "./portmap-policy.js";
+import type { LoadBalancerSpec } from "../portmap/spec.js";
 
 export interface HandlerContext {
   config: HandlerConfig;
@@ -23,7 +25,8 @@ export interface HandlerContext {
   kv: ConsulKv;
 }
 
-export function createContext(config: HandlerConfig, logger: Logger): HandlerContext {
+/** `portmap`: the load balancer's portmap that `run` applies (lb.enabled); its backends join the policy. */
+export function createContext(config: HandlerConfig, logger: Logger, portmap?: LoadBalancerSpec): HandlerContext {
   // One connection setup to Consul: the health reads, the promoted versions and the portmap share it.
   const consul = new ConsulClient(config.consul);
   return {
@@ -31,7 +34,7 @@ export function createContext(config: HandlerConfig, logger: Logger): HandlerCon
     logger,
     consul: new ConsulSource(config.consul, consul),
     haproxy: new RuntimeApiClient(config.haproxy.socket, { timeoutMs: config.haproxy.timeoutMs }),
-    policy: policyFromConfig(config),
+    policy: portmap === undefined ? policyFromConfig(config) : withPortmap(policyFromConfig(config), portmap),
     promotions: new PromotionStore(config.consul, consul),
     kv: new ConsulKv(config.consul, consul),
   };
@@ -42,4 +45,8 @@ export function closeContext(context: HandlerContext): void {
   context.haproxy.closeKept();
   context.consul.close();
   context.promotions.close();
+}
+
+function withPortmap(policy: PlannerPolicy, portmap: LoadBalancerSpec): PlannerPolicy {
+  return { ...policy, backends: [...policy.backends, ...portmapBackends(portmap)] };
 }

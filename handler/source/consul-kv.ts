@@ -18,6 +18,8 @@ export interface KvRequest {
   body?: string;
   /** A blocking read's wait (sent as Consul's `wait`): the deadline grows by it and by Consul's jitter (wait/16). */
   blockingWaitMs?: number;
+  /** Aborts the request (a blocking read when its loop stops). */
+  signal?: AbortSignal;
   /** Appended to the ACL advice of a refused request, e.g. ' (or "write" to promote)'. */
   aclHint?: string;
 }
@@ -39,7 +41,7 @@ export class ConsulKv {
     const deadlineMs = this.config.timeoutMs + (wait !== undefined ? Math.ceil(wait / 1000) * 1000 * (1 + 1 / 16) : 0);
     let answer: ConsulHttpAnswer;
     try {
-      answer = await this.client.request(method, `/v1/kv/${key}`, { query, deadlineMs, ...(request.body !== undefined ? { body: request.body } : {}) });
+      answer = await this.client.request(method, `/v1/kv/${key}`, { query, deadlineMs, ...(request.body !== undefined ? { body: request.body } : {}), ...(request.signal ? { signal: request.signal } : {}) });
     } catch (error) {
       throw this.explain(error, request);
     }

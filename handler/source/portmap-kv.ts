@@ -7,6 +7,7 @@
 // to do when listeners would disappear at once is the caller's decision.
 import { parsePortmapKv, PortmapError } from "../portmap/parse.js";
 import type { LoadBalancerSpec, ReservedPorts } from "../portmap/spec.js";
+import type { HandlerConfig } from "../config/config.js";
 import type { ConsulKv } from "./consul-kv.js";
 import { ConsulUntrusted } from "./consul-untrusted.js";
 
@@ -21,6 +22,7 @@ export interface PortmapKvOptions {
   /** A blocking read: wait until the folder changes past this index (Consul's `index`), at most waitMs. */
   index?: number;
   waitMs?: number;
+  signal?: AbortSignal;
 }
 
 /** Reads every key under `folder` (one request, `?recurse`). Throws ConsulUntrusted. */
@@ -31,6 +33,7 @@ export async function readPortmapKv(kv: ConsulKv, folder: string, options: Portm
     access: "read",
     query: { recurse: "true", ...(blocking ? { index: String(options.index) } : {}) },
     ...(blocking && options.waitMs !== undefined ? { blockingWaitMs: options.waitMs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const indexHeader = Number(answer.headers["x-consul-index"]);
   const index = Number.isFinite(indexHeader) && indexHeader > 0 ? indexHeader : 0;
@@ -71,4 +74,15 @@ export function judgePortmap(values: ReadonlyMap<string, string | null>, folder:
     if (error instanceof PortmapError) return { ok: false, error };
     throw error;
   }
+}
+
+/** The ports this handler's own config already takes: the admin socket when it is TCP, run.listen. */
+export function reservedPortsOf(config: Pick<HandlerConfig, "haproxy" | "run">): ReservedPorts {
+  const port = (address: string | undefined): number | undefined => {
+    const match = address === undefined ? null : /:(\d{1,5})$/.exec(address);
+    return match ? Number(match[1]) : undefined;
+  };
+  const admin = port(config.haproxy.socket.startsWith("/") ? undefined : config.haproxy.socket);
+  const handler = port(config.run.listen);
+  return { ...(admin !== undefined ? { admin } : {}), ...(handler !== undefined && handler !== 0 ? { handler } : {}) };
 }

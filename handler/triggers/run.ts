@@ -1,10 +1,9 @@
 // The `run` trigger: a long-running controller that only wires the parts. The watches of every
-// service (source/service-watches.ts; acted on only while the local agent is a live member of
-// its cluster) trigger a CoalescingRunner (one reconcile runs, one waits, none is lost) over what
-// changed (reconcile/scope.ts). It keeps HAProxy's slots in a SlotCache, polls `show info` for a
-// reloaded or restarted HAProxy, resyncs periodically, records each outcome for /metrics and
-// /healthz, and keeps one DueTimer for the next reconcile an outcome asks for (a drain, a retry,
-// a held mass removal).
+// service (source/service-watches.ts; acted on only while the local agent is a live member of its
+// cluster) and of the portmap (lb.enabled) trigger a CoalescingRunner (one reconcile runs, one waits,
+// none is lost) over what changed (reconcile/scope.ts). It keeps HAProxy's slots in a SlotCache, polls
+// `show info` for a reloaded or restarted HAProxy, resyncs periodically, records each outcome for
+// /metrics and /healthz, and keeps one DueTimer for the next reconcile an outcome asks for.
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { ServiceWatches } from "../source/service-watches.js";
@@ -19,6 +18,7 @@ import { CoalescingRunner } from "./coalescing-runner.js";
 import { DueTimer } from "./due-timer.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 import { MEMBERSHIP_RECHECK_MS } from "../source/membership-gate.js";
+import { PortmapFollower, type LoadBalancerSpec } from "./portmap-follower.js";
 
 export class Controller {
   private context: HandlerContext;
@@ -37,6 +37,7 @@ export class Controller {
   private readonly due = new DueTimer(() => this.reconcileAll());
   private listener: HttpListener | undefined;
   private reloads: Promise<void> = Promise.resolve();
+  private readonly portmap = new PortmapFollower((spec) => void this.reload(spec));
 
   constructor(private readonly configFile: string, private config: HandlerConfig, private readonly logger: Logger) {
     this.context = createContext(config, logger);
@@ -63,11 +64,12 @@ export class Controller {
 
   private startLoops(): void {
     this.abort = new AbortController();
-    this.watches = new ServiceWatches(this.config.services, this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
+    this.watches = new ServiceWatches(this.portmap.selections(this.config), this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
       changed: (key) => this.reconcileService(key),
       failed: (_key, cause) => this.recorder.consulFailed(cause),
     });
     this.watches.start(this.abort.signal);
+    this.portmap.follow(this.context, this.abort.signal);
     this.timers.push(setInterval(() => void this.resync(), this.config.run.resyncSeconds * 1000));
     this.timers.push(setInterval(() => void this.pollHaproxy(), HAPROXY_POLL_MS));
     void this.pollHaproxy();
@@ -133,14 +135,12 @@ export class Controller {
 
   /** Full resync: fresh (non-blocking) reads of every service, then a reconcile. */
   private async resync(): Promise<void> {
-    const failed = (error: Error): unknown => this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: error.message });
-    await this.watches?.resync().then(() => this.reconcileAll("periodic resync"), failed);
+    await this.watches?.resync().then(() => this.reconcileAll("periodic resync"), (error: Error) => this.logger.warn("resync: Consul not trusted, keeping HAProxy as it is", { detail: error.message }));
   }
 
   private async pollHaproxy(): Promise<void> {
     const seen = await this.restarts.poll(this.context.haproxy);
-    // HAProxy down: when it is back, its new Pid triggers the re-apply.
-    if (seen.kind === "lost") this.logger.warn("HAProxy's admin socket does not answer", { socket: this.config.haproxy.socket });
+    if (seen.kind === "lost") this.logger.warn("HAProxy's admin socket does not answer", { socket: this.config.haproxy.socket, then: "its new Pid re-applies every slot when it is back" });
     if (seen.kind !== "restarted") return;
     this.logger.warn("HAProxy was reloaded or restarted; re-applying every slot", { pid: seen.pid, previousPid: seen.previousPid });
     this.metrics.haproxyRestarts.inc();
@@ -149,26 +149,26 @@ export class Controller {
   }
 
   health(): Health {
-    return this.recorder.health(this.watches?.problem() ?? this.watches?.membershipProblem());
+    return this.portmap.health(this.recorder.health(this.watches?.problem() ?? this.watches?.membershipProblem()));
   }
 
-  /** SIGHUP: load the config again; a bad file keeps the running one. One at a time (two at once would both start loops), each after the last however it ended. */
-  reload(): Promise<void> {
-    return (this.reloads = this.reloads.catch(() => undefined).then(() => this.reloadOnce()));
+  /** SIGHUP (no portmap): load the config again; a bad file keeps the running one. A portmap: apply it with the running config. One at a time (two at once would both start loops), each after the last however it ended. */
+  reload(portmap?: LoadBalancerSpec): Promise<void> {
+    return (this.reloads = this.reloads.catch(() => undefined).then(() => this.reloadOnce(portmap)));
   }
 
-  private async reloadOnce(): Promise<void> {
-    if (this.stopping) return;
+  private async reloadOnce(portmap: LoadBalancerSpec | undefined): Promise<void> {
+    if (this.stopping || (portmap !== undefined && !this.portmap.changes(portmap))) return;
     let context: HandlerContext;
     try {
       // Built before anything stops: unusable CONSUL_* variables or TLS files keep the running config too.
-      context = createContext(loadConfig(this.configFile), this.logger);
+      context = this.portmap.contextFor(portmap === undefined ? loadConfig(this.configFile) : this.config, this.logger, portmap);
     } catch (error) {
       this.logger.error("config reload failed; keeping the running config", { detail: (error as Error).message });
       this.metrics.configReloads.inc({ result: "failed" });
       return;
     }
-    this.logger.info("reloading the config", { file: this.configFile });
+    if (portmap === undefined) this.logger.info("reloading the config", { file: this.configFile });
     this.stopLoops();
     this.runner.pause();
     await this.runner.idle().catch(() => undefined);
@@ -183,7 +183,7 @@ export class Controller {
     this.restarts.reset();
     this.runner.resume();
     this.startLoops();
-    this.metrics.configReloads.inc({ result: "ok" });
+    if (portmap === undefined) this.metrics.configReloads.inc({ result: "ok" });
   }
 
   /** SIGTERM: no new work, finish the batch in flight, close everything. */

@@ -1,5 +1,5 @@
 import type { LoadBalancerConfig } from "../types.js";
-import { text, type Table } from "./field.js";
+import { boolean, text, type Table } from "./field.js";
 
 /**
  * A KV folder: path segments of letters, digits, `_`, `.` and `-`, ending in
@@ -17,4 +17,5 @@ export const lbTable: Table<LoadBalancerConfig> = {
     valid: isKvFolder,
     hint: "a KV folder ending in '/', e.g. consul-haproxy-handler/lb/default/",
   }),
+  enabled: boolean({ doc: "`run` fills the slots of the portmap's backends from Consul; HAProxy must have them loaded (docs/portmap.md).", default: false }),
 };

@@ -19,6 +19,8 @@ export interface StackOptions {
   grow?: boolean;
   /** HAProxy's `timeout check` (how long a hanging check waits). @default "1s" */
   timeoutCheck?: string;
+  /** More HAProxy configuration after the stack's (a rendered portmap). */
+  haproxyExtra?: string;
 }
 
 export interface Stack {
@@ -69,7 +71,8 @@ frontend front
     use_backend pow_back if is_pow
     default_backend main_back
 
-${["main_back", "pow_back"].map((backend) => templates(backend, slots, ca)).join("\n")}`;
+${["main_back", "pow_back"].map((backend) => templates(backend, slots, ca)).join("\n")}
+${options.haproxyExtra ?? ""}`;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {

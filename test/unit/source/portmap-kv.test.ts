@@ -1,10 +1,9 @@
 // The portmap's KV answer as untrusted input, and the verdict on its keys.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { judgePortmap, kvEntries } from "../../../handler/source/portmap-kv.js";
+import { judgePortmap, kvEntries, reservedPortsOf } from "../../../handler/source/portmap-kv.js";
 import { ConsulUntrusted } from "../../../handler/source/consul-untrusted.js";
 import { isKvFolder } from "../../../handler/config/schema/lb.js";
-import { reservedPortsOf } from "../../../handler/cli/portmap-check.js";
 import type { HandlerConfig } from "../../../handler/config/config.js";
 
 const folder = "chh/lb/default/";
@@ -74,7 +73,7 @@ describe("portmap KV", () => {
   });
 
   test("the ports the handler's config takes: a TCP admin socket and run.listen, not a unix socket or port 0", () => {
-    const of = (socket: string, listen?: string) => reservedPortsOf({ config: { haproxy: { socket }, run: { listen } } as unknown as HandlerConfig });
+    const of = (socket: string, listen?: string) => reservedPortsOf({ haproxy: { socket }, run: { listen } } as unknown as HandlerConfig);
     assert.deepEqual(of("127.0.0.1:9999", "127.0.0.1:9701"), { admin: 9999, handler: 9701 });
     assert.deepEqual(of("/run/haproxy/admin.sock"), {});
     assert.deepEqual(of("/run/haproxy/admin.sock", "[::1]:0"), {});

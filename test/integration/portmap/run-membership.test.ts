@@ -1,0 +1,115 @@
+// `run` with lb.enabled fills the portmap's backends from Consul, against a
+// real Consul and a real HAProxy that loaded the rendered portmap: every
+// instance of an entry's service in its `pm` slots, at the entry's port when
+// it has one, `health:` deciding whether warning instances serve, and a KV
+// change applied without a restart. A portmap that does not parse, or a
+// folder emptied at once, leaves the slots as they are.
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startNode, type TestNode } from "../../harness/backends.js";
+import { startCli, type RunningCli } from "../../harness/cli.js";
+import { freePort } from "../../harness/ports.js";
+import { eventually, hasLog, startStack, ttlRegistration, type Stack } from "../handler/stack.js";
+import { judgePortmap } from "../../../handler/source/portmap-kv.js";
+import { renderLoadBalancer } from "../../../handler/portmap/render.js";
+
+const nodes: TestNode[] = [];
+const running: RunningCli[] = [];
+after(async () => {
+  await Promise.all(running.map((cli) => cli.stop("SIGKILL")));
+  await Promise.all(nodes.map((node) => node.stop()));
+});
+
+const folder = "chh-it/lb/run/";
+
+/** Renders the portmap as the operator's HAProxy would load it (the handler does not reload HAProxy yet). */
+function rendered(portmap: string, mapDirectory: string): string {
+  const verdict = judgePortmap(new Map([[`${folder}portmap`, portmap]]), folder, {});
+  assert.ok(verdict.ok, verdict.ok ? "" : verdict.error.message);
+  const { config, maps } = renderLoadBalancer(verdict.spec, { bindAddress: "127.0.0.1", certDirectory: "/nonexistent", mapDirectory, dynamicCookieKey: "test" });
+  for (const [name, content] of maps) writeFileSync(join(mapDirectory, name), content);
+  return config;
+}
+
+async function putPortmap(stack: Stack, value: string): Promise<void> {
+  const answer = await fetch(`${stack.consul.address}/v1/kv/${folder}portmap`, { method: "PUT", body: value });
+  assert.equal(answer.status, 200);
+}
+
+/** Filled slots of a backend as "address:port status" (show stat's status: UP, DRAIN, DOWN...). */
+async function filled(stack: Stack, backend: string): Promise<string[]> {
+  const [states, stats] = await Promise.all([stack.admin.showServersState(backend), stack.servers(backend)]);
+  return states
+    .filter((row) => row.address !== "0.0.0.0" && row.address !== "-")
+    .map((row) => `${row.address}:${row.port} ${(stats.find((stat) => stat.svname === row.serverName)?.status ?? "?").split(" ")[0]}`)
+    .sort();
+}
+
+describe("run applies the portmap's membership (lb.enabled)", async () => {
+  const webPort = await freePort();
+  const dbPort = await freePort();
+  const [web1, web2, db] = await Promise.all([startNode("web-1"), startNode("web-2"), startNode("db-1")]);
+  nodes.push(web1, web2, db);
+  // db registers a port nothing listens on; the entry's `:<port>` is where it serves.
+  const portmap = `http://${webPort}:web tcp://${dbPort}:db:${db.port}`;
+  const mapDirectory = mkdtempSync(join(tmpdir(), "cht-pm-maps-"));
+  const stack = await startStack({
+    haproxyExtra: rendered(portmap, mapDirectory),
+    handler: (base) => ({ ...base, run: { listen: "127.0.0.1:0", resyncSeconds: 60 }, lb: { kvPrefix: folder, enabled: true } }),
+  });
+  await putPortmap(stack, portmap);
+  await stack.consul.register({ ...ttlRegistration("web-1", web1.port), Name: "web" });
+  await stack.consul.register({ ...ttlRegistration("web-2", web2.port), Name: "web" });
+  await stack.consul.register({ ...ttlRegistration("db-1", 1), Name: "db" });
+  const cli = startCli(["--config", stack.configFile, "run"]);
+  running.push(cli);
+  const webBackend = `pm_${webPort}_web`;
+  const dbBackend = `pm_${dbPort}_db`;
+
+  test("every instance in its entry's backend, db at the entry's port; both listeners serve", async () => {
+    await eventually(() => filled(stack, webBackend), (slots) => slots.length === 2 && slots.every((slot) => slot.endsWith(" UP")), "both web instances UP in their slots");
+    await eventually(() => filled(stack, dbBackend), (slots) => slots.join() === `127.0.0.1:${db.port} UP`, "db UP at the entry's port");
+    // The playbook-style backends are the handler's as before: no iri instance, nothing filled.
+    assert.deepEqual(await filled(stack, "main_back"), []);
+    const seen = new Set<string>();
+    await eventually(
+      async () => {
+        const answer = (await (await fetch(`http://127.0.0.1:${webPort}/`)).json()) as { node?: string };
+        if (answer.node) seen.add(answer.node);
+        return seen.size;
+      },
+      (size) => size === 2,
+      "requests on the http listener to reach both web instances",
+    );
+    const throughTcp = (await (await fetch(`http://127.0.0.1:${dbPort}/`)).json()) as { node?: string };
+    assert.equal(throughTcp.node, "db-1");
+  });
+
+  test("health: a warning instance is drained by default, serves with health:warning (a KV change, no restart)", async () => {
+    await stack.consul.api("PUT", "/v1/agent/check/warn/ttl-web-2");
+    await eventually(() => filled(stack, webBackend), (slots) => slots.includes(`127.0.0.1:${web2.port} DRAIN`), "web-2 drained while warning");
+    await putPortmap(stack, `http://${webPort}:web{health:warning} tcp://${dbPort}:db:${db.port}`);
+    await eventually(() => filled(stack, webBackend), (slots) => slots.includes(`127.0.0.1:${web2.port} UP`), "web-2 serving again with health:warning");
+    assert.ok(hasLog(cli.logs(), { message: "applying the portmap" }), "the change was applied by the running handler");
+    assert.equal(cli.child.exitCode, null, "run is still running");
+  });
+
+  test("a portmap that does not parse changes nothing and makes /healthz say why; an emptied folder is held", async () => {
+    const before = await filled(stack, webBackend);
+    await putPortmap(stack, `http://${webPort}:web{nonsense:1}`);
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => hasLog(logs, { message: /the portmap under chh-it\/lb\/run\/ is not applied: portmap: .*nonsense/ }), "the handler to log the bad portmap");
+    const listen = /"address":"(127\.0\.0\.1:\d+)"/.exec(cli.logs())?.[1];
+    assert.ok(listen, "run's listener address in the logs");
+    const health = await fetch(`http://${listen}/healthz`);
+    assert.equal(health.status, 503);
+    assert.match(await health.text(), /portmap .*is not applied/);
+    assert.deepEqual(await filled(stack, webBackend), before);
+    await fetch(`${stack.consul.address}/v1/kv/${folder}?recurse=true`, { method: "DELETE" });
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => hasLog(logs, { message: /lost every entry at once/ }), "the handler to hold the emptied portmap");
+    assert.deepEqual(await filled(stack, webBackend), before);
+    assert.deepEqual(await filled(stack, dbBackend), [`127.0.0.1:${db.port} UP`]);
+  });
+});
