@@ -15,12 +15,19 @@ export async function readSlotRecordsIn(session: RuntimeSession, policy: Planner
   const managed = managedPrefixes(policy);
   const backends = [...managed.keys()];
   const replies = await session.execute(backends.flatMap((backend) => [commands.showServersState(backend), commands.showStat(backend)]));
-  const refused = replies.find((reply) => !reply.ok);
-  if (refused) {
-    throw new RuntimeApiError(`HAProxy refused '${refused.command}': ${refused.output.trim()}; check the backend names in the config (check-config) and that the socket is at level admin`);
+  const mayBeMissing = new Set(policy.backends.filter((backend) => backend.mayBeMissing === true).map((backend) => backend.backend));
+  const read = backends.map((backend, index) => ({ backend, state: replies[index * 2], stat: replies[index * 2 + 1] }));
+  for (const { backend, state, stat } of read) {
+    // HAProxy's answers for a backend it does not have (2.6 to 3.2).
+    if (mayBeMissing.has(backend) && state?.output.startsWith("Can't find backend") && stat?.output.startsWith("No such proxy")) continue;
+    const refused = [state, stat].find((reply) => reply !== undefined && !reply.ok);
+    if (refused) {
+      throw new RuntimeApiError(`HAProxy refused '${refused.command}': ${refused.output.trim()}; check the backend names in the config (check-config) and that the socket is at level admin`);
+    }
   }
-  const states = replies.filter((_, index) => index % 2 === 0).flatMap((reply) => parseShowServersState(reply.output));
-  const stats = replies.filter((_, index) => index % 2 === 1).flatMap((reply) => parseShowStat(reply.output, STAT_COLUMNS));
+  const present = read.filter(({ state }) => state?.ok === true);
+  const states = present.flatMap(({ state }) => parseShowServersState(state?.output ?? ""));
+  const stats = present.flatMap(({ stat }) => parseShowStat(stat?.output ?? "", STAT_COLUMNS));
   return slotRecordsFromRuntime(states, stats, managed);
 }
 

@@ -103,6 +103,12 @@ export interface BackendPolicy {
   port?: number;
   /** Consul `warning` in this backend, instead of the policy's (a portmap entry's `health:`). */
   warningAs?: "ready" | "drain";
+  /**
+   * HAProxy may not have loaded this backend yet (a portmap entry added to KV
+   * before HAProxy's reload): read as a backend with no slots, not as an error
+   * that would stop every other backend's reconcile.
+   */
+  mayBeMissing?: boolean;
 }
 
 /** Which versions may serve side by side (see planner/versions.ts). */

@@ -261,7 +261,10 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       plan.leftOut.push({
         backend: backend.backend,
         serviceId: server.endpoint.serviceId,
-        reason: `no free slot in ${backend.backend}/${slotClass.prefix} (${classSlots.length} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
+        reason:
+          classSlots.length === 0 && backend.mayBeMissing === true
+            ? `HAProxy has no slots in ${backend.backend}: it has not loaded this portmap entry yet; load the rendered portmap into HAProxy (a reload)`
+            : `no free slot in ${backend.backend}/${slotClass.prefix} (${classSlots.length} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
       });
     }
     // A free slot nobody fills that still names an address (its node went

@@ -23,6 +23,7 @@ export function portmapBackends(spec: Pick<LoadBalancerSpec, "entries">): Backen
     classes: [ENTRY_CLASS],
     defaults: ENTRY_DEFAULTS,
     everyNode: true,
+    mayBeMissing: true,
     ...(entry.servicePort !== undefined ? { port: entry.servicePort } : {}),
     warningAs: entry.health === "warning" ? "ready" : "drain",
   }));

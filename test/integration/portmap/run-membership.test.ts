@@ -25,6 +25,12 @@ after(async () => {
 
 const folder = "chh-it/lb/run/";
 
+async function node(name: string): Promise<TestNode> {
+  const started = await startNode(name);
+  nodes.push(started);
+  return started;
+}
+
 /** Renders the portmap as the operator's HAProxy would load it (the handler does not reload HAProxy yet). */
 function rendered(portmap: string, mapDirectory: string): string {
   const verdict = judgePortmap(new Map([[`${folder}portmap`, portmap]]), folder, {});
@@ -95,6 +101,19 @@ describe("run applies the portmap's membership (lb.enabled)", async () => {
     await eventually(() => filled(stack, webBackend), (slots) => slots.includes(`127.0.0.1:${web2.port} UP`), "web-2 serving again with health:warning");
     assert.ok(hasLog(cli.logs(), { message: "applying the portmap" }), "the change was applied by the running handler");
     assert.equal(cli.child.exitCode, null, "run is still running");
+  });
+
+  test("an entry HAProxy has not loaded yet: its nodes are left out saying so, every other backend is still kept in step", async () => {
+    const unloadedPort = await freePort();
+    await putPortmap(stack, `http://${webPort}:web{health:warning} tcp://${dbPort}:db:${db.port} http://${unloadedPort}:later`);
+    const later = await node("later-1");
+    await stack.consul.register({ ...ttlRegistration("later-1", later.port), Name: "later" });
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /HAProxy has no slots in pm_\d+_later: it has not loaded this portmap entry yet/.test(logs), "the unloaded entry's node left out, with the reason");
+    // A new web instance is still placed: the missing backend does not fail the reconcile.
+    const web3 = await node("web-3");
+    await stack.consul.register({ ...ttlRegistration("web-3", web3.port), Name: "web" });
+    await eventually(() => filled(stack, webBackend), (slots) => slots.includes(`127.0.0.1:${web3.port} UP`), "web-3 UP while another entry's backend is missing");
+    assert.ok(!hasLog(cli.logs(), { message: "reconcile failed; will retry" }), "no reconcile failed");
   });
 
   test("a portmap that does not parse changes nothing and makes /healthz say why; an emptied folder is held", async () => {
