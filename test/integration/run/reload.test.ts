@@ -11,7 +11,6 @@
 // waiting for the handler or for `rise` checks).
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,30 +18,14 @@ import { startConsul } from "../../harness/consul.js";
 import { masterWorkerSections, startMasterWorker } from "../../harness/haproxy-master.js";
 import { freePort } from "../../harness/ports.js";
 import { startCli, whileHandlerPaused, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
-import { repositoryRoot } from "../../harness/cli.js";
 import { eventually } from "../../harness/eventually.js";
 import type { StatRow } from "../../../handler/haproxy-runtime-api/index.js";
+import { startNodeProcess, startWrk } from "../../harness/load.js";
 
-const nodes: ChildProcess[] = [];
 const running: RunningCli[] = [];
 after(async () => {
   await Promise.all(running.map((cli) => cli.stop("SIGKILL")));
-  for (const node of nodes) node.kill();
 });
-
-/**
- * A node in a process of its own (demo/sample-node.mjs): answering from the
- * test's own event loop would be slow enough that HAProxy's client
- * connections are never idle, and idle keep-alive connections are what a
- * reload can break.
- */
-async function startNodeProcess(name: string): Promise<{ address: string; port: number }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(repositoryRoot, "demo/sample-node.mjs"), name, String(port)], { stdio: "ignore" });
-  nodes.push(child);
-  await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status, (status) => status === 200, `node ${name} answers`);
-  return { address: "127.0.0.1", port };
-}
 
 async function requestsServed(admin: { showStat(): Promise<StatRow[]> }): Promise<number> {
   const row = (await admin.showStat()).find((candidate) => candidate.pxname === "main_back" && candidate.svname === "BACKEND");
@@ -65,25 +48,6 @@ function filledSlots(rows: readonly StatRow[]): Record<string, SlotView> {
     view[row.svname] = { addr: row["addr"] ?? "", status: (row["status"] ?? "").split(" ")[0] ?? "", weight: row["weight"] ?? "", maxconn: row["slim"] ?? "" };
   }
   return view;
-}
-
-interface Wrk {
-  /** Stops wrk (SIGINT: it prints its summary) and resolves with its output. */
-  finish(): Promise<string>;
-}
-
-function startWrk(port: number): Wrk {
-  // Loopback only, keep-alive (wrk's default); bounded at 60 s, stopped earlier by finish().
-  const wrk = spawn("wrk", ["-t1", "-c32", "-d60s", `http://127.0.0.1:${port}/`], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  wrk.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<string>((resolve) => wrk.once("exit", () => resolve(output)));
-  return {
-    finish() {
-      wrk.kill("SIGINT");
-      return exited;
-    },
-  };
 }
 
 describe("HAProxy reloaded and restarted under load", async () => {
