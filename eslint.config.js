@@ -18,14 +18,16 @@ const FLOORS = {
   // The portmap (issue 17): pure parse, render and change classes; source/ reads it from KV.
   "portmap": [],
   "config": ["haproxy-runtime-api"],
+  // The rendered portmap into HAProxy: files, `haproxy -c`, a reload over the master CLI.
+  "lb": ["slots-file", "portmap", "config", "planner", "haproxy-runtime-api"],
   "applier": ["planner", "haproxy-runtime-api"],
   "slots-file": ["planner", "config"],
   "source": ["planner", "portmap", "config", "haproxy-runtime-api"],
   "haproxy-state": ["planner", "applier", "haproxy-runtime-api"],
-  "reconcile": ["source", "haproxy-state", "applier", "slots-file", "config", "planner", "portmap", "haproxy-runtime-api"],
+  "reconcile": ["source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
   "metrics": ["reconcile", "source", "planner", "config"],
-  "triggers": ["metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "portmap", "haproxy-runtime-api"],
-  "cli": ["triggers", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "config", "planner", "portmap", "haproxy-runtime-api"],
+  "triggers": ["metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
+  "cli": ["triggers", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
 };
 
 function floorRule(folder, allowed) {

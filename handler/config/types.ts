@@ -146,6 +146,26 @@ export interface LoadBalancerConfig {
   kvPrefix: string;
   /** `run` fills the slots of the portmap's backends from Consul; HAProxy must have them loaded (docs/portmap.md). @default false */
   enabled: boolean;
+  /** `run` also writes the rendered portmap to configFile and reloads HAProxy over masterSocket when it changes (needs enabled). @default false */
+  render: boolean;
+  /** The rendered portmap: a `-f` of HAProxy's unit, after its main configuration. @default "/etc/haproxy/portmap.cfg" */
+  configFile: string;
+  /** Where the route maps are written (named in the rendered configuration). @default "/etc/haproxy/portmap-maps" */
+  mapDirectory: string;
+  /** The certificates (PEM with key) that TLS-ending listeners present, chosen by SNI. @default "/etc/haproxy/certs" */
+  certDirectory: string;
+  /** The address the portmap's listeners bind to; "" binds every address. @default "" */
+  bindAddress: string;
+  /** The files HAProxy loads before configFile, in order: `haproxy -c` checks them with the rendering before any reload. @default ["/etc/haproxy/haproxy.cfg"] */
+  checkWith: string[];
+  /** The haproxy program that checks the configuration. @default "/usr/sbin/haproxy" */
+  haproxyBinary: string;
+  /** HAProxy's master CLI socket (its -S), which the handler's user may open. @default "/run/haproxy-master.sock" */
+  masterSocket: string;
+  /** HAProxy's global server-state-file, saved before each reload so that the new worker keeps every slot. @default no file */
+  serverStateFile?: string;
+  /** The secret of sticky:cookie entries' dynamic cookies; created once (0600) when missing. @default "/var/lib/consul-haproxy-handler/cookie-key" */
+  cookieKeyFile: string;
 }
 
 export interface LogConfig {

@@ -289,6 +289,11 @@ export class RuntimeApiClient {
     return parseShowStat(await this.showOne(commands.showStat(backend)));
   }
 
+  /** `show servers state` as HAProxy wrote it: what a server-state-file holds. */
+  async showServersStateText(): Promise<string> {
+    return this.showOne(commands.showServersState());
+  }
+
   async showServersState(backend?: string): Promise<ServerStateRow[]> {
     return parseShowServersState(await this.showOne(commands.showServersState(backend)));
   }

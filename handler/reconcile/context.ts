@@ -34,7 +34,7 @@ export function createContext(config: HandlerConfig, logger: Logger, portmap?: L
     logger,
     consul: new ConsulSource(config.consul, consul),
     haproxy: new RuntimeApiClient(config.haproxy.socket, { timeoutMs: config.haproxy.timeoutMs }),
-    policy: portmap === undefined ? policyFromConfig(config) : withPortmap(policyFromConfig(config), portmap),
+    policy: policyFor(config, portmap),
     promotions: new PromotionStore(config.consul, consul),
     kv: new ConsulKv(config.consul, consul),
   };
@@ -47,6 +47,8 @@ export function closeContext(context: HandlerContext): void {
   context.promotions.close();
 }
 
-function withPortmap(policy: PlannerPolicy, portmap: LoadBalancerSpec): PlannerPolicy {
-  return { ...policy, backends: [...policy.backends, ...portmapBackends(portmap)] };
+/** The planner's policy: the config's backends, and the portmap's when one is managed. */
+export function policyFor(config: HandlerConfig, portmap: LoadBalancerSpec | undefined): PlannerPolicy {
+  const policy = policyFromConfig(config);
+  return portmap === undefined ? policy : { ...policy, backends: [...policy.backends, ...portmapBackends(portmap)] };
 }

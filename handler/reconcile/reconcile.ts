@@ -11,7 +11,7 @@ import { applyPlan, planCommands, type ApplyReport } from "../applier/apply.js";
 import type { HandlerContext } from "./context.js";
 import { massRemovalPolicy, policyForServices } from "./policy.js";
 import { loadGuardMemory, saveGuardMemory } from "./mass-removal-store.js";
-import { keepSlotsFile } from "./slots-file.js";
+import { keepSlotsFile, keptSlotsFiles } from "./slots-file.js";
 import { keptByHolds, loadKeptSlots, restoreKept, saveKeptSlots, withRestores } from "./held-slots.js";
 import { runAgainIn } from "./run-again.js";
 import { readDesired, readPromoted } from "./reads.js";
@@ -72,9 +72,10 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
     if (applied && applied.commandsSent > 0) noteChange(context, options.state);
     // The slots file follows what HAProxy now runs: the cache kept current by
     // the replies, or read again after a refused command.
-    if (!options.dryRun && context.config.haproxy.slotsFile && (read === "full" || (applied?.commandsSent ?? 0) > 0)) {
+    const slotsFiles = keptSlotsFiles(context);
+    if (!options.dryRun && slotsFiles.length > 0 && (read === "full" || (applied?.commandsSent ?? 0) > 0)) {
       if (!state.current) await state.slotsFor(session, backends);
-      keepSlotsFile(context, context.config.haproxy.slotsFile, state.slots());
+      for (const slotsFile of slotsFiles) keepSlotsFile(context, slotsFile, state.slots());
     }
     const keptNow = [...kept.filter((each) => !backends.has(each.backend)), ...keptByHolds(decision.held, slots)];
     return { plan: planned, report: applied, guard: { ...decision, memory: options.services === undefined ? decision.memory : mergeGuardMemory(remembered, decision.memory, backends) }, read, keptNow };

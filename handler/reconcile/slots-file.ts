@@ -3,13 +3,26 @@
 // in its slot. A failure here never blocks a reconcile: the runtime state is
 // already right; it is logged (once per distinct problem) because the next
 // reload would then lose the slot assignment.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { SlotsFileConfig } from "../config/config.js";
 import type { Slot } from "../planner/model.js";
 import { renderSlotsFile } from "../slots-file/render.js";
 import { writeFileAtomically } from "../slots-file/write.js";
 import { managedPrefixes } from "../planner/selection.js";
 import type { HandlerContext } from "./context.js";
+import { templateFileOf } from "../lb/files.js";
+
+/**
+ * The files kept in step: the playbook's slots file, and the rendered portmap
+ * (lb.render) once the handler has written its template (`<configFile>.in`).
+ */
+export function keptSlotsFiles(context: Pick<HandlerContext, "config">): SlotsFileConfig[] {
+  const { haproxy, lb } = context.config;
+  const files = haproxy.slotsFile ? [haproxy.slotsFile] : [];
+  const portmapTemplate = templateFileOf(lb.configFile);
+  if (lb.enabled && lb.render && existsSync(portmapTemplate)) files.push({ template: portmapTemplate, output: lb.configFile });
+  return files;
+}
 
 /** The last problem logged, per output file: the same one is not logged on every reconcile. */
 const lastProblem = new Map<string, string>();

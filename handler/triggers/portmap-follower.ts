@@ -1,33 +1,46 @@
 // What `run` keeps of the load balancer's portmap (lb.enabled): the portmap it
 // applies, why the newest read is not applied, and the watch that reads it.
-// A portmap whose backends differ is handed to `apply` (the controller builds
-// a new context with them, as for a config reload); one that would drop every
-// entry at once is held (fail static).
+// Each portmap read is first rendered into HAProxy when lb.render is on (the
+// files, `haproxy -c`, a reload: only when the rendering differs from disk),
+// then, when its backends differ, handed to `apply` (the controller builds a
+// new context with them, as for a config reload). One that would drop every
+// entry at once is held (fail static); a render that fails is retried.
 import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import type { Health } from "../metrics/outcome-recorder.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
 import { portmapChange, watchedSelections } from "../reconcile/portmap-policy.js";
 import type { ServiceSelection } from "../planner/selection.js";
-import { createContext, type HandlerContext } from "../reconcile/context.js";
+import { createContext, policyFor, type HandlerContext } from "../reconcile/context.js";
+import { readSlotsIn } from "../haproxy-state/reader.js";
+import { managedPrefixes } from "../planner/selection.js";
 import { reservedPortsOf } from "../source/portmap-kv.js";
 import { PortmapWatch } from "../source/portmap-watch.js";
+import { applyLoadBalancer } from "../lb/apply.js";
+import { RELOAD_TIMEOUT_MS } from "../lb/master-reload.js";
 
 export type { LoadBalancerSpec } from "../portmap/spec.js";
+
+/** How soon a failed render and reload is tried again. */
+const RENDER_RETRY_MS = 10_000;
 
 export class PortmapFollower {
   /** The portmap whose backends the running context manages. */
   applied: LoadBalancerSpec | undefined;
   /** Why the newest read is not applied (unreadable, does not parse); for /healthz. */
   problem: string | undefined;
+  private reads: Promise<void> = Promise.resolve();
+  /** The newest portmap read: an older one waiting its turn, or a retry of it, is dropped. */
+  private latest: LoadBalancerSpec | undefined;
 
   constructor(private readonly apply: (spec: LoadBalancerSpec) => void) {}
 
   /** Starts the watch of the context's folder when lb.enabled, until `signal` aborts. */
-  follow({ config, kv, logger }: HandlerContext, signal: AbortSignal): void {
+  follow(context: HandlerContext, signal: AbortSignal): void {
+    const { config, kv, logger } = context;
     if (!config.lb.enabled) return;
     const options = { folder: config.lb.kvPrefix, reservedPorts: reservedPortsOf(config), waitSeconds: config.consul.blockingWaitSeconds };
-    const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, config.lb.kvPrefix, logger), problem: (problem: string | undefined) => (this.problem = problem) };
+    const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined) => (this.problem = problem) };
     void new PortmapWatch(kv, options, logger, listener).run(signal);
   }
 
@@ -58,9 +71,32 @@ export class PortmapFollower {
     return context;
   }
 
-  private read(spec: LoadBalancerSpec, folder: string, logger: Logger): void {
+  /** One read at a time: a render and reload finish before the next read is looked at. */
+  private read(spec: LoadBalancerSpec, context: HandlerContext, signal: AbortSignal): void {
+    this.latest = spec;
+    this.reads = this.reads.then(() => this.readOnce(spec, context, signal)).catch((error: unknown) => void context.logger.error("following the portmap failed", { detail: (error as Error).message }));
+  }
+
+  private async readOnce(spec: LoadBalancerSpec, context: HandlerContext, signal: AbortSignal): Promise<void> {
+    // A newer read came meanwhile, or the loops stopped (a new context reads again).
+    if (signal.aborted || spec !== this.latest) return;
+    const { config, haproxy, logger } = context;
+    const folder = config.lb.kvPrefix;
     const change = portmapChange(this.applied, spec);
-    if (change === "held") logger.warn("the portmap lost every entry at once; keeping its backends' slots as they are (fail static) until it has entries again", { folder });
+    if (change === "held") return void logger.warn("the portmap lost every entry at once; keeping its backends' slots as they are (fail static) until it has entries again", { folder });
+    if (config.lb.render) {
+      try {
+        const policy = policyFor(config, spec);
+        const lbHaproxy = { showInfo: () => haproxy.showInfo(), serverStateText: () => haproxy.showServersStateText(), slots: () => haproxy.session((session) => readSlotsIn(session, policy)), managed: managedPrefixes(policy) };
+        const applied = await applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS);
+        if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });
+      } catch (error) {
+        this.problem = `the portmap under ${folder} is not in HAProxy: ${(error as Error).message}`;
+        // A fix outside KV (a certificate directory, the master socket) changes no index: try again.
+        setTimeout(() => spec === this.latest && this.read(spec, context, signal), RENDER_RETRY_MS).unref();
+        return void logger.error(`${this.problem}; HAProxy keeps the configuration it has, trying again in ${RENDER_RETRY_MS / 1000} s`, { folder });
+      }
+    }
     if (change !== "apply") return;
     logger.info("applying the portmap", { folder, backends: spec.entries.map((entry) => entry.backendName) });
     this.apply(spec);

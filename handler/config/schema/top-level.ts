@@ -2,7 +2,7 @@ import type { HandlerConfig } from "../types.js";
 import { checkConsul, consulTable } from "./consul.js";
 import { section, text, type Table } from "./field.js";
 import { haproxyTable } from "./haproxy.js";
-import { lbTable } from "./lb.js";
+import { checkLb, lbTable } from "./lb.js";
 import { logTable } from "./log.js";
 import { policyTable } from "./policy.js";
 import { checkRun, runTable } from "./run.js";
@@ -16,6 +16,6 @@ export const topLevelTable: Table<HandlerConfig> = {
   lockFile: text({ doc: "The lock every command takes; the guard's state and the change stamp live beside it.", default: "/run/lock/consul-haproxy-handler.lock", hint: "a file path" }),
   run: section(runTable, { doc: "The `run` command's listener and resync.", absent: "defaults", crossCheck: checkRun }),
   log: section(logTable, { doc: "Logging.", absent: "defaults" }),
-  lb: section(lbTable, { doc: "The load balancer's own listeners from Consul KV (docs/portmap.md).", absent: "defaults" }),
+  lb: section(lbTable, { doc: "The load balancer's own listeners from Consul KV (docs/portmap.md).", absent: "defaults", crossCheck: checkLb }),
   services: servicesField,
 };

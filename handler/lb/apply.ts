@@ -1,0 +1,76 @@
+// The portmap into the running HAProxy (lb.render): rendered, written where
+// HAProxy loads it, checked with `haproxy -c` over the whole configuration,
+// and a reload asked of the master, only when the rendering differs from the
+// template on disk (`<configFile>.in`: so a restart of the handler, or a
+// change only `run` sees, never reloads). The file HAProxy loads is the
+// template with every filled slot written out, kept current after each
+// reconcile as the slots file is (reconcile/reconcile.ts), so that a reload
+// finds every node in its slot: HAProxy's server-state file restores states
+// and weights, not the addresses of template slots. Any step that fails leaves
+// the configuration HAProxy loads as it was: the maps are put back, the staged
+// file is not moved in.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { LoadBalancerConfig } from "../config/config.js";
+import { renderLoadBalancer } from "../portmap/render.js";
+import type { LoadBalancerSpec } from "../portmap/spec.js";
+import { matchesDisk, readIfThere, stagedConfigFile, templateFileOf, writeMaps, writeWhole } from "./files.js";
+import { checkConfiguration } from "./haproxy-check.js";
+import { reloadHaproxy, type WorkerSocket } from "./master-reload.js";
+import { renderSlotsFile } from "../slots-file/render.js";
+import type { Slot } from "../planner/model.js";
+
+export type LbApplied = { kind: "unchanged" } | { kind: "reloaded"; pid: number; previousPid: number };
+
+/** The dynamic cookies' secret: read, or created once (0600) so that sticky sessions survive restarts. */
+export function cookieKey(file: string): string {
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeWhole(file, `${randomBytes(24).toString("hex")}\n`, 0o600);
+  }
+  const key = readFileSync(file, "utf8").trim();
+  if (!/^[A-Za-z0-9._-]+$/.test(key)) throw new Error(`${file} does not hold a usable cookie key (letters, digits, . _ - only); delete it and a new one is created (sticky sessions start over once)`);
+  return key;
+}
+
+/** What the apply needs of HAProxy: who answers, its server state, and its slots now (for the portmap's backends). */
+export interface LbHaproxy extends WorkerSocket {
+  /** The slots of these backends as HAProxy has them now (a backend it has not loaded: none). */
+  slots(): Promise<Slot[]>;
+  /** Backend -> the slot prefixes the handler owns there, with the portmap's backends. */
+  managed: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * Renders `spec`; when that differs from the template on disk, writes the
+ * maps and the configuration with every filled slot written out (as the slots
+ * file does: a reload keeps each node in its slot), checks it, moves it in and
+ * asks the master to reload.
+ */
+export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig, haproxy: LbHaproxy, timeoutMs: number): Promise<LbApplied> {
+  const paths = { configFile: templateFileOf(lb.configFile), mapDirectory: lb.mapDirectory };
+  const rendered = renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, mapDirectory: lb.mapDirectory, dynamicCookieKey: cookieKey(lb.cookieKeyFile) });
+  if (matchesDisk(rendered, paths)) return { kind: "unchanged" };
+  const withSlots = renderSlotsFile(rendered.config, await haproxy.slots(), haproxy.managed, templateFileOf(lb.configFile));
+  const previousMaps = new Map([...rendered.maps.keys()].map((name) => [name, readIfThere(join(lb.mapDirectory, name))]));
+  const staged = stagedConfigFile({ configFile: lb.configFile, mapDirectory: lb.mapDirectory });
+  try {
+    writeMaps(rendered, paths);
+    writeWhole(staged, withSlots);
+    await checkConfiguration(lb.haproxyBinary, [...lb.checkWith, staged]);
+  } catch (error) {
+    // HAProxy reads its maps at a reload: leave the ones it would read with the configuration on disk.
+    for (const [name, content] of previousMaps) {
+      const file = join(lb.mapDirectory, name);
+      if (content === undefined) rmSync(file, { force: true });
+      else writeWhole(file, content);
+    }
+    rmSync(staged, { force: true });
+    throw error;
+  }
+  writeWhole(paths.configFile, rendered.config);
+  renameSync(staged, lb.configFile);
+  const reloaded = await reloadHaproxy({ masterSocket: lb.masterSocket, serverStateFile: lb.serverStateFile, timeoutMs }, haproxy);
+  return { kind: "reloaded", ...reloaded };
+}

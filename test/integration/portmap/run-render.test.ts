@@ -1,0 +1,156 @@
+// `run` with lb.render: the portmap in Consul KV becomes HAProxy's own
+// listeners. A master-worker HAProxy (as Debian's unit runs it) loads the
+// handler's rendered file as its last `-f`; the handler writes it, checks it
+// with `haproxy -c` and asks the master to reload. A new listener is served
+// without dropping a request on the listeners already there (wrk keep-alive
+// load across the reload); a rendering HAProxy refuses changes nothing; a
+// handler restarted on the same portmap does not reload.
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startConsul } from "../../harness/consul.js";
+import { masterWorkerSections, startMasterWorker } from "../../harness/haproxy-master.js";
+import { freePort } from "../../harness/ports.js";
+import { startCli, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
+import { eventually } from "../../harness/eventually.js";
+import { startNodeProcess, startWrk } from "../../harness/load.js";
+import { hasLog } from "../handler/stack.js";
+
+const running: RunningCli[] = [];
+after(async () => {
+  await Promise.all(running.map((cli) => cli.stop("SIGKILL")));
+});
+
+const folder = "chh-it/lb/render/";
+
+/** The node that answered a request on a listener, or undefined (refused, 503...). */
+async function answerOn(port: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    const text = await response.text();
+    return response.status === 200 ? ((JSON.parse(text) as { node?: string }).node ?? undefined) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+describe("run renders the portmap into HAProxy and reloads it (lb.render)", async () => {
+  const directory = mkdtempSync(join(tmpdir(), "cht-render-"));
+  const consul = await startConsul();
+  const adminPort = await freePort();
+  const [webPort, apiPort, tlsPort] = [await freePort(), await freePort(), await freePort()];
+  const stateFile = join(directory, "server-state");
+  const mainFile = join(directory, "haproxy.cfg");
+  const portmapFile = join(directory, "portmap.cfg");
+  const masterSocket = join(directory, "master.sock");
+  // The handler's own backend, as the playbook's: the portmap comes after it.
+  writeFileSync(
+    mainFile,
+    `${masterWorkerSections({ adminPort, stateFile, timeouts: { connect: "1s", clientAndServer: "10s" } })}
+backend main_back
+    server-template srv 1-2 0.0.0.0:80 check disabled init-addr none
+`,
+  );
+  // What the playbook would install before the handler first runs: an empty portmap.
+  writeFileSync(portmapFile, "");
+  const haproxy = await startMasterWorker({ configFiles: [mainFile, portmapFile], masterSocket, adminAddress: `127.0.0.1:${adminPort}`, stateFile });
+  after(async () => {
+    await haproxy.stop();
+    await consul.cleanup();
+  });
+  const haproxyBinary = execFileSync("sh", ["-c", "command -v haproxy"], { encoding: "utf8" }).trim();
+  const configFile = writeHandlerConfig({
+    consul: { address: consul.address, timeoutMs: 2000 },
+    haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 2000 },
+    policy: { drainSeconds: 0 },
+    run: { listen: "127.0.0.1:0" },
+    services: [{ name: "iri", backend: "main_back", slotPrefix: "srv" }],
+    lb: {
+      kvPrefix: folder,
+      enabled: true,
+      render: true,
+      configFile: portmapFile,
+      mapDirectory: join(directory, "maps"),
+      certDirectory: join(directory, "no-certs"),
+      bindAddress: "127.0.0.1",
+      checkWith: [mainFile],
+      haproxyBinary,
+      masterSocket,
+      serverStateFile: stateFile,
+      cookieKeyFile: join(directory, "cookie-key"),
+    },
+  });
+  const put = async (value: string) => assert.equal((await fetch(`${consul.address}/v1/kv/${folder}portmap`, { method: "PUT", body: value })).status, 200);
+  for (const name of ["web-1", "web-2"]) {
+    const node = await startNodeProcess(name);
+    await consul.register({ ID: name, Name: "web", Address: node.address, Port: node.port, Check: { CheckID: `ttl-${name}`, TTL: "1h", Status: "passing" } });
+  }
+  await put(`http://${webPort}:web{check:/health,inter:300ms,rise:1}`);
+  const startRun = () => {
+    const cli = startCli(["--config", configFile, "run"]);
+    running.push(cli);
+    return cli;
+  };
+  let cli = startRun();
+
+  test("the first portmap: rendered, checked, HAProxy reloaded, its listener serves both instances", async () => {
+    const seen = new Set<string>();
+    await eventually(
+      async () => {
+        const node = await answerOn(webPort);
+        if (node) seen.add(node);
+        return seen.size;
+      },
+      (size) => size === 2,
+      "the new listener to serve both web instances",
+      20_000,
+    );
+    assert.ok(hasLog(cli.logs(), { message: "HAProxy reloaded with the portmap" }), cli.logs());
+    assert.match(readFileSync(portmapFile, "utf8"), new RegExp(`frontend pm_fe_${webPort}\\n`));
+    assert.match(readFileSync(join(directory, "cookie-key"), "utf8"), /^[0-9a-f]{48}\n$/);
+  });
+
+  test("another listener added under keep-alive load: the reload costs no request on the listener already there", async () => {
+    const pidBefore = await haproxy.workerPid();
+    const wrk = startWrk(webPort);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await put(`http://${webPort}:web{check:/health,inter:300ms,rise:1} http://${apiPort}:web{balance:roundrobin,check:/health,inter:300ms,rise:1}`);
+    await eventually(() => answerOn(apiPort), (node) => node !== undefined, "the second listener to serve", 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const output = await wrk.finish();
+    assert.notEqual(await haproxy.workerPid(), pidBefore, "HAProxy was reloaded");
+    assert.match(output, /requests in/, output);
+    assert.doesNotMatch(output, /Non-2xx or 3xx responses/, output);
+    assert.doesNotMatch(output, /Socket errors/, output);
+  });
+
+  test("a rendering HAProxy refuses (a TLS listener without certificates): nothing changes, the reason is logged and in /healthz", async () => {
+    const pidBefore = await haproxy.workerPid();
+    const fileBefore = readFileSync(portmapFile, "utf8");
+    await put(`http://${webPort}:web{check:/health} https-http://${tlsPort}:web`);
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /is not in HAProxy: '.*haproxy -c' refused the configuration/.test(logs), "the refused rendering in the log", 20_000);
+    assert.equal(readFileSync(portmapFile, "utf8"), fileBefore, "the file HAProxy loads is unchanged");
+    assert.equal(await haproxy.workerPid(), pidBefore, "no reload");
+    assert.ok((await answerOn(webPort)) !== undefined && (await answerOn(apiPort)) !== undefined, "both listeners still serve");
+    const listen = /"address":"(127\.0\.0\.1:\d+)"/.exec(cli.logs())?.[1];
+    const health = await fetch(`http://${listen}/healthz`);
+    assert.equal(health.status, 503);
+    assert.match(await health.text(), /is not in HAProxy/);
+  });
+
+  test("a handler restarted on the portmap HAProxy already has does not reload it", async () => {
+    await put(`http://${webPort}:web{check:/health,inter:300ms,rise:1} http://${apiPort}:web{balance:roundrobin,check:/health,inter:300ms,rise:1}`);
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => (logs.match(/HAProxy reloaded with the portmap/g) ?? []).length >= 2 || /"message":"the portmap reads and parses again"/.test(logs), "the good portmap back", 20_000);
+    await cli.stop("SIGTERM");
+    const pidBefore = await haproxy.workerPid();
+    cli = startRun();
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => hasLog(logs, { message: "applying the portmap" }), "the restarted handler to follow the portmap");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(await haproxy.workerPid(), pidBefore, "no reload");
+    assert.ok(!hasLog(cli.logs(), { message: "HAProxy reloaded with the portmap" }));
+    assert.ok((await answerOn(webPort)) !== undefined && (await answerOn(apiPort)) !== undefined, "both listeners serve");
+  });
+});
