@@ -55,4 +55,15 @@ describe("portmap backends in the planner", () => {
     const drained = planReconcile([endpoint("a", "10.0.0.1", "warning")], serving, policy([entryBackend({ warningAs: "drain" })]));
     assert.ok(drained.steps[0]?.activate.some((operation) => operation.kind === "set-state" && operation.state === "drain"), JSON.stringify(drained.steps));
   });
+
+  test("a portmap backend HAProxy has not loaded (no slots) leaves its nodes out saying so; a backend of the config with no slots says to add some", () => {
+    const missing = planReconcile([endpoint("a", "10.0.0.1")], [], policy([entryBackend({ mayBeMissing: true })]));
+    assert.deepEqual(missing.leftOut.map((left) => left.reason), ["HAProxy has no slots in pm_80_web: it has not loaded this portmap entry yet; load the rendered portmap into HAProxy (a reload)"]);
+    const configured = planReconcile([endpoint("a", "10.0.0.1")], [], policy([entryBackend({ mayBeMissing: false })]));
+    assert.match(configured.leftOut[0]?.reason ?? "", /^no free slot in pm_80_web\/pm \(0 slots, all held\)/);
+    // Slots there but all taken: the usual reason, whatever the flag.
+    const full = [freeSlot("pm_80_web", 1, "pm", { address: "10.0.0.9", port: 8080, adminState: "ready", status: "UP" })];
+    const taken = planReconcile([endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.9")], full, policy([entryBackend({ mayBeMissing: true })]));
+    assert.match(taken.leftOut[0]?.reason ?? "", /^no free slot in pm_80_web\/pm \(1 slots, all held\)/);
+  });
 });
