@@ -115,4 +115,27 @@ export const commands = {
   showCliLevel(): RuntimeCommand {
     return command("show cli level", (output) => ["admin", "operator", "user"].includes(output.trim()));
   },
+  /** A new, empty version of a map (HAProxy answers `New version created: <n>`); the running one serves until commit. */
+  prepareMap(file: string): RuntimeCommand {
+    return command(`prepare map ${mapFile(file)}`, startsWith("New version created:"));
+  },
+  /** One entry into a prepared version; entries of a map_beg/map_str list match in the order they were added. */
+  addMapEntry(version: number, file: string, key: string, value: string): RuntimeCommand {
+    if (!MAP_KEY.test(key)) throw new InvalidCommandArgument("map key", key, "a host and path prefix of letters, digits and . _ ~ / - (at most 512)");
+    return command(`add map @${integer("map version", version, MAP_VERSION)} ${mapFile(file)} ${key} ${name("map value", value)}`, silent);
+  },
+  /** The prepared version replaces the running one at once. */
+  commitMap(version: number, file: string): RuntimeCommand {
+    return command(`commit map @${integer("map version", version, MAP_VERSION)} ${mapFile(file)}`, silent);
+  },
 };
+
+/** A map as the configuration names it: an absolute path of safe characters (the portmap's map files). */
+function mapFile(file: string): string {
+  if (!/^\/[A-Za-z0-9@._/-]{1,4095}$/.test(file)) throw new InvalidCommandArgument("map file", file, "an absolute path of letters, digits and @ . _ / -");
+  return file;
+}
+
+/** A portmap route key: `<host><path>` or `<path>` (the portmap parser's whitelists), never a space or a separator. */
+const MAP_KEY = /^[A-Za-z0-9._~/-]{1,512}$/;
+const MAP_VERSION: WholeNumberRange = { min: 0, max: 2 ** 32 - 1 };

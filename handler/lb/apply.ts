@@ -13,7 +13,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LoadBalancerConfig } from "../config/config.js";
-import { renderLoadBalancer } from "../portmap/render.js";
+import { renderLoadBalancer, type RenderedLoadBalancer } from "../portmap/render.js";
+import { commands, RuntimeApiError, type CommandReply, type RuntimeCommand } from "../haproxy-runtime-api/index.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
 import { matchesDisk, readIfThere, stagedConfigFile, templateFileOf, writeMaps, writeWhole } from "./files.js";
 import { checkConfiguration } from "./haproxy-check.js";
@@ -21,7 +22,7 @@ import { reloadHaproxy, type WorkerSocket } from "./master-reload.js";
 import { renderSlotsFile } from "../slots-file/render.js";
 import type { Slot } from "../planner/model.js";
 
-export type LbApplied = { kind: "unchanged" } | { kind: "reloaded"; pid: number; previousPid: number };
+export type LbApplied = { kind: "unchanged" } | { kind: "routes"; maps: string[] } | { kind: "reloaded"; pid: number; previousPid: number };
 
 /** The dynamic cookies' secret: read, or created once (0600) so that sticky sessions survive restarts. */
 export function cookieKey(file: string): string {
@@ -40,6 +41,8 @@ export interface LbHaproxy extends WorkerSocket {
   slots(): Promise<Slot[]>;
   /** Backend -> the slot prefixes the handler owns there, with the portmap's backends. */
   managed: ReadonlyMap<string, readonly string[]>;
+  /** Runtime commands on one connection, with HAProxy's replies (the maps of a route change). */
+  execute(commands: readonly RuntimeCommand[]): Promise<CommandReply[]>;
 }
 
 /**
@@ -52,6 +55,7 @@ export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancer
   const paths = { configFile: templateFileOf(lb.configFile), mapDirectory: lb.mapDirectory };
   const rendered = renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, mapDirectory: lb.mapDirectory, dynamicCookieKey: cookieKey(lb.cookieKeyFile) });
   if (matchesDisk(rendered, paths)) return { kind: "unchanged" };
+  if (readIfThere(paths.configFile) === rendered.config) return { kind: "routes", maps: await swapMaps(rendered, lb.mapDirectory, haproxy) };
   const withSlots = renderSlotsFile(rendered.config, await haproxy.slots(), haproxy.managed, templateFileOf(lb.configFile));
   const previousMaps = new Map([...rendered.maps.keys()].map((name) => [name, readIfThere(join(lb.mapDirectory, name))]));
   const staged = stagedConfigFile({ configFile: lb.configFile, mapDirectory: lb.mapDirectory });
@@ -73,4 +77,27 @@ export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancer
   renameSync(staged, lb.configFile);
   const reloaded = await reloadHaproxy({ masterSocket: lb.masterSocket, serverStateFile: lb.serverStateFile, timeoutMs }, haproxy);
   return { kind: "reloaded", ...reloaded };
+}
+
+/**
+ * Only routes changed (the same configuration, other maps): each changed map
+ * is swapped in the running HAProxy (prepare, every line in file order,
+ * commit: requests see the old map or the new one, never a part) and then
+ * written to disk for the next reload. No reload, no new worker.
+ */
+async function swapMaps(rendered: RenderedLoadBalancer, mapDirectory: string, haproxy: Pick<LbHaproxy, "execute">): Promise<string[]> {
+  const changed = [...rendered.maps].filter(([name, content]) => readIfThere(join(mapDirectory, name)) !== content);
+  for (const [name, content] of changed) {
+    const file = join(mapDirectory, name);
+    const [prepared] = await haproxy.execute([commands.prepareMap(file)]);
+    const version = Number(/New version created: (\d+)/.exec(prepared?.output ?? "")?.[1]);
+    if (!prepared?.ok || !Number.isInteger(version)) throw new RuntimeApiError(`HAProxy refused 'prepare map ${file}': ${prepared?.output.trim() ?? "no answer"}; reload HAProxy with the portmap on disk`);
+    const entries = content.split("\n").filter((line) => line.trim() !== "").map((line) => line.split(" ") as [string, string]);
+    const replies = await haproxy.execute([...entries.map(([key, backend]) => commands.addMapEntry(version, file, key, backend)), commands.commitMap(version, file)]);
+    const refused = replies.find((reply) => !reply.ok);
+    // Not committed: the running map stays as it was.
+    if (refused) throw new RuntimeApiError(`HAProxy refused '${refused.command}': ${refused.output.trim()}; the running routes of ${file} are unchanged`);
+    writeWhole(file, content);
+  }
+  return changed.map(([name]) => name);
 }

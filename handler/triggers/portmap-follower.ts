@@ -13,6 +13,7 @@ import { portmapChange, watchedSelections } from "../reconcile/portmap-policy.js
 import type { ServiceSelection } from "../planner/selection.js";
 import { createContext, policyFor, type HandlerContext } from "../reconcile/context.js";
 import { readSlotsIn } from "../haproxy-state/reader.js";
+import type { RuntimeCommand } from "../haproxy-runtime-api/index.js";
 import { managedPrefixes } from "../planner/selection.js";
 import { reservedPortsOf } from "../source/portmap-kv.js";
 import { PortmapWatch } from "../source/portmap-watch.js";
@@ -87,9 +88,10 @@ export class PortmapFollower {
     if (config.lb.render) {
       try {
         const policy = policyFor(config, spec);
-        const lbHaproxy = { showInfo: () => haproxy.showInfo(), serverStateText: () => haproxy.showServersStateText(), slots: () => haproxy.session((session) => readSlotsIn(session, policy)), managed: managedPrefixes(policy) };
+        const lbHaproxy = { showInfo: () => haproxy.showInfo(), serverStateText: () => haproxy.showServersStateText(), slots: () => haproxy.session((session) => readSlotsIn(session, policy)), managed: managedPrefixes(policy), execute: (list: readonly RuntimeCommand[]) => haproxy.execute(list) };
         const applied = await applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS);
         if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });
+        if (applied.kind === "routes") logger.info("the portmap's routes swapped in without a reload", { folder, maps: applied.maps });
       } catch (error) {
         this.problem = `the portmap under ${folder} is not in HAProxy: ${(error as Error).message}`;
         // A fix outside KV (a certificate directory, the master socket) changes no index: try again.

@@ -27,9 +27,12 @@ after(async () => {
 const folder = "chh-it/lb/render/";
 
 /** The node that answered a request on a listener, or undefined (refused, 503...). */
-async function answerOn(port: number): Promise<string | undefined> {
+const answerOn = (port: number): Promise<string | undefined> => answerOnPath(port, "/");
+
+/** The node that answered a request for `path` on a listener, or undefined. */
+async function answerOnPath(port: number, path: string): Promise<string | undefined> {
   try {
-    const response = await fetch(`http://127.0.0.1:${port}/`);
+    const response = await fetch(`http://127.0.0.1:${port}${path}`);
     const text = await response.text();
     return response.status === 200 ? ((JSON.parse(text) as { node?: string }).node ?? undefined) : undefined;
   } catch {
@@ -152,5 +155,24 @@ backend main_back
     assert.equal(await haproxy.workerPid(), pidBefore, "no reload");
     assert.ok(!hasLog(cli.logs(), { message: "HAProxy reloaded with the portmap" }));
     assert.ok((await answerOn(webPort)) !== undefined && (await answerOn(apiPort)) !== undefined, "both listeners serve");
+  });
+
+  test("a change of routes only is swapped into the running HAProxy's maps: no reload, the new route serves at once", async () => {
+    const api = await startNodeProcess("api-1");
+    await consul.register({ ID: "api-1", Name: "api", Address: api.address, Port: api.port, Check: { CheckID: "ttl-api-1", TTL: "1h", Status: "passing" } });
+    const web = `http://${webPort}:web{check:/health,inter:300ms,rise:1}`;
+    const apiEntry = (path: string) => `http://${webPort}:api{path:${path},check:/health,inter:300ms,rise:1}`;
+    // A new backend on the listener: a reload.
+    await put(`${web} ${apiEntry("/api/")}`);
+    await eventually(() => answerOnPath(webPort, "/api/x"), (node) => node === "api-1", "the /api/ route to reach api-1", 20_000);
+    const pidBefore = await haproxy.workerPid();
+    const reloadsBefore = (cli.logs().match(/HAProxy reloaded with the portmap/g) ?? []).length;
+    await put(`${web} ${apiEntry("/v2/")}`);
+    await eventually(() => answerOnPath(webPort, "/v2/x"), (node) => node === "api-1", "the /v2/ route to reach api-1", 10_000);
+    assert.match((await answerOnPath(webPort, "/api/x")) ?? "", /^web-/, "/api/ is the default route's again");
+    assert.equal(await haproxy.workerPid(), pidBefore, "the same worker: no reload");
+    assert.equal((cli.logs().match(/HAProxy reloaded with the portmap/g) ?? []).length, reloadsBefore);
+    assert.ok(hasLog(cli.logs(), { message: "the portmap's routes swapped in without a reload" }));
+    assert.match(readFileSync(join(directory, "maps", `pm_${webPort}_path.map`), "utf8"), /^\/v2\/ pm_\d+_api$/m, "the map on disk for the next reload");
   });
 });

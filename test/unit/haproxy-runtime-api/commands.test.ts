@@ -65,4 +65,35 @@ describe("runtime command builders", () => {
     assert.throws(() => parseEndpoint("127.0.0.1"), /neither host:port/);
     assert.throws(() => parseEndpoint("127.0.0.1:99999"), /neither host:port/);
   });
+
+  test("map commands: exact text, success replies, and every argument checked", () => {
+    const file = "/var/lib/haproxy-slots/portmap-maps/pm_80_path.map";
+    const prepare = commands.prepareMap(file);
+    assert.equal(prepare.text, `prepare map ${file}`);
+    assert.equal(prepare.succeeded("New version created: 3\n"), true);
+    assert.equal(prepare.succeeded("Unknown map identifier. Please use #<id> or <file>.\n"), false);
+    const add = commands.addMapEntry(3, file, "example.com/api/", "pm_80_api");
+    assert.equal(add.text, `add map @3 ${file} example.com/api/ pm_80_api`);
+    assert.equal(add.succeeded(""), true);
+    assert.equal(add.succeeded("Unknown map identifier."), false);
+    const commit = commands.commitMap(3, file);
+    assert.equal(commit.text, `commit map @3 ${file}`);
+    assert.equal(commit.succeeded(""), true);
+    assert.equal(commit.succeeded("No such version."), false);
+    assert.equal(commands.addMapEntry(0, file, "/", "b").text, `add map @0 ${file} / b`);
+    assert.equal(commands.addMapEntry(4_294_967_295, file, "~a._-/", "b").text, `add map @4294967295 ${file} ~a._-/ b`);
+    for (const bad of ["relative.map", "/with space.map", "/a;b.map", "/a\nb.map", ""]) {
+      assert.throws(() => commands.prepareMap(bad), InvalidCommandArgument, JSON.stringify(bad));
+      assert.throws(() => commands.commitMap(1, bad), InvalidCommandArgument, JSON.stringify(bad));
+    }
+    for (const bad of ["/a b", "/a;b", "/a\n", "/a#b", "/a%20", "", "x".repeat(513)]) assert.throws(() => commands.addMapEntry(1, file, bad, "b"), InvalidCommandArgument, JSON.stringify(bad));
+    assert.equal(commands.addMapEntry(1, file, "x".repeat(512), "b").text.length > 512, true);
+    assert.throws(() => commands.addMapEntry(1, file, "/", "b c"), InvalidCommandArgument);
+    for (const version of [-1, 1.5, 4_294_967_296]) {
+      assert.throws(() => commands.addMapEntry(version, file, "/", "b"), InvalidCommandArgument, String(version));
+      assert.throws(() => commands.commitMap(version, file), InvalidCommandArgument, String(version));
+    }
+    assert.equal(commands.prepareMap("/" + "a".repeat(4095)).text.length, "prepare map /".length + 4095);
+    assert.throws(() => commands.prepareMap("/" + "a".repeat(4096)), InvalidCommandArgument);
+  });
 });
