@@ -53,6 +53,16 @@ export class HandlerMetrics {
   );
   readonly servingVersion = this.registry.register(new Gauge("serving_version", "1 for the generation that serves each service with versioning on (label version: 1.4.x, 2.x or the exact version)."));
   readonly versionSwitches = this.registry.register(new Counter("version_switches_total", "Switches of the serving generation, per service."));
+  readonly portmapProblems = this.registry.register(
+    new Counter(
+      "portmap_problems_total",
+      "Portmap reads not applied, by reason: unreadable (Consul KV not trusted), invalid (the keys do not parse), render (haproxy -c, the files or the reload failed).",
+      ["unreadable", "invalid", "render"].map((reason) => ({ reason })),
+    ),
+  );
+  readonly portmapChanges = this.registry.register(
+    new Counter("portmap_changes_total", "Portmap changes put into HAProxy, by how: reload (listeners or backends), routes (maps swapped, no reload).", ["reload", "routes"].map((how) => ({ how }))),
+  );
   readonly reconcileSeconds = this.registry.register(new Histogram("reconcile_duration_seconds", "Time for one reconcile (read HAProxy, plan, apply).", [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]));
   readonly changeToApplied = this.registry.register(
     new Histogram("change_to_applied_seconds", "From a Consul answer with a change to the change applied in HAProxy.", [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]),

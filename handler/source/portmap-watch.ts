@@ -13,9 +13,11 @@ import { backoffDelay, nextIndex, systemClock, type WatchClock } from "./service
 export interface PortmapWatchListener {
   /** A valid portmap was read: the first one, or one whose folder changed. */
   spec(spec: LoadBalancerSpec): void;
-  /** Why the portmap read is in doubt (not readable, or does not parse); undefined when that ended. */
-  problem(problem: string | undefined): void;
+  /** Why the portmap read is in doubt, and which kind (not readable, or does not parse); undefined when that ended. */
+  problem(problem: string | undefined, kind?: PortmapProblem): void;
 }
+
+export type PortmapProblem = "unreadable" | "invalid";
 
 export interface PortmapWatchOptions {
   folder: string;
@@ -46,7 +48,7 @@ export class PortmapWatch {
       } catch (error) {
         if (signal.aborted) return;
         failures += 1;
-        this.doubt(`cannot read the portmap: ${(error as Error).message}`, "warn");
+        this.doubt(`cannot read the portmap: ${(error as Error).message}`, "unreadable");
         await this.clock.sleep(backoffDelay(failures, this.clock.random), signal);
         continue;
       }
@@ -57,7 +59,7 @@ export class PortmapWatch {
       index = nextIndex(index, read.index);
       const verdict = judgePortmap(read.values, folder, this.options.reservedPorts);
       if (!verdict.ok) {
-        this.doubt(`the portmap under ${folder} is not applied: ${verdict.error.key}: ${verdict.error.message}`, "error");
+        this.doubt(`the portmap under ${folder} is not applied: ${verdict.error.key}: ${verdict.error.message}`, "invalid");
         continue;
       }
       if (this.reported !== undefined) this.logger.info("the portmap reads and parses again", { folder });
@@ -68,9 +70,10 @@ export class PortmapWatch {
   }
 
   /** Logged once per distinct problem (a retry every second must not flood the log). */
-  private doubt(problem: string, level: "warn" | "error"): void {
-    if (problem !== this.reported) this.logger[level](`${problem}; keeping the portmap applied before`, { folder: this.options.folder });
+  private doubt(problem: string, kind: PortmapProblem): void {
+    // Consul unreachable passes; a portmap that does not parse waits for the operator.
+    if (problem !== this.reported) this.logger[kind === "unreadable" ? "warn" : "error"](`${problem}; keeping the portmap applied before`, { folder: this.options.folder });
     this.reported = problem;
-    this.listener.problem(problem);
+    this.listener.problem(problem, kind);
   }
 }

@@ -16,7 +16,8 @@ import { readSlotsIn } from "../haproxy-state/reader.js";
 import type { RuntimeCommand } from "../haproxy-runtime-api/index.js";
 import { managedPrefixes } from "../planner/selection.js";
 import { reservedPortsOf } from "../source/portmap-kv.js";
-import { PortmapWatch } from "../source/portmap-watch.js";
+import { PortmapWatch, type PortmapProblem } from "../source/portmap-watch.js";
+import type { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { applyLoadBalancer } from "../lb/apply.js";
 import { RELOAD_TIMEOUT_MS } from "../lb/master-reload.js";
 
@@ -34,20 +35,28 @@ export class PortmapFollower {
   /** The newest portmap read: an older one waiting its turn, or a retry of it, is dropped. */
   private latest: LoadBalancerSpec | undefined;
 
-  constructor(private readonly apply: (spec: LoadBalancerSpec) => void) {}
+  constructor(
+    private readonly apply: (spec: LoadBalancerSpec) => void,
+    private readonly metrics: HandlerMetrics,
+  ) {}
 
   /** Starts the watch of the context's folder when lb.enabled, until `signal` aborts. */
   follow(context: HandlerContext, signal: AbortSignal): void {
     const { config, kv, logger } = context;
     if (!config.lb.enabled) return;
     const options = { folder: config.lb.kvPrefix, reservedPorts: reservedPortsOf(config), waitSeconds: config.consul.blockingWaitSeconds };
-    const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined) => (this.problem = problem) };
+    const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined, kind?: PortmapProblem) => this.doubt(problem, kind) };
     void new PortmapWatch(kv, options, logger, listener).run(signal);
   }
 
   /** The services `run` watches: `config`'s and the applied portmap's. */
   selections(config: HandlerConfig): ServiceSelection[] {
     return watchedSelections(config, this.applied);
+  }
+
+  private doubt(problem: string | undefined, kind: PortmapProblem | "render" | undefined): void {
+    this.problem = problem;
+    if (kind !== undefined) this.metrics.portmapProblems.inc({ reason: kind });
   }
 
   /** /healthz: unhealthy with the portmap's problem when nothing else is wrong. */
@@ -92,8 +101,9 @@ export class PortmapFollower {
         const applied = await applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS);
         if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });
         if (applied.kind === "routes") logger.info("the portmap's routes swapped in without a reload", { folder, maps: applied.maps });
+        if (applied.kind !== "unchanged") this.metrics.portmapChanges.inc({ how: applied.kind === "reloaded" ? "reload" : "routes" });
       } catch (error) {
-        this.problem = `the portmap under ${folder} is not in HAProxy: ${(error as Error).message}`;
+        this.doubt(`the portmap under ${folder} is not in HAProxy: ${(error as Error).message}`, "render");
         // A fix outside KV (a certificate directory, the master socket) changes no index: try again.
         setTimeout(() => spec === this.latest && this.read(spec, context, signal), RENDER_RETRY_MS).unref();
         return void logger.error(`${this.problem}; HAProxy keeps the configuration it has, trying again in ${RENDER_RETRY_MS / 1000} s`, { folder });

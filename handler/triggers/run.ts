@@ -37,7 +37,7 @@ export class Controller {
   private readonly due = new DueTimer(() => this.reconcileAll());
   private listener: HttpListener | undefined;
   private reloads: Promise<void> = Promise.resolve();
-  private readonly portmap = new PortmapFollower((spec) => void this.reload(spec));
+  private readonly portmap = new PortmapFollower((spec) => void this.reload(spec), this.metrics);
 
   constructor(private readonly configFile: string, private config: HandlerConfig, private readonly logger: Logger) {
     this.context = createContext(config, logger);

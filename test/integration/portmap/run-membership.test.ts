@@ -125,6 +125,8 @@ describe("run applies the portmap's membership (lb.enabled)", async () => {
     const health = await fetch(`http://${listen}/healthz`);
     assert.equal(health.status, 503);
     assert.match(await health.text(), /portmap .*is not applied/);
+    const metrics = await (await fetch(`http://${listen}/metrics`)).text();
+    assert.match(metrics, /^consul_haproxy_handler_portmap_problems_total\{reason="invalid"\} [1-9]/m, "the bad portmap counted");
     assert.deepEqual(await filled(stack, webBackend), before);
     await fetch(`${stack.consul.address}/v1/kv/${folder}?recurse=true`, { method: "DELETE" });
     await eventually(() => Promise.resolve(cli.logs()), (logs) => hasLog(logs, { message: /lost every entry at once/ }), "the handler to hold the emptied portmap");

@@ -174,5 +174,9 @@ backend main_back
     assert.equal((cli.logs().match(/HAProxy reloaded with the portmap/g) ?? []).length, reloadsBefore);
     assert.ok(hasLog(cli.logs(), { message: "the portmap's routes swapped in without a reload" }));
     assert.match(readFileSync(join(directory, "maps", `pm_${webPort}_path.map`), "utf8"), /^\/v2\/ pm_\d+_api$/m, "the map on disk for the next reload");
+    const listen = /"address":"(127\.0\.0\.1:\d+)"/.exec(cli.logs())?.[1];
+    const metrics = await (await fetch(`http://${listen}/metrics`)).text();
+    assert.match(metrics, /^consul_haproxy_handler_portmap_changes_total\{how="routes"\} 1$/m);
+    assert.match(metrics, /^consul_haproxy_handler_portmap_changes_total\{how="reload"\} 1$/m, "this handler's one reload: the new backend");
   });
 });
