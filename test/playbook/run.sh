@@ -414,7 +414,7 @@ check "after the restart no slot is in rotation at the 0.0.0.0 placeholder" wait
 SLOTS_FILE=/var/lib/haproxy-slots/backends.cfg
 reset_slots_file() { cin "cat /etc/haproxy/backends.cfg.in > $SLOTS_FILE && ! grep -q ' $B ' $SLOTS_FILE"; }
 check "stop HAProxy" cin "systemctl stop haproxy"
-check "remove the saved server state" cin "rm -f /var/lib/haproxy/server-state && ! test -e /var/lib/haproxy/server-state"
+check "remove the saved server state" cin "rm -f /var/lib/haproxy-slots/server-state && ! test -e /var/lib/haproxy-slots/server-state"
 check "reset the slots file to the template (no server line for node-b)" reset_slots_file
 check "start HAProxy" cin "systemctl start haproxy"
 check "slots refilled by the handler with no saved state and no slots file (iri_pow_back)" wait_for 30 slot_up lb iri_pow_back "$B"
@@ -428,7 +428,7 @@ check "the handler wrote node-b back into the slots file" \
 check "stop Consul" cin "systemctl stop consul"
 check "no failed unit after Consul's stop (its exit status 1 on SIGINT is a clean stop)" no_failed_units lb
 check "stop HAProxy while Consul is down" cin "systemctl stop haproxy"
-check "remove the saved server state while Consul is down" cin "rm -f /var/lib/haproxy/server-state"
+check "remove the saved server state while Consul is down" cin "rm -f /var/lib/haproxy-slots/server-state"
 check "reset the slots file while Consul is down (no server line for node-b)" reset_slots_file
 check "HAProxy starts while Consul is down" cin "systemctl start haproxy && systemctl is-active --quiet haproxy"
 check "start Consul again" cin "systemctl start consul"
@@ -441,6 +441,31 @@ log "ansible-playbook site.yml (second run)"
 unchanged_run run2 "second run"
 check "node-b still UP after the second run" slot_still_up lb iri_back "$B"
 check "no failed unit after the second run" no_failed_units lb
+
+# --------------------------------------------------------------- portmap
+# The load balancer's own listener from Consul KV (docs/portmap.md): the
+# handler renders it into the file HAProxy loads and reloads HAProxy over its
+# master CLI, as its own user, under its hardened unit.
+log "a listener from a portmap in Consul KV (handler_lb_enabled=true)"
+if playbook portmap -e handler_lb_enabled=true; then
+    pass "playbook run with handler_lb_enabled=true: $(recap portmap | tr -s ' ')"
+else
+    tail -30 "$WORK/portmap.log"; fail "playbook run with handler_lb_enabled=true"
+fi
+MASTER_PID=$(cin "systemctl show -p MainPID --value haproxy" 2>/dev/null || true)
+check "the handler may open HAProxy's master CLI (group haproxy, 0660)" \
+    cin "runuser -u consul-haproxy-handler -- sh -c 'echo show proc | socat -t 2 stdio unix-connect:/run/haproxy-master.sock' | grep -q master"
+check "PUT a portmap (curl, master token)" \
+    cin "$CURL_TOKEN -X PUT -d 'tcp://18080:iri' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap | grep -q true"
+check "the new listener serves node-b" wait_for 40 cin \
+    "curl -s -m 3 -H 'X-IOTA-API-Version: 1' -H 'Content-Type: application/json' -d '{\"command\":\"getNodeInfo\"}' http://127.0.0.1:18080/ | grep -q '\"node\": \"node-b\"'"
+check "node-b UP in the portmap's backend pm_18080_iri" wait_for 20 slot_up lb pm_18080_iri "$B"
+check "HAProxy reloaded by the handler (its log), the same master (no restart)" \
+    cin "journalctl -u consul-haproxy-handler --no-pager | grep -q 'HAProxy reloaded with the portmap' && test \"\$(systemctl show -p MainPID --value haproxy)\" = '$MASTER_PID'"
+check "the rendered portmap has node-b as a server line (a reload keeps it in its slot)" \
+    wait_for 10 cin "grep -Eq '^ *server pm[0-9]+ $B ' /var/lib/haproxy-slots/portmap.cfg"
+check "node-b still UP in iri_back" slot_still_up lb iri_back "$B"
+check "no failed unit with the portmap" no_failed_units lb
 
 # --------------------------------------------------------------- watch mode
 if scenario watch; then
@@ -595,7 +620,7 @@ leftovers=$(cin '
              /etc/consul /etc/consul.d /var/lib/consul /etc/consul-haproxy-handler /opt/consul-haproxy-handler \
              /usr/local/bin/consul-haproxy-handler /usr/local/bin/check-iri-node /usr/local/sbin/haproxy-save-server-state \
              /etc/tmpfiles.d/consul-haproxy-handler.conf /run/consul-haproxy-handler /etc/haproxy/haproxy.cfg \
-             /etc/haproxy/ssl /var/lib/haproxy/server-state /etc/apt/sources.list.d/consul-bullseye.sources \
+             /etc/haproxy/ssl /var/lib/haproxy/server-state /var/lib/haproxy-slots /etc/apt/sources.list.d/consul-bullseye.sources \
              /etc/apt/preferences.d/consul-bullseye.pref; do
         [ -e "$p" ] && echo "file $p"
     done
