@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
+import { withPortmap } from "./portmap-check.js";
 import { reconcile } from "../reconcile/reconcile.js";
 import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, reconcileResult } from "../reconcile/result.js";
 import { nodesLeftOut } from "./report.js";
@@ -37,7 +38,7 @@ async function execute(options: GlobalOptions, body: (context: HandlerContext) =
   let context: HandlerContext | undefined;
   try {
     const { config, logger } = loadForCommand(options);
-    context = createContext(config, logger);
+    context = await withPortmap(createContext(config, logger));
     process.exitCode = await body(context);
   } catch (error) {
     if (error instanceof ConfigError) {

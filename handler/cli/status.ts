@@ -74,7 +74,12 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
     problem = error.message;
   }
   const byAddress = new Map<string, Endpoint>();
-  for (const endpoint of desired?.endpoints ?? []) byAddress.set(`${endpoint.serviceName}|${endpoint.address}|${endpoint.port}`, endpoint);
+  // A backend with its own port (a portmap entry's `:<port>`) reaches every instance there: match those by address.
+  const byHost = new Map<string, Endpoint>();
+  for (const endpoint of desired?.endpoints ?? []) {
+    byAddress.set(`${endpoint.serviceName}|${endpoint.address}|${endpoint.port}`, endpoint);
+    byHost.set(`${endpoint.serviceName}|${endpoint.address}`, endpoint);
+  }
   const leftOut = desired ? nodesLeftOut(context.policy, desired.rejected, planReconcile(desired.endpoints, slots, context.policy, { promoted })) : new Map<string, NodeLeftOut[]>();
 
   const holdMs = context.config.policy.massRemovalHoldSeconds * 1000;
@@ -95,7 +100,11 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
     if (seen.has(backend.backend)) continue;
     seen.add(backend.backend);
     const own = slots.filter((slot) => slot.backend === backend.backend).sort((a, b) => a.prefix.localeCompare(b.prefix) || a.number - b.number);
-    const holder = (slot: Slot): Endpoint | undefined => (slot.address !== undefined ? byAddress.get(`${backend.serviceName}|${slot.address}|${slot.port ?? 0}`) : undefined);
+    const holder = (slot: Slot): Endpoint | undefined => {
+      if (slot.address === undefined) return undefined;
+      if (backend.port !== undefined) return slot.port === backend.port ? byHost.get(`${backend.serviceName}|${slot.address}`) : undefined;
+      return byAddress.get(`${backend.serviceName}|${slot.address}|${slot.port ?? 0}`);
+    };
     // A slot in maint is free unless it is kept for a node that is critical
     // (the planner keeps such a node's slot); a maint slot that merely still
     // names an address, even one a new node now registers with, is free.

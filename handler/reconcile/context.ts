@@ -10,7 +10,8 @@ import { ConsulSource } from "../source/consul-source.js";
 import { PromotionStore } from "../source/promotion.js";
 import type { PlannerPolicy } from "../planner/model.js";
 import { policyFromConfig } from "./policy.js";
-import { portmapBackends } from "./portmap-policy.js";
+import { portmapBackends, watchedSelections } from "./portmap-policy.js";
+import type { ServiceSelection } from "../planner/selection.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
 
 export interface HandlerContext {
@@ -23,6 +24,8 @@ export interface HandlerContext {
   promotions: PromotionStore;
   /** Consul's KV store over the same connection (the load balancer's portmap). */
   kv: ConsulKv;
+  /** The services a full read covers: the config's and the managed portmap's, each selection once. */
+  selections: ServiceSelection[];
 }
 
 /** `portmap`: the load balancer's portmap that `run` applies (lb.enabled); its backends join the policy. */
@@ -37,6 +40,7 @@ export function createContext(config: HandlerConfig, logger: Logger, portmap?: L
     policy: policyFor(config, portmap),
     promotions: new PromotionStore(config.consul, consul),
     kv: new ConsulKv(config.consul, consul),
+    selections: watchedSelections(config, portmap),
   };
 }
 

@@ -34,7 +34,7 @@ export async function readPromoted(context: HandlerContext): Promise<Map<string,
 }
 
 export async function readDesired(context: HandlerContext): Promise<DesiredState> {
-  const snapshots = await context.consul.readServices(context.config.services);
+  const snapshots = await context.consul.readServices(context.selections);
   return endpointsFromSnapshots(snapshots, context.logger);
 }
 

@@ -9,8 +9,7 @@ import type { HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import type { Health } from "../metrics/outcome-recorder.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
-import { portmapChange, watchedSelections } from "../reconcile/portmap-policy.js";
-import type { ServiceSelection } from "../planner/selection.js";
+import { portmapChange } from "../reconcile/portmap-policy.js";
 import { createContext, policyFor, type HandlerContext } from "../reconcile/context.js";
 import { readSlotsIn } from "../haproxy-state/reader.js";
 import type { RuntimeCommand } from "../haproxy-runtime-api/index.js";
@@ -47,11 +46,6 @@ export class PortmapFollower {
     const options = { folder: config.lb.kvPrefix, reservedPorts: reservedPortsOf(config), waitSeconds: config.consul.blockingWaitSeconds };
     const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined, kind?: PortmapProblem) => this.doubt(problem, kind) };
     void new PortmapWatch(kv, options, logger, listener).run(signal);
-  }
-
-  /** The services `run` watches: `config`'s and the applied portmap's. */
-  selections(config: HandlerConfig): ServiceSelection[] {
-    return watchedSelections(config, this.applied);
   }
 
   private doubt(problem: string | undefined, kind: PortmapProblem | "render" | undefined): void {

@@ -64,7 +64,7 @@ export class Controller {
 
   private startLoops(): void {
     this.abort = new AbortController();
-    this.watches = new ServiceWatches(this.portmap.selections(this.config), this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
+    this.watches = new ServiceWatches(this.context.selections, this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
       changed: (key) => this.reconcileService(key),
       failed: (_key, cause) => this.recorder.consulFailed(cause),
     });

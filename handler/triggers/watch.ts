@@ -36,7 +36,7 @@ export function classifyPayload(text: string): WatchPayloadKind {
 
 /** Reads a fresh view, and re-reads while it is older than the event that started us. */
 async function freshSnapshots(context: HandlerContext, eventIndex: number | undefined, logger: Logger): Promise<ServiceSnapshot[]> {
-  const names = context.config.services;
+  const names = context.selections;
   for (let attempt = 1; ; attempt += 1) {
     const snapshots = await context.consul.readServices(names);
     const newest = Math.max(...snapshots.map((snapshot) => snapshot.index));

@@ -94,6 +94,19 @@ describe("run applies the portmap's membership (lb.enabled)", async () => {
     assert.equal(throughTcp.node, "db-1");
   });
 
+  test("status and sync see the portmap's backends as run does", async () => {
+    const status = await stack.cli(["status"]);
+    assert.equal(status.code, 0, status.stderr);
+    const section = (backend: string) => status.stdout.split("\n\n").find((block) => block.startsWith(`backend ${backend}:`)) ?? "";
+    for (const id of ["web-1", "web-2"]) assert.match(section(webBackend), new RegExp(`^\\s+pm\\d+\\s+ready\\s+UP\\s.*\\s${id}\\s+passing$`, "m"), status.stdout);
+    // Joined at the entry's port, not the port db-1 registered.
+    assert.match(section(dbBackend), new RegExp(`^\\s+pm1\\s+ready\\s+UP\\s+127\\.0\\.0\\.1:${db.port}\\s.*\\sdb-1\\s+passing$`, "m"), status.stdout);
+    // A sync finds nothing to do in them (run applied it all), and does not fail on them.
+    const sync = await stack.cli(["sync", "--dry-run"]);
+    assert.equal(sync.code, 0, sync.stderr);
+    assert.doesNotMatch(sync.stdout, /set server pm_/, sync.stdout);
+  });
+
   test("health: a warning instance is drained by default, serves with health:warning (a KV change, no restart)", async () => {
     await stack.consul.api("PUT", "/v1/agent/check/warn/ttl-web-2");
     await eventually(() => filled(stack, webBackend), (slots) => slots.includes(`127.0.0.1:${web2.port} DRAIN`), "web-2 drained while warning");
