@@ -93,6 +93,8 @@ export class PortmapFollower {
         const policy = policyFor(config, spec);
         const lbHaproxy = { showInfo: () => haproxy.showInfo(), serverStateText: () => haproxy.showServersStateText(), slots: () => haproxy.session((session) => readSlotsIn(session, policy)), managed: managedPrefixes(policy), execute: (list: readonly RuntimeCommand[]) => haproxy.execute(list) };
         const applied = await applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS);
+        // A retried render that went through: nothing is in doubt any more.
+        this.problem = undefined;
         if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });
         if (applied.kind === "routes") logger.info("the portmap's routes swapped in without a reload", { folder, maps: applied.maps });
         if (applied.kind !== "unchanged") this.metrics.portmapChanges.inc({ how: applied.kind === "reloaded" ? "reload" : "routes" });

@@ -8,7 +8,8 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
@@ -142,11 +143,32 @@ backend main_back
     const health = await fetch(`http://${listen}/healthz`);
     assert.equal(health.status, 503);
     assert.match(await health.text(), /is not in HAProxy/);
+    // The fix is outside KV (a certificate appears): the render is tried again and goes through.
+    const certs = join(directory, "no-certs");
+    mkdirSync(certs, { recursive: true });
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(certs, "key"), "-out", join(certs, "cert"), "-days", "1", "-subj", "/CN=localhost"], { stdio: "ignore" });
+    writeFileSync(join(certs, "localhost.pem"), readFileSync(join(certs, "cert"), "utf8") + readFileSync(join(certs, "key"), "utf8"));
+    for (const file of ["key", "cert"]) rmSync(join(certs, file));
+    await eventually(async () => (await fetch(`http://${listen}/healthz`)).status, (status) => status === 200, "the retried render to go through and /healthz to recover", 30_000);
+    assert.match(readFileSync(portmapFile, "utf8"), new RegExp(`frontend pm_fe_${tlsPort}\\n`));
+    const overTls = (): Promise<string> =>
+      new Promise((resolve) => {
+        const request = httpsRequest({ host: "127.0.0.1", port: tlsPort, path: "/", rejectUnauthorized: false }, (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          response.on("end", () => resolve(body));
+        });
+        request.on("error", (error) => resolve(error.message));
+        request.end();
+      });
+    // A new backend is filled right after the reload that created it.
+    await eventually(overTls, (body) => /"node":\s*"web-/.test(body), "TLS to end at the new listener and a web instance to answer", 10_000);
   });
 
   test("a handler restarted on the portmap HAProxy already has does not reload it", async () => {
     await put(`http://${webPort}:web{check:/health,inter:300ms,rise:1} http://${apiPort}:web{balance:roundrobin,check:/health,inter:300ms,rise:1}`);
-    await eventually(() => Promise.resolve(cli.logs()), (logs) => (logs.match(/HAProxy reloaded with the portmap/g) ?? []).length >= 2 || /"message":"the portmap reads and parses again"/.test(logs), "the good portmap back", 20_000);
+    await eventually(() => Promise.resolve(readFileSync(portmapFile, "utf8")), (text) => !text.includes(`pm_fe_${tlsPort}`) && text.includes(`pm_fe_${apiPort}`), "the TLS listener gone from the rendered portmap", 20_000);
+    await eventually(() => answerOn(apiPort), (node) => node !== undefined, "the api listener to serve after that reload", 20_000);
     await cli.stop("SIGTERM");
     const pidBefore = await haproxy.workerPid();
     cli = startRun();
