@@ -48,3 +48,8 @@ export function stagedConfigFile(paths: LbPaths): string {
 export function templateFileOf(configFile: string): string {
   return `${configFile}.in`;
 }
+
+/** Whether the rendered portmap on disk (its template) has listeners: what HAProxy serves from it now. */
+export function hasRenderedListeners(configFile: string): boolean {
+  return /^frontend /m.test(readIfThere(templateFileOf(configFile)) ?? "");
+}

@@ -18,6 +18,7 @@ import { reservedPortsOf } from "../source/portmap-kv.js";
 import { PortmapWatch, type PortmapProblem } from "../source/portmap-watch.js";
 import type { HandlerMetrics } from "../metrics/handler-metrics.js";
 import { applyLoadBalancer } from "../lb/apply.js";
+import { hasRenderedListeners } from "../lb/files.js";
 import { RELOAD_TIMEOUT_MS } from "../lb/master-reload.js";
 
 export type { LoadBalancerSpec } from "../portmap/spec.js";
@@ -87,7 +88,11 @@ export class PortmapFollower {
     const { config, haproxy, logger } = context;
     const folder = config.lb.kvPrefix;
     const change = portmapChange(this.applied, spec);
-    if (change === "held") return void logger.warn("the portmap lost every entry at once; keeping its backends' slots as they are (fail static) until it has entries again", { folder });
+    // A handler that starts on an emptied folder has applied nothing yet: what HAProxy serves is the rendered file's.
+    const emptiedBeforeStart = this.applied === undefined && spec.entries.length === 0 && config.lb.render && hasRenderedListeners(config.lb.configFile);
+    if (change === "held" || emptiedBeforeStart) {
+      return void logger.warn("the portmap lost every entry at once; keeping its listeners and its backends' slots as they are (fail static) until it has entries again", { folder });
+    }
     if (config.lb.render) {
       try {
         const policy = policyFor(config, spec);

@@ -203,4 +203,17 @@ backend main_back
     assert.match(metrics, /^consul_haproxy_handler_portmap_changes_total\{how="routes"\} 1$/m);
     assert.match(metrics, /^consul_haproxy_handler_portmap_changes_total\{how="reload"\} 1$/m, "this handler's one reload: the new backend");
   });
+
+  test("an emptied folder keeps HAProxy's listeners, and so does a handler started on it", async () => {
+    const pidBefore = await haproxy.workerPid();
+    await fetch(`${consul.address}/v1/kv/${folder}?recurse=true`, { method: "DELETE" });
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /lost every entry at once/.test(logs), "the emptied portmap held", 20_000);
+    await cli.stop("SIGTERM");
+    cli = startRun();
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /lost every entry at once/.test(logs), "the restarted handler to hold it too", 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await haproxy.workerPid(), pidBefore, "no reload: the listeners stay");
+    assert.ok((await answerOn(webPort)) !== undefined, "the web listener still serves");
+    assert.match(readFileSync(portmapFile, "utf8"), new RegExp(`frontend pm_fe_${webPort}\\n`));
+  });
 });
