@@ -7,6 +7,8 @@ await import("../../dist/test/unit/planner/plan.test.js");
 await import("../../dist/test/unit/planner/versions.test.js");
 await import("../../dist/test/unit/planner/versions-decisions.test.js");
 await import("../../dist/test/unit/planner/drain-free-steps.test.js");
+// Portmap entries' backends: every node, their own port and health, a backend HAProxy has not loaded.
+await import("../../dist/test/unit/planner/portmap-backends.test.js");
 await import("../../dist/test/unit/haproxy-state/slots-names.test.js");
 await import("../../dist/test/unit/source/node-settings.test.js");
 await import("../../dist/test/unit/source/node-settings-bounds.test.js");

@@ -82,7 +82,7 @@ describe("runtime command builders", () => {
     assert.equal(commit.succeeded("No such version."), false);
     assert.equal(commands.addMapEntry(0, file, "/", "b").text, `add map @0 ${file} / b`);
     assert.equal(commands.addMapEntry(4_294_967_295, file, "~a._-/", "b").text, `add map @4294967295 ${file} ~a._-/ b`);
-    for (const bad of ["relative.map", "/with space.map", "/a;b.map", "/a\nb.map", ""]) {
+    for (const bad of ["relative.map", "maps/a.map", "/with space.map", "/a;b.map", "/a\nb.map", ""]) {
       assert.throws(() => commands.prepareMap(bad), InvalidCommandArgument, JSON.stringify(bad));
       assert.throws(() => commands.commitMap(1, bad), InvalidCommandArgument, JSON.stringify(bad));
     }
