@@ -1,8 +1,8 @@
-// check-config's lines for the load balancer's portmap (lb.kvPrefix): the
-// keys read from Consul KV and judged by the same parser the wiring will use
-// (issue 17), so an operator can write and validate a portmap before `run`
-// applies one. A portmap that does not parse fails check-config; a KV folder
-// that cannot be read is a warning, because nothing reads it yet at runtime.
+// check-config's line for the load balancer's portmap (lb.kvPrefix): the keys
+// read from Consul KV and judged by the parser `run` uses, so an operator can
+// validate a portmap before turning lb.enabled on. A portmap that does not
+// parse fails check-config; a KV folder that cannot be read fails it while
+// lb.enabled is on (run depends on it) and is only a warning while it is off.
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
 import { formatEntry } from "../portmap/format.js";
 import { judgePortmap, readPortmapKv, reservedPortsOf } from "../source/portmap-kv.js";
@@ -11,18 +11,19 @@ import type { CheckResult } from "./check-result.js";
 export async function checkPortmap(context: HandlerContext): Promise<CheckResult> {
   const folder = context.config.lb.kvPrefix;
   const what = `portmap ${folder}`;
+  const applied = context.config.lb.enabled ? "" : " (lb.enabled is false: run does not apply it)";
   let read;
   try {
     read = await readPortmapKv(context.kv, folder);
   } catch (error) {
-    return { ok: true, warning: true, what, detail: `${(error as Error).message} (run does not apply the portmap yet)` };
+    return context.config.lb.enabled ? { ok: false, what, detail: (error as Error).message } : { ok: true, warning: true, what, detail: `${(error as Error).message}${applied}` };
   }
-  if (read.values.size === 0) return { ok: true, what, detail: "no keys: no listeners of its own (run does not apply the portmap yet)" };
+  if (read.values.size === 0) return { ok: true, what, detail: `no keys: no listeners of its own${applied}` };
   const verdict = judgePortmap(read.values, folder, reservedPortsOf(context.config));
   if (!verdict.ok) return { ok: false, what, detail: `${verdict.error.key}: ${verdict.error.message}` };
   const { entries, maxRs } = verdict.spec;
   const listed = entries.map((entry) => formatEntry(entry, maxRs)).join(" ");
-  return { ok: true, what, detail: `valid: ${entries.length} entr${entries.length === 1 ? "y" : "ies"}${listed ? `: ${listed}` : ""} (run does not apply the portmap yet)` };
+  return { ok: true, what, detail: `valid: ${entries.length} entr${entries.length === 1 ? "y" : "ies"}${listed ? `: ${listed}` : ""}${applied}` };
 }
 
 /**

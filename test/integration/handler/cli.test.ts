@@ -103,6 +103,12 @@ backend web
     } finally {
       await fetch(`${folder}?recurse=true`, { method: "DELETE" });
     }
+    // Consul unreachable: a warning while run does not use the portmap, a failure once it does.
+    const nowhere = { consul: { address: "http://127.0.0.1:1", timeoutMs: 500 }, haproxy: { socket }, services: [{ name: "api", backend: "web", slotPrefix: "app" }] };
+    const off = await runCli(["--config", writeHandlerConfig(nowhere), "check-config"]);
+    assert.match(off.stdout, /^warn portmap consul-haproxy-handler\/lb\/default\/: cannot reach Consul.*\(lb\.enabled is false: run does not apply it\)$/m, off.stdout);
+    const on = await runCli(["--config", writeHandlerConfig({ ...nowhere, lb: { enabled: true } }), "check-config"]);
+    assert.match(on.stdout, /^FAIL portmap consul-haproxy-handler\/lb\/default\/: cannot reach Consul/m, on.stdout);
   });
 
   test("check-config reports an unreachable HAProxy and a config error with exit 2", async () => {
