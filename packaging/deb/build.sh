@@ -32,8 +32,13 @@ for tool in dpkg-deb lintian python3; do
   command -v "$tool" >/dev/null || { echo "build-deb: $tool not found: run make deps (scripts/install-deps.sh installs dpkg-dev, debhelper, lintian)" >&2; exit 1; }
 done
 
-# Production dependencies, staged once per package-lock.json.
+# Production dependencies, staged once per package-lock.json. Two builds at
+# once (the Debian 12 and 13 playbook lanes of one CI run, from a fresh clone)
+# share the stage: one's npm ci would replace node_modules under the other's
+# copy of it, so the stage is held under a lock until it is copied.
 mkdir -p "$stage/deps"
+exec 9>"$stage/lock"
+flock 9
 if ! cmp -s package-lock.json "$stage/deps/package-lock.json" || [[ ! -f $stage/deps/node_modules/.package-lock.json ]]; then
   cp package.json package-lock.json "$stage/deps/"
   (cd "$stage/deps" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
@@ -57,6 +62,7 @@ PY
 mkdir -p "$root$libdir/dist"
 cp -r dist/handler "$root$libdir/dist/"
 cp -r "$stage/deps/node_modules" "$root$libdir/"
+flock -u 9
 rm -f "$root$libdir/node_modules/.package-lock.json"
 find "$root$libdir" \( -name '*.tsbuildinfo' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.editorconfig' -o -name '.gitattributes' \) -delete
 # Only the CLI (main.js, through the wrapper) is run; nothing else needs an executable bit.
