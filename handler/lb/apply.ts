@@ -10,8 +10,8 @@
 // the configuration HAProxy loads as it was: the maps are put back, the staged
 // file is not moved in.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { LoadBalancerConfig } from "../config/config.js";
 import { renderLoadBalancer, type RenderedLoadBalancer } from "../portmap/render.js";
 import { commands, RuntimeApiError, type CommandReply, type RuntimeCommand } from "../haproxy-runtime-api/index.js";
@@ -26,10 +26,8 @@ export type LbApplied = { kind: "unchanged" } | { kind: "routes"; maps: string[]
 
 /** The dynamic cookies' secret: read, or created once (0600) so that sticky sessions survive restarts. */
 export function cookieKey(file: string): string {
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeWhole(file, `${randomBytes(24).toString("hex")}\n`, 0o600);
-  }
+  // writeWhole creates the directory.
+  if (!existsSync(file)) writeWhole(file, `${randomBytes(24).toString("hex")}\n`, 0o600);
   const key = readFileSync(file, "utf8").trim();
   if (!/^[A-Za-z0-9._-]+$/.test(key)) throw new Error(`${file} does not hold a usable cookie key (letters, digits, . _ - only); delete it and a new one is created (sticky sessions start over once)`);
   return key;
@@ -58,7 +56,7 @@ export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancer
   if (readIfThere(paths.configFile) === rendered.config) return { kind: "routes", maps: await swapMaps(rendered, lb.mapDirectory, haproxy) };
   const withSlots = renderSlotsFile(rendered.config, await haproxy.slots(), haproxy.managed, templateFileOf(lb.configFile));
   const previousMaps = new Map([...rendered.maps.keys()].map((name) => [name, readIfThere(join(lb.mapDirectory, name))]));
-  const staged = stagedConfigFile({ configFile: lb.configFile, mapDirectory: lb.mapDirectory });
+  const staged = stagedConfigFile(lb.configFile);
   try {
     writeMaps(rendered, paths);
     writeWhole(staged, withSlots);

@@ -40,8 +40,8 @@ export function writeMaps(rendered: RenderedLoadBalancer, paths: LbPaths): void 
 }
 
 /** The configuration beside its place, for `haproxy -c` before it is moved in. */
-export function stagedConfigFile(paths: LbPaths): string {
-  return `${paths.configFile}.next`;
+export function stagedConfigFile(configFile: string): string {
+  return `${configFile}.next`;
 }
 
 /** The rendered portmap before its filled slots are written in: what decides whether HAProxy needs a reload. */
