@@ -8,7 +8,8 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type HandlerConfig } from "../config/config.js";
 import { createLogger, type Logger } from "../log.js";
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
-import { withPortmap } from "./portmap-check.js";
+import { describePortmapHold, readPortmapStatus, withPortmap } from "./portmap-check.js";
+import { renderPortmap } from "../reconcile/render-portmap.js";
 import { reconcile } from "../reconcile/reconcile.js";
 import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, reconcileResult } from "../reconcile/result.js";
 import { nodesLeftOut } from "./report.js";
@@ -31,6 +32,19 @@ export function loadForCommand(options: GlobalOptions): { config: HandlerConfig;
   const config = loadConfig(options.config);
   const logger = createLogger(options.logLevel ?? config.log.level);
   return { config, logger };
+}
+
+/**
+ * An emptied portmap whose listeners `run` holds (lb.render): released with
+ * --allow-mass-removal by rendering the empty portmap (a checked reload
+ * without them; `run` sees the rendered file and lets go), else reported.
+ */
+async function releaseOrReportPortmapHold(context: HandlerContext, allowMassRemoval: boolean): Promise<void> {
+  const portmap = await readPortmapStatus(context);
+  if (!portmap || portmap.heldListeners === 0 || !portmap.spec) return;
+  if (!allowMassRemoval) return void context.logger.warn(describePortmapHold(portmap), { folder: portmap.folder });
+  const applied = await renderPortmap(context, portmap.spec);
+  context.logger.warn("released the emptied portmap: HAProxy reloaded without its listeners", { folder: portmap.folder, listeners: portmap.heldListeners, ...(applied.kind === "reloaded" ? { pid: applied.pid } : {}) });
 }
 
 /** Runs a command body with uniform error reporting and exit codes. */
@@ -123,10 +137,15 @@ export function buildProgram(): Command {
           }
           for (const command of outcome.commands) console.log(command);
           if (outcome.commands.length === 0) console.log(`# nothing to do: HAProxy matches Consul${leftOut.size > 0 ? ` (except the ${leftOut.size} node(s) left out above)` : ""}`);
+          const portmap = await readPortmapStatus(context);
+          if (portmap && portmap.heldListeners > 0) console.log(`# held: ${describePortmapHold(portmap)}${allowMassRemoval ? " (--allow-mass-removal: would reload HAProxy without them)" : ""}`);
           return 0;
         }
-        const outcome = await withLock(context.config.lockFile, () => reconcile(context, { allowMassRemoval }));
-        return exitCodeFor(reconcileResult(outcome));
+        return withLock(context.config.lockFile, async () => {
+          const outcome = await reconcile(context, { allowMassRemoval });
+          await releaseOrReportPortmapHold(context, allowMassRemoval);
+          return exitCodeFor(reconcileResult(outcome));
+        });
       });
     });
 

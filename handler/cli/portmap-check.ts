@@ -4,6 +4,8 @@
 // parse fails check-config; a KV folder that cannot be read fails it while
 // lb.enabled is on (run depends on it) and is only a warning while it is off.
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
+import { heldListeners } from "../reconcile/render-portmap.js";
+import type { LoadBalancerSpec } from "../portmap/spec.js";
 import { formatEntry } from "../portmap/format.js";
 import { judgePortmap, readPortmapKv, reservedPortsOf } from "../source/portmap-kv.js";
 import type { CheckResult } from "./check-result.js";
@@ -46,4 +48,41 @@ export async function withPortmap(context: HandlerContext): Promise<HandlerConte
     logger.warn("the portmap's backends are left out of this command", { folder: config.lb.kvPrefix, detail: (error as Error).message });
     return context;
   }
+}
+
+/** `status`'s portmap block (lb.enabled): the folder as read now, canonically, and what `run` holds of it. */
+export interface PortmapStatus {
+  folder: string;
+  /** Consul's index of the folder (0 when it has no key). */
+  index: number;
+  entries: string[];
+  /** Listeners HAProxy keeps from the rendered file while the folder has no entry (released by sync --allow-mass-removal). */
+  heldListeners: number;
+  /** Why the folder is not what `run` follows (unreadable, does not parse). */
+  problem?: string;
+  /** The spec read now, when it parsed (not shown: `sync --allow-mass-removal` renders it). */
+  spec?: LoadBalancerSpec;
+}
+
+export async function readPortmapStatus(context: HandlerContext): Promise<PortmapStatus | undefined> {
+  const { config } = context;
+  if (!config.lb.enabled) return undefined;
+  const folder = config.lb.kvPrefix;
+  try {
+    const read = await readPortmapKv(context.kv, folder);
+    const verdict = judgePortmap(read.values, folder, reservedPortsOf(config));
+    if (!verdict.ok) return { folder, index: read.index, entries: [], heldListeners: 0, problem: `${verdict.error.key}: ${verdict.error.message}` };
+    const { spec } = verdict;
+    return { folder, index: read.index, entries: spec.entries.map((entry) => formatEntry(entry, spec.maxRs)), heldListeners: heldListeners(context, spec), spec };
+  } catch (error) {
+    return { folder, index: 0, entries: [], heldListeners: 0, problem: (error as Error).message };
+  }
+}
+
+/** One line for the hold of an emptied portmap (logs, `sync --dry-run`, `status`). */
+export function describePortmapHold(status: PortmapStatus): string {
+  return (
+    `the portmap under ${status.folder} has no entry while HAProxy serves ${status.heldListeners} listener(s) rendered from it: ` +
+    `they and their backends' slots stay as they are (fail static) until the folder has entries again or 'sync --allow-mass-removal' is run`
+  );
 }

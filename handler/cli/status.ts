@@ -10,6 +10,7 @@ import { nodesLeftOut, type NodeLeftOut } from "./report.js";
 import type { DesiredState } from "../source/desired.js";
 import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
+import { describePortmapHold, readPortmapStatus, type PortmapStatus } from "./portmap-check.js";
 
 /**
  * One slot's row. Besides these, every setting `status` shows (the table's
@@ -47,6 +48,8 @@ export interface StatusReport {
   /** Removals the mass-removal guard holds back (from its state file beside the lock file). */
   massRemovalHeld: { backend: string; since: string; releasesAt: string; slots: string }[];
   versions: ServiceVersions[];
+  /** lb.enabled: the portmap's folder as read now (its entries canonically), and a held emptied portmap. */
+  portmap?: Omit<PortmapStatus, "spec">;
 }
 
 /** The settings `status` shows, from the slot (null: a free slot, nothing shown). */
@@ -132,12 +135,25 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
     const free = own.filter(isFree).length;
     report.backends.push({ backend: backend.backend, used: own.length - free, free, slots: rows, leftOut: leftOut.get(backend.backend) ?? [] });
   }
+  const portmap = await readPortmapStatus(context);
+  // The spec itself is for `sync`; status shows its entries.
+  if (portmap) report.portmap = { folder: portmap.folder, index: portmap.index, entries: portmap.entries, heldListeners: portmap.heldListeners, ...(portmap.problem === undefined ? {} : { problem: portmap.problem }) };
   return report;
 }
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()).join("\n");
+}
+
+function formatPortmap(portmap: Omit<PortmapStatus, "spec">): string[] {
+  const head = `portmap ${portmap.folder} (KV index ${portmap.index})`;
+  if (portmap.problem !== undefined) return [`WARNING: ${head} is not followed: ${portmap.problem}`];
+  return [
+    `${head}: ${portmap.entries.length} entr${portmap.entries.length === 1 ? "y" : "ies"}`,
+    ...portmap.entries.map((entry) => `  ${entry}`),
+    ...(portmap.heldListeners > 0 ? [`WARNING: ${describePortmapHold({ ...portmap })}`] : []),
+  ];
 }
 
 /** Human-readable: one block per backend; empty free slots are summarised, not listed. */
@@ -150,6 +166,7 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
       "",
     );
   }
+  if (report.portmap) lines.push(...formatPortmap(report.portmap), "");
   for (const service of report.versions) {
     const others = service.generations.filter((generation) => generation.role === "waiting").map((generation) => `${generation.generation} (${generation.healthy}/${generation.instances} healthy)`);
     lines.push(

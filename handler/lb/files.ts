@@ -49,7 +49,7 @@ export function templateFileOf(configFile: string): string {
   return `${configFile}.in`;
 }
 
-/** Whether the rendered portmap on disk (its template) has listeners: what HAProxy serves from it now. */
-export function hasRenderedListeners(configFile: string): boolean {
-  return /^frontend /m.test(readIfThere(templateFileOf(configFile)) ?? "");
+/** How many listeners the rendered portmap on disk (its template) has: what HAProxy serves from it now. */
+export function countRenderedListeners(configFile: string): number {
+  return (readIfThere(templateFileOf(configFile)) ?? "").match(/^frontend /gm)?.length ?? 0;
 }

@@ -10,16 +10,12 @@ import type { Logger } from "../log.js";
 import type { Health } from "../metrics/outcome-recorder.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
 import { portmapChange } from "../reconcile/portmap-policy.js";
-import { createContext, policyFor, type HandlerContext } from "../reconcile/context.js";
-import { readSlotsIn } from "../haproxy-state/reader.js";
-import type { RuntimeCommand } from "../haproxy-runtime-api/index.js";
-import { managedPrefixes } from "../planner/selection.js";
+import { createContext, type HandlerContext } from "../reconcile/context.js";
+import { heldListeners, renderPortmap } from "../reconcile/render-portmap.js";
+import { HOLD_RECHECK_MS } from "../reconcile/run-again.js";
 import { reservedPortsOf } from "../source/portmap-kv.js";
 import { PortmapWatch, type PortmapProblem } from "../source/portmap-watch.js";
 import type { HandlerMetrics } from "../metrics/handler-metrics.js";
-import { applyLoadBalancer } from "../lb/apply.js";
-import { hasRenderedListeners } from "../lb/files.js";
-import { RELOAD_TIMEOUT_MS } from "../lb/master-reload.js";
 
 export type { LoadBalancerSpec } from "../portmap/spec.js";
 
@@ -32,6 +28,8 @@ export class PortmapFollower {
   /** Why the newest read is not applied (unreadable, does not parse); for /healthz. */
   problem: string | undefined;
   private reads: Promise<void> = Promise.resolve();
+  /** An emptied portmap is held (logged once, looked at again every HOLD_RECHECK_MS). */
+  private holding = false;
   /** The newest portmap read: an older one waiting its turn, or a retry of it, is dropped. */
   private latest: LoadBalancerSpec | undefined;
 
@@ -85,19 +83,26 @@ export class PortmapFollower {
   private async readOnce(spec: LoadBalancerSpec, context: HandlerContext, signal: AbortSignal): Promise<void> {
     // A newer read came meanwhile, or the loops stopped (a new context reads again).
     if (signal.aborted || spec !== this.latest) return;
-    const { config, haproxy, logger } = context;
+    const { config, logger } = context;
     const folder = config.lb.kvPrefix;
     const change = portmapChange(this.applied, spec);
-    // A handler that starts on an emptied folder has applied nothing yet: what HAProxy serves is the rendered file's.
-    const emptiedBeforeStart = this.applied === undefined && spec.entries.length === 0 && config.lb.render && hasRenderedListeners(config.lb.configFile);
-    if (change === "held" || emptiedBeforeStart) {
-      return void logger.warn("the portmap lost every entry at once; keeping its listeners and its backends' slots as they are (fail static) until it has entries again", { folder });
+    // With lb.render, what HAProxy serves is the rendered file's listeners: they are held while the file
+    // has them (also for a handler that starts on an emptied folder, which has applied nothing yet), and
+    // released once `sync --allow-mass-removal` has rendered the empty portmap. Without lb.render the
+    // hold lasts until the folder has entries again.
+    const held = spec.entries.length === 0 && (config.lb.render ? heldListeners(context, spec) > 0 : change === "held");
+    if (held) {
+      if (!this.holding) logger.warn("the portmap lost every entry at once; keeping its listeners and its backends' slots as they are (fail static) until it has entries again or 'sync --allow-mass-removal' is run", { folder });
+      this.holding = true;
+      // `sync --allow-mass-removal` changes no KV index: look at the rendered file again.
+      setTimeout(() => spec === this.latest && this.read(spec, context, signal), HOLD_RECHECK_MS).unref();
+      return;
     }
+    if (this.holding && spec.entries.length === 0) logger.warn("the emptied portmap was released ('sync --allow-mass-removal'): its backends are no longer managed", { folder });
+    this.holding = false;
     if (config.lb.render) {
       try {
-        const policy = policyFor(config, spec);
-        const lbHaproxy = { showInfo: () => haproxy.showInfo(), serverStateText: () => haproxy.showServersStateText(), slots: () => haproxy.session((session) => readSlotsIn(session, policy)), managed: managedPrefixes(policy), execute: (list: readonly RuntimeCommand[]) => haproxy.execute(list) };
-        const applied = await applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS);
+        const applied = await renderPortmap(context, spec);
         // A retried render that went through: nothing is in doubt any more.
         this.problem = undefined;
         if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });

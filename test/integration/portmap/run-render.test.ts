@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
 import { masterWorkerSections, startMasterWorker } from "../../harness/haproxy-master.js";
 import { freePort } from "../../harness/ports.js";
-import { startCli, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
+import { runCli, startCli, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
 import { eventually } from "../../harness/eventually.js";
 import { startNodeProcess, startWrk } from "../../harness/load.js";
 import { hasLog } from "../handler/stack.js";
@@ -215,5 +215,33 @@ backend main_back
     assert.equal(await haproxy.workerPid(), pidBefore, "no reload: the listeners stay");
     assert.ok((await answerOn(webPort)) !== undefined, "the web listener still serves");
     assert.match(readFileSync(portmapFile, "utf8"), new RegExp(`frontend pm_fe_${webPort}\\n`));
+  });
+
+  test("status and sync --dry-run show the held portmap; sync --allow-mass-removal releases it and run lets go", async () => {
+    const status = await runCli(["--config", configFile, "status"]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^portmap ${folder} \\(KV index \\d+\\): 0 entries$`, "m"));
+    assert.match(status.stdout, /^WARNING: the portmap under .* serves 1 listener\(s\) rendered from it/m, "status names the hold");
+    const json = JSON.parse((await runCli(["--config", configFile, "status", "--json"])).stdout) as { portmap?: { heldListeners: number; entries: string[] } };
+    assert.deepEqual(json.portmap && { held: json.portmap.heldListeners, entries: json.portmap.entries }, { held: 1, entries: [] });
+    const dryRun = await runCli(["--config", configFile, "sync", "--dry-run"]);
+    assert.match(dryRun.stdout, /^# held: the portmap under .* has no entry while HAProxy serves 1 listener/m);
+    const pidBefore = await haproxy.workerPid();
+    const plainSync = await runCli(["--config", configFile, "sync"]);
+    assert.equal(plainSync.code, 0, plainSync.stderr);
+    assert.ok((await answerOn(webPort)) !== undefined, "a plain sync keeps the held listener");
+    assert.equal(await haproxy.workerPid(), pidBefore);
+
+    const released = await runCli(["--config", configFile, "sync", "--allow-mass-removal"]);
+    assert.equal(released.code, 0, released.stderr);
+    assert.match(released.stdout + released.stderr, /released the emptied portmap: HAProxy reloaded without its listeners/);
+    await eventually(() => answerOn(webPort), (node) => node === undefined, "the web listener to be gone", 10_000);
+    assert.notEqual(await haproxy.workerPid(), pidBefore, "HAProxy reloaded without it");
+    assert.doesNotMatch(readFileSync(portmapFile, "utf8"), /^frontend /m, "the file HAProxy loads has no listener left");
+    await eventually(() => Promise.resolve(cli.logs()), (logs) => /the emptied portmap was released/.test(logs), "run to let the held portmap go", 15_000);
+
+    // Entries again: run renders them as any change.
+    await put(`http://${webPort}:web{check:/health,inter:300ms,rise:1}`);
+    await eventually(() => answerOn(webPort), (node) => node !== undefined, "the web listener back", 20_000);
   });
 });
