@@ -6,6 +6,10 @@
 # check the configuration, save the server state, then SIGUSR2 the master.
 # As with the playbook, HAProxy loads the backends from the file the handler
 # renders (haproxy.slotsFile): a reload keeps every node in its slot.
+# HAProxy runs master-worker with its master CLI on a socket, as the
+# playbook's unit does, and the handler follows the portmap in Consul KV
+# (consul-haproxy-handler/lb/default/portmap, docs/portmap.md): it renders
+# $state/portmap.cfg (a third -f) and reloads HAProxy over the master socket.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=/tmp/consul-haproxy-handler-demo
@@ -13,7 +17,12 @@ handler="node $PWD/dist/handler/cli/main.js --config $PWD/demo/config.yml"
 # haproxy.slotsFile of demo/config.yml: the template and the rendered file.
 backends_template="$state/backends.cfg.in"
 backends="$state/backends.cfg"
-haproxy_files=(-f demo/haproxy.cfg -f "$backends")
+# lb.configFile of demo/config.yml: the rendered portmap, empty at start.
+portmap="$state/portmap.cfg"
+master_socket="$state/haproxy-master.sock"
+# HAProxy loads a copy of demo/haproxy.cfg: lb.checkWith names it by its
+# absolute path, for the `haproxy -c` before each reload.
+haproxy_files=(-f "$state/haproxy.cfg" -f "$backends" -f "$portmap")
 
 stop() {
   for pidfile in "$state"/*.pid; do
@@ -65,7 +74,10 @@ mkdir -p "$state"
 # A state file from an earlier demo would hand its weights and admin states
 # to this HAProxy's first start; its backends start as the template (no slot
 # filled), as the playbook's first run does.
-rm -f "$state/haproxy.state"
+rm -f "$state/haproxy.state" "$portmap" "$portmap.in"
+rm -rf "$state/portmap-maps"
+: > "$portmap"
+cp demo/haproxy.cfg "$state/haproxy.cfg"
 cp demo/backends.cfg.in "$backends_template"
 cp "$backends_template" "$backends"
 for entry in "${ports_in_use[@]}"; do
@@ -83,7 +95,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-haproxy -W -db "${haproxy_files[@]}" >"$state/haproxy.log" 2>&1 &
+haproxy -W -db -S "$master_socket,mode,600" "${haproxy_files[@]}" >"$state/haproxy.log" 2>&1 &
 echo $! >"$state/haproxy.pid"
 for _ in $(seq 50); do
   echo "show info" | socat -t1 stdio tcp4-connect:127.0.0.1:9999 >/dev/null 2>&1 && break
@@ -139,6 +151,7 @@ Demo is up (logs in $state):
   Consul      http://127.0.0.1:8500   HAProxy frontend http://127.0.0.1:8080 (iri), :8081 (api, versioned)
   admin socket 127.0.0.1:9999          stats page http://127.0.0.1:8404/
   handler     http://127.0.0.1:9701/metrics, log $state/handler.log
+  HAProxy master CLI $master_socket (the handler reloads HAProxy over it)
 Ports it binds on 127.0.0.1:
 $(printf '  %s\n' "${ports_in_use[@]}")
 
@@ -160,6 +173,17 @@ Version-aware routing: the api nodes on 15001-15004 (1.0.1, 1.0.1, 1.0.2,
 
 See what a sync would send, without sending it:
   $handler sync --dry-run
+
+Serve a new listener from the portmap in Consul KV (docs/portmap.md): the
+handler renders it into $portmap, checks it with haproxy -c and reloads
+HAProxy over its master socket (no request lost); then curl the new port:
+  curl -X PUT -d 'http://18080:iri{balance:leastconn,sticky:cookie}' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap
+  curl -s http://127.0.0.1:18080/
+  $handler status
+Take it away again (an emptied portmap is held like a mass removal until
+you release it):
+  curl -X DELETE http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap
+  $handler sync --allow-mass-removal
 
 Reload HAProxy as the playbook does (every node stays in its slot, UP: the
 handler keeps $backends current, the state file is saved first):

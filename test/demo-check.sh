@@ -90,3 +90,28 @@ no_placeholder_in_rotation() {
 check "after the reload no slot is in rotation at the 0.0.0.0 placeholder" no_placeholder_in_rotation
 check "requests through the frontend reach a node after the reload" \
   sh -c 'curl -sf -m 5 http://127.0.0.1:8080/ | grep -q node-'
+
+# The portmap as the banner tells it: its curl lines, run as printed. The
+# handler renders the new listener and reloads HAProxy over the master
+# socket: the master stays, a new worker serves the listener, the sticky
+# cookie is set; the DELETE is held until `sync --allow-mass-removal`.
+banner_line() { grep -m 1 -E "^  $1" <<<"$banner" | sed 's/^  //'; }
+put_line=$(banner_line "curl -X PUT -d '[a-z]+://18080:")
+check "the banner prints the curl that PUTs a portmap ($put_line)" test -n "$put_line"
+master_pid=$(cat "$state/haproxy.pid")
+worker_before=$(admin "show info" | awk -F': ' '$1 == "Pid" {print $2}')
+check "the printed PUT is accepted by the demo's Consul" sh -c "$put_line -s | grep -q true"
+check "the portmap's listener 127.0.0.1:18080 serves a node" wait_for 20 sh -c 'curl -sf -m 2 http://127.0.0.1:18080/ | grep -q node-'
+check "HAProxy reloaded over the master socket: same master, new worker" \
+  sh -c "kill -0 $master_pid && [ \"\$(echo 'show info' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999 | awk -F': ' '\$1 == \"Pid\" {print \$2}')\" != '$worker_before' ]"
+check "the entry's sticky cookie is set by the new listener" sh -c 'curl -si -m 2 http://127.0.0.1:18080/ | grep -qi "^set-cookie: pm_18080_iri="'
+status_out=$(node dist/handler/cli/main.js --config demo/config.yml status 2>&1)
+check "status lists the portmap's entry" grep -q '^  http://18080:iri' <<<"$status_out"
+delete_line=$(banner_line "curl -X DELETE ")
+check "the printed DELETE empties the portmap" sh -c "$delete_line -s | grep -q true"
+sleep 2
+check "an emptied portmap is held: the listener still serves" sh -c 'curl -sf -m 2 http://127.0.0.1:18080/ | grep -q node-'
+release_line=$(banner_line ".*sync --allow-mass-removal")
+check "the printed sync --allow-mass-removal releases it" sh -c "$release_line"
+listener_gone() { ! curl -s -m 2 -o /dev/null http://127.0.0.1:18080/; }
+check "the released listener is gone" wait_for 10 listener_gone

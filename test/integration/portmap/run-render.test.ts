@@ -41,6 +41,21 @@ async function answerOnPath(port: number, path: string): Promise<string | undefi
   }
 }
 
+/** The status of the first HTTP answer on a port that does not accept connections yet (polled every 10 ms). */
+async function firstStatusOn(port: number, timeoutMs: number): Promise<number | undefined> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      await response.text();
+      return response.status;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  return undefined;
+}
+
 describe("run renders the portmap into HAProxy and reloads it (lb.render)", async () => {
   const directory = mkdtempSync(join(tmpdir(), "cht-render-"));
   const consul = await startConsul();
@@ -122,6 +137,8 @@ backend main_back
     const wrk = startWrk(webPort);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await put(`http://${webPort}:web{check:/health,inter:300ms,rise:1} http://${apiPort}:web{balance:roundrobin,check:/health,inter:300ms,rise:1}`);
+    // Its backend's slots are filled in the rendered file: the new listener's very first answer is served, not a 503.
+    assert.equal(await firstStatusOn(apiPort, 20_000), 200, "the new listener's first answer");
     await eventually(() => answerOn(apiPort), (node) => node !== undefined, "the second listener to serve", 20_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const output = await wrk.finish();
