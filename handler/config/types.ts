@@ -154,6 +154,8 @@ export interface LoadBalancerConfig {
   mapDirectory: string;
   /** The certificates (PEM with key) that TLS-ending listeners present, chosen by SNI. @default "/etc/haproxy/certs" */
   certDirectory: string;
+  /** The CA bundle that verifies the node certificates of `https` entries (a PEM file, or `@system-ca`: the system's). @default "@system-ca" */
+  caFile: string;
   /** The address the portmap's listeners bind to; "" binds every address. @default "" */
   bindAddress: string;
   /** The files HAProxy loads before configFile, in order: `haproxy -c` checks them with the rendering before any reload. @default ["/etc/haproxy/haproxy.cfg"] */

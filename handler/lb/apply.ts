@@ -51,7 +51,7 @@ export interface LbHaproxy extends WorkerSocket {
  */
 export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig, haproxy: LbHaproxy, timeoutMs: number): Promise<LbApplied> {
   const paths = { configFile: templateFileOf(lb.configFile), mapDirectory: lb.mapDirectory };
-  const rendered = renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, mapDirectory: lb.mapDirectory, dynamicCookieKey: cookieKey(lb.cookieKeyFile) });
+  const rendered = renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, caFile: lb.caFile, mapDirectory: lb.mapDirectory, dynamicCookieKey: cookieKey(lb.cookieKeyFile) });
   if (matchesDisk(rendered, paths)) return { kind: "unchanged" };
   if (readIfThere(paths.configFile) === rendered.config) return { kind: "routes", maps: await swapMaps(rendered, lb.mapDirectory, haproxy) };
   const withSlots = renderSlotsFile(rendered.config, await haproxy.slots(), haproxy.managed, templateFileOf(lb.configFile));

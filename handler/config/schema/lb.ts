@@ -27,6 +27,12 @@ export const lbTable: Table<LoadBalancerConfig> = {
   configFile: text({ doc: "The rendered portmap: a `-f` of HAProxy's unit, after its main configuration.", default: "/etc/haproxy/portmap.cfg", valid: SAFE_PATH, hint: PATH_HINT }),
   mapDirectory: text({ doc: "Where the route maps are written (named in the rendered configuration).", default: "/etc/haproxy/portmap-maps", valid: SAFE_PATH, hint: PATH_HINT }),
   certDirectory: text({ doc: "The certificates (PEM with key) that TLS-ending listeners present, chosen by SNI.", default: "/etc/haproxy/certs", valid: SAFE_PATH, hint: PATH_HINT }),
+  caFile: text({
+    doc: "The CA bundle that verifies the node certificates of `https` entries (a PEM file, or `@system-ca`: the system's).",
+    default: "@system-ca",
+    valid: (value) => value === "@system-ca" || SAFE_PATH.test(value),
+    hint: `@system-ca, or ${PATH_HINT}`,
+  }),
   bindAddress: {
     doc: "The address the portmap's listeners bind to; \"\" binds every address.",
     default: "",
