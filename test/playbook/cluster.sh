@@ -194,7 +194,8 @@ write_inventory() { # write_inventory HOST...: servers a b c; the given hosts ar
 }
 # An operator's override beside the inventory: must beat the role default
 # (the repository's group_vars/ must not restate it).
-echo "haproxy_default_slots: 20" > "$INV/group_vars/all.yml"
+# The tier follows one portmap in Consul KV (the playbook's default prefix).
+printf '%s\n' "haproxy_default_slots: 20" "handler_lb_enabled: true" > "$INV/group_vars/all.yml"
 write_inventory "${HOSTS[@]}"
 export ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 playbook() { # playbook LOGNAME extra-args...
@@ -415,6 +416,31 @@ for h in "${HOSTS[@]}"; do check "node-c leaves rotation on $h" wait_for 30 slot
 check "deregister node-a through its own agent (a)" api a /v1/agent/service/deregister/node-a -X PUT
 for h in "${HOSTS[@]}"; do check "node-a leaves rotation on $h" wait_for 30 slot_gone "$h" iri_back "$A"; done
 for h in "${HOSTS[@]}"; do check "node-b still UP on $h" slot_up "$h" iri_back "$B"; done
+
+# ------------------------------------------------------------------ portmap
+# One portmap in Consul KV for the whole tier (handler_lb_enabled): two
+# listeners, two services, served by every load balancer after its handler
+# renders them and reloads HAProxy over the master socket (the master stays).
+log "a portmap of two services for the tier (Consul KV)"
+register_web() {
+    api b /v1/catalog/register -X PUT -o /dev/null -d @- <<JSON
+{"Node": "web-c", "Address": "${IP[c]}", "NodeMeta": {"external-node": "true"},
+ "Service": {"ID": "web-c", "Service": "web", "Address": "${IP[c]}", "Port": 14003},
+ "Check": {"CheckID": "service:web-c", "Name": "registered", "Status": "passing", "ServiceID": "web-c"}}
+JSON
+}
+check "register service web (node-c's process) in the catalog through b" register_web
+declare -A MASTER_PID=()
+for h in "${HOSTS[@]}"; do MASTER_PID[$h]=$(cin "$h" "systemctl show -p MainPID --value haproxy" 2>/dev/null || true); done
+put_portmap() { api a /v1/kv/consul-haproxy-handler/lb/default/portmap -X PUT -d "'http://18080:iri{balance:roundrobin} tcp://18081:web'" | grep -q true; }
+check "PUT the tier's portmap once, through a" put_portmap
+served_on() { cin "$1" "curl -s -m 3 http://127.0.0.1:$2/ | grep -q '\"node\": \"$3\"'"; }
+serves_portmap() { served_on "$1" 18080 node-b && served_on "$1" 18081 node-c; }
+for h in "${HOSTS[@]}"; do
+    check "$h serves the portmap: :18080 -> iri (node-b), :18081 -> web (node-c)" wait_for 40 serves_portmap "$h"
+    check "$h reloaded HAProxy for it over the master socket (same master PID ${MASTER_PID[$h]})" \
+        test -n "${MASTER_PID[$h]}" -a "$(cin "$h" "systemctl show -p MainPID --value haproxy" 2>/dev/null)" = "${MASTER_PID[$h]}"
+done
 
 # --------------------------------------------------------------- idempotent
 # The run that adds the fourth host below is also the second run on a b c,
