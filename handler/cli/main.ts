@@ -10,6 +10,8 @@ import { createLogger, type Logger } from "../log.js";
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
 import { describePortmapHold, readPortmapStatus, withPortmap } from "./portmap-check.js";
 import { renderPortmap } from "../reconcile/render-portmap.js";
+import { previewLoadBalancer } from "../lb/apply.js";
+import type { PortmapChange } from "../portmap/change.js";
 import { reconcile } from "../reconcile/reconcile.js";
 import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, reconcileResult } from "../reconcile/result.js";
 import { nodesLeftOut } from "./report.js";
@@ -45,6 +47,13 @@ async function releaseOrReportPortmapHold(context: HandlerContext, allowMassRemo
   if (!allowMassRemoval) return void context.logger.warn(describePortmapHold(portmap), { folder: portmap.folder });
   const applied = await renderPortmap(context, portmap.spec);
   context.logger.warn("released the emptied portmap: HAProxy reloaded without its listeners", { folder: portmap.folder, listeners: portmap.heldListeners, ...(applied.kind === "reloaded" ? { pid: applied.pid } : {}) });
+}
+
+/** `sync --dry-run`'s line for what `run` would do with the portmap in KV now (lb.render). */
+function describePreview(change: PortmapChange): string {
+  if (change.kind === "membership") return "HAProxy has this rendering: nothing to render or reload";
+  if (change.kind === "routes") return `routes only: run swaps ${change.changed.join(", ")} over the runtime API (no reload)`;
+  return `run renders it, checks it (haproxy -c) and reloads HAProxy: ${change.changed.join(", ")} differ`;
 }
 
 /** Runs a command body with uniform error reporting and exit codes. */
@@ -139,6 +148,7 @@ export function buildProgram(): Command {
           if (outcome.commands.length === 0) console.log(`# nothing to do: HAProxy matches Consul${leftOut.size > 0 ? ` (except the ${leftOut.size} node(s) left out above)` : ""}`);
           const portmap = await readPortmapStatus(context);
           if (portmap && portmap.heldListeners > 0) console.log(`# held: ${describePortmapHold(portmap)}${allowMassRemoval ? " (--allow-mass-removal: would reload HAProxy without them)" : ""}`);
+          else if (portmap?.spec && context.config.lb.render) console.log(`# portmap: ${describePreview(previewLoadBalancer(portmap.spec, context.config.lb))}`);
           return 0;
         }
         return withLock(context.config.lockFile, async () => {

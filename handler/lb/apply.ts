@@ -16,6 +16,7 @@ import type { LoadBalancerConfig } from "../config/config.js";
 import { renderLoadBalancer, type RenderedLoadBalancer } from "../portmap/render.js";
 import { commands, RuntimeApiError, type CommandReply, type RuntimeCommand } from "../haproxy-runtime-api/index.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
+import { compareRenderings, type PortmapChange } from "../portmap/change.js";
 import { matchesDisk, readIfThere, stagedConfigFile, templateFileOf, writeMaps, writeWhole } from "./files.js";
 import { checkConfiguration } from "./haproxy-check.js";
 import { reloadHaproxy, type WorkerSocket } from "./master-reload.js";
@@ -51,7 +52,7 @@ export interface LbHaproxy extends WorkerSocket {
  */
 export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig, haproxy: LbHaproxy, timeoutMs: number): Promise<LbApplied> {
   const paths = { configFile: templateFileOf(lb.configFile), mapDirectory: lb.mapDirectory };
-  const rendered = renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, caFile: lb.caFile, mapDirectory: lb.mapDirectory, dynamicCookieKey: cookieKey(lb.cookieKeyFile) });
+  const rendered = renderWith(spec, lb, cookieKey(lb.cookieKeyFile));
   if (matchesDisk(rendered, paths)) return { kind: "unchanged" };
   if (readIfThere(paths.configFile) === rendered.config) return { kind: "routes", maps: await swapMaps(rendered, lb.mapDirectory, haproxy) };
   const withSlots = renderSlotsFile(rendered.config, await haproxy.slots(), haproxy.managed, templateFileOf(lb.configFile));
@@ -75,6 +76,27 @@ export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancer
   renameSync(staged, lb.configFile);
   const reloaded = await reloadHaproxy({ masterSocket: lb.masterSocket, serverStateFile: lb.serverStateFile, timeoutMs }, haproxy);
   return { kind: "reloaded", ...reloaded };
+}
+
+function renderWith(spec: LoadBalancerSpec, lb: LoadBalancerConfig, dynamicCookieKey: string): RenderedLoadBalancer {
+  return renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, caFile: lb.caFile, mapDirectory: lb.mapDirectory, dynamicCookieKey });
+}
+
+/**
+ * What applying `spec` would do to the files HAProxy loads (`sync --dry-run`),
+ * without writing anything: `membership` when HAProxy has this rendering,
+ * `routes` with the map files to swap, `reload` with the sections that differ.
+ */
+export function previewLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig): PortmapChange {
+  // A secret not created yet would be created at the render; any placeholder shows the same sections.
+  const key = readIfThere(lb.cookieKeyFile)?.trim() || "not-created-yet";
+  const next = renderWith(spec, lb, key);
+  // The maps this rendering names (files of removed listeners are left on disk and read by nothing).
+  const onDisk = new Map([...next.maps.keys()].flatMap((name) => {
+    const content = readIfThere(join(lb.mapDirectory, name));
+    return content === undefined ? [] : [[name, content] as const];
+  }));
+  return compareRenderings({ config: readIfThere(templateFileOf(lb.configFile)) ?? "", maps: onDisk }, next);
 }
 
 /**

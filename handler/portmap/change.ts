@@ -4,7 +4,7 @@
 // membership change at most (nothing to render); the same text with other maps
 // is a route change (runtime API: prepare/commit map, and the files); any other
 // text needs a check and a reload.
-import { renderLoadBalancer, type RenderOptions } from "./render.js";
+import { renderLoadBalancer, type RenderedLoadBalancer, type RenderOptions } from "./render.js";
 import type { LoadBalancerSpec } from "./spec.js";
 
 export type ChangeKind = "membership" | "routes" | "reload";
@@ -19,8 +19,11 @@ export interface PortmapChange {
 const COMPARISON_OPTIONS: RenderOptions = { bindAddress: "", certDirectory: "/certs", mapDirectory: "/maps", dynamicCookieKey: "key" };
 
 export function classifyChange(before: LoadBalancerSpec, after: LoadBalancerSpec): PortmapChange {
-  const old = renderLoadBalancer(before, COMPARISON_OPTIONS);
-  const next = renderLoadBalancer(after, COMPARISON_OPTIONS);
+  return compareRenderings(renderLoadBalancer(before, COMPARISON_OPTIONS), renderLoadBalancer(after, COMPARISON_OPTIONS));
+}
+
+/** What going from one rendering to the next needs (`sync --dry-run` compares the files on disk with the next one). */
+export function compareRenderings(old: Pick<RenderedLoadBalancer, "config" | "maps">, next: Pick<RenderedLoadBalancer, "config" | "maps">): PortmapChange {
   const sections = differingKeys(sectionsOf(old.config), sectionsOf(next.config));
   if (sections.length > 0) return { kind: "reload", changed: sections };
   const maps = differingKeys(old.maps, next.maps);

@@ -198,6 +198,19 @@ backend main_back
     assert.ok((await answerOn(webPort)) !== undefined && (await answerOn(apiPort)) !== undefined, "both listeners serve");
   });
 
+  test("sync --dry-run says what run would do with the portmap in KV: nothing, or which sections a reload changes", async () => {
+    const dryRun = async () => (await runCli(["--config", configFile, "sync", "--dry-run"])).stdout;
+    assert.match(await dryRun(), /^# portmap: HAProxy has this rendering: nothing to render or reload$/m);
+    await cli.stop("SIGTERM");
+    const current = await (await fetch(`${consul.address}/v1/kv/${folder}portmap?raw`)).text();
+    const extraPort = await freePort();
+    await put(`${current} tcp://${extraPort}:web`);
+    assert.match(await dryRun(), new RegExp(`^# portmap: run renders it, checks it \\(haproxy -c\\) and reloads HAProxy: backend pm_${extraPort}_web, frontend pm_fe_${extraPort} differ$`, "m"));
+    await put(current);
+    assert.match(await dryRun(), /HAProxy has this rendering/);
+    cli = startRun();
+  });
+
   test("a change of routes only is swapped into the running HAProxy's maps: no reload, the new route serves at once", async () => {
     const api = await startNodeProcess("api-1");
     await consul.register({ ID: "api-1", Name: "api", Address: api.address, Port: api.port, Check: { CheckID: "ttl-api-1", TTL: "1h", Status: "passing" } });
