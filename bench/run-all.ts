@@ -11,6 +11,7 @@ import { churnBenchmark } from "./churn.js";
 import { figures, machine, report } from "./lib.js";
 import { latencyBenchmarks, watchBenchmark } from "./latency.js";
 import { longChurnBenchmark } from "./long-churn.js";
+import { portmapBenchmark } from "./portmap.js";
 import { reloadBenchmark } from "./reload.js";
 import { restartBenchmark } from "./restart.js";
 import { scaleBenchmark } from "./scale.js";
@@ -23,13 +24,14 @@ const suites: Record<string, (quick: boolean) => Promise<void>> = {
   churn: churnBenchmark,
   reload: reloadBenchmark,
   watch: watchBenchmark,
+  portmap: portmapBenchmark,
   // Not in the defaults: 30 minutes of its own (--minutes N).
   longchurn: longChurnBenchmark,
 };
 
 const quick = process.argv.includes("--quick");
 const onlyFlag = process.argv.indexOf("--only");
-const defaults = ["latency", "restart", "scale", "burst", "churn", "reload", ...(quick ? [] : ["watch"])];
+const defaults = ["latency", "restart", "scale", "burst", "churn", "reload", "portmap", ...(quick ? [] : ["watch"])];
 const only = onlyFlag > 0 ? (process.argv[onlyFlag + 1] ?? "").split(",").filter((name) => name !== "") : defaults;
 const unknown = only.filter((name) => !(name in suites));
 if (unknown.length > 0 || only.length === 0) {
