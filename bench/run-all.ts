@@ -1,7 +1,7 @@
 // Runs the benchmarks and prints every figure with the HAProxy shape it was
 // measured on, then one table: figure, target, measured, met/missed.
 //   make bench                                  (npm run build && node dist/bench/run-all.js)
-//   make bench BENCH=--quick                    (fewer samples; about 3 minutes)
+//   make bench BENCH=--quick                    (fewer samples; about 4 minutes)
 //   make bench BENCH="--only latency,scale"     (node dist/bench/run-all.js --only latency,scale)
 //   make bench BENCH="--only longchurn --minutes 30"   (10,000 instances, RSS and descriptors over a long churn)
 // A benchmark that fails (a timeout, wrk without a summary) is reported as an
