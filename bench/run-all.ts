@@ -1,7 +1,7 @@
 // Runs the benchmarks and prints every figure with the HAProxy shape it was
 // measured on, then one table: figure, target, measured, met/missed.
 //   make bench                                  (npm run build && node dist/bench/run-all.js)
-//   make bench BENCH=--quick                    (fewer samples; about 3 minutes)
+//   make bench BENCH=--quick                    (fewer samples; about 4 minutes)
 //   make bench BENCH="--only latency,scale"     (node dist/bench/run-all.js --only latency,scale)
 //   make bench BENCH="--only longchurn --minutes 30"   (10,000 instances, RSS and descriptors over a long churn)
 // A benchmark that fails (a timeout, wrk without a summary) is reported as an
@@ -11,6 +11,7 @@ import { churnBenchmark } from "./churn.js";
 import { figures, machine, report } from "./lib.js";
 import { latencyBenchmarks, watchBenchmark } from "./latency.js";
 import { longChurnBenchmark } from "./long-churn.js";
+import { portmapBenchmark } from "./portmap.js";
 import { reloadBenchmark } from "./reload.js";
 import { restartBenchmark } from "./restart.js";
 import { scaleBenchmark } from "./scale.js";
@@ -23,13 +24,14 @@ const suites: Record<string, (quick: boolean) => Promise<void>> = {
   churn: churnBenchmark,
   reload: reloadBenchmark,
   watch: watchBenchmark,
+  portmap: portmapBenchmark,
   // Not in the defaults: 30 minutes of its own (--minutes N).
   longchurn: longChurnBenchmark,
 };
 
 const quick = process.argv.includes("--quick");
 const onlyFlag = process.argv.indexOf("--only");
-const defaults = ["latency", "restart", "scale", "burst", "churn", "reload", ...(quick ? [] : ["watch"])];
+const defaults = ["latency", "restart", "scale", "burst", "churn", "reload", "portmap", ...(quick ? [] : ["watch"])];
 const only = onlyFlag > 0 ? (process.argv[onlyFlag + 1] ?? "").split(",").filter((name) => name !== "") : defaults;
 const unknown = only.filter((name) => !(name in suites));
 if (unknown.length > 0 || only.length === 0) {
