@@ -4,6 +4,7 @@
 // none is lost) over what changed (reconcile/scope.ts). It keeps HAProxy's slots in a SlotCache, polls
 // `show info` for a reloaded or restarted HAProxy, resyncs periodically, records each outcome for
 // /metrics and /healthz, and keeps one DueTimer for the next reconcile an outcome asks for.
+import { setMaxListeners } from "node:events";
 import { loadConfig, type HandlerConfig } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { ServiceWatches } from "../source/service-watches.js";
@@ -64,6 +65,8 @@ export class Controller {
 
   private startLoops(): void {
     this.abort = new AbortController();
+    // Every service watch and the portmap watch wait on this signal at once: dozens of listeners are expected.
+    setMaxListeners(0, this.abort.signal);
     this.watches = new ServiceWatches(this.context.selections, this.context.consul, this.logger, this.config.consul.blockingWaitSeconds, {
       changed: (key) => this.reconcileService(key),
       failed: (_key, cause) => this.recorder.consulFailed(cause),
