@@ -444,26 +444,67 @@ check "no failed unit after the second run" no_failed_units lb
 
 # --------------------------------------------------------------- portmap
 # The load balancer's own listener from Consul KV (docs/portmap.md): the
-# handler renders it into the file HAProxy loads and reloads HAProxy over its
-# master CLI, as its own user, under its hardened unit.
-log "a listener from a portmap in Consul KV (handler_lb_enabled=true)"
-if playbook portmap -e handler_lb_enabled=true; then
-    pass "playbook run with handler_lb_enabled=true: $(recap portmap | tr -s ' ')"
+# playbook seeds the tier's folder from its variables (each key only when
+# absent), the handler renders it into the file HAProxy loads and reloads
+# HAProxy over its master CLI, as its own user, under its hardened unit.
+log "a listener from a portmap the playbook writes to Consul KV (handler_lb_enabled, handler_lb_portmap, handler_lb_max_rs)"
+PM_KV=http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default
+PM_ARGS=(-e handler_lb_enabled=true -e handler_lb_portmap=tcp://18080:iri -e handler_lb_max_rs=8)
+# kv_is KEY VALUE [TOKEN]: the key holds exactly VALUE (read with TOKEN, default the master token).
+kv_is() {
+    local got
+    got=$(cin "curl -sf -H 'X-Consul-Token: ${3:-$TOKEN}' '$PM_KV/$1?raw'") || { echo "   (no key $1, or not readable)" >&2; return 1; }
+    [[ "$got" == "$2" ]] && return 0
+    echo "   (KV $1 is '$got')" >&2; return 1
+}
+# kv_task_said LOGNAME TEXT: the play's report of the KV write says TEXT.
+kv_task_said() {
+    grep -q -F "$2" "$WORK/$1.log" && return 0
+    grep -F 'Consul KV consul-haproxy-handler/lb/default/:' "$WORK/$1.log" | sed 's/^/   (play) /' >&2; return 1
+}
+# pm_slot_count BACKEND: the servers (slots) of a portmap backend.
+pm_slot_count() {
+    local rows; rows=$(stat_rows lb) || return 1
+    awk -F, -v be="$1" '$1 == be && $2 != "BACKEND" && $2 != "FRONTEND" { n++ } END { print n + 0 }' <<<"$rows"
+}
+served_by_b() { # served_by_b PORT: a request to the portmap listener on PORT reaches node-b
+    cin "curl -s -m 3 -H 'X-IOTA-API-Version: 1' -H 'Content-Type: application/json' -d '{\"command\":\"getNodeInfo\"}' http://127.0.0.1:$1/ | grep -q '\"node\": \"node-b\"'"
+}
+if playbook portmap "${PM_ARGS[@]}"; then
+    pass "playbook run with handler_lb_enabled=true and the portmap as variables: $(recap portmap | tr -s ' ')"
 else
-    tail -30 "$WORK/portmap.log"; fail "playbook run with handler_lb_enabled=true"
+    tail -30 "$WORK/portmap.log"; fail "playbook run with handler_lb_enabled=true and the portmap as variables"
 fi
+check "the play says it wrote portmap and max_rs to KV" kv_task_said portmap "written: portmap, max_rs;"
+check "KV has the playbook's portmap (tcp://18080:iri)" kv_is portmap 'tcp://18080:iri'
+check "KV has the playbook's max_rs (8)" kv_is max_rs 8
 MASTER_PID=$(cin "systemctl show -p MainPID --value haproxy" 2>/dev/null || true)
 check "the handler may open HAProxy's master CLI (group haproxy, 0660)" \
     cin "runuser -u consul-haproxy-handler -- sh -c 'echo show proc | socat -t 2 stdio unix-connect:/run/haproxy-master.sock' | grep -q master"
-check "PUT a portmap (curl, master token)" \
-    cin "$CURL_TOKEN -X PUT -d 'tcp://18080:iri' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap | grep -q true"
-check "the new listener serves node-b" wait_for 40 cin \
-    "curl -s -m 3 -H 'X-IOTA-API-Version: 1' -H 'Content-Type: application/json' -d '{\"command\":\"getNodeInfo\"}' http://127.0.0.1:18080/ | grep -q '\"node\": \"node-b\"'"
+check "the new listener serves node-b" wait_for 40 served_by_b 18080
 check "node-b UP in the portmap's backend pm_18080_iri" wait_for 20 slot_up lb pm_18080_iri "$B"
+check "pm_18080_iri has max_rs (8) slots" test "$(pm_slot_count pm_18080_iri)" = 8
 check "HAProxy reloaded by the handler (its log), the same master (no restart)" \
     cin "journalctl -u consul-haproxy-handler --no-pager | grep -q 'HAProxy reloaded with the portmap' && test \"\$(systemctl show -p MainPID --value haproxy)\" = '$MASTER_PID'"
 check "the rendered portmap has node-b as a server line (a reload keeps it in its slot)" \
     wait_for 10 cin "grep -Eq '^ *server pm[0-9]+ $B ' /var/lib/haproxy-slots/portmap.cfg"
+HANDLER_TOKEN=$(cin "cat /etc/consul-haproxy-handler/consul_token" 2>/dev/null || true)
+check "the handler's token reads the portmap's folder" kv_is portmap 'tcp://18080:iri' "$HANDLER_TOKEN"
+check "the handler's token cannot write the portmap's folder (403)" \
+    cin "test \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Consul-Token: $HANDLER_TOKEN' -X PUT -d 'tcp://18090:iri' '$PM_KV/portmap')\" = 403"
+check "the handler's token still writes beside it, under consul-haproxy-handler/ (promote's keys)" \
+    cin "curl -sf -H 'X-Consul-Token: $HANDLER_TOKEN' -X PUT -d x http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/playbook-test | grep -q true && $CURL_TOKEN -X DELETE http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/playbook-test | grep -q true"
+# An operator changes the portmap in KV: the handler follows it, and the next
+# run with the same variables leaves it as it is (and changes nothing).
+PM_OPERATOR='tcp://18080:iri tcp://18081:iri'
+check "an operator adds a listener in KV (curl, master token)" \
+    cin "$CURL_TOKEN -X PUT -d '$PM_OPERATOR' $PM_KV/portmap | grep -q true"
+check "the operator's listener serves node-b" wait_for 40 served_by_b 18081
+unchanged_run portmap2 "a run with the same portmap variables after the operator's change" "${PM_ARGS[@]}"
+check "that run says KV already had portmap and max_rs, and wrote none" \
+    kv_task_said portmap2 "written: none; already there, left as they are (the playbook never replaces a key; change it in KV): portmap, max_rs"
+check "KV still has the operator's portmap (not undone by the run)" kv_is portmap "$PM_OPERATOR"
+check "the operator's listener still serves after the run" wait_for 20 served_by_b 18081
 check "node-b still UP in iri_back" slot_still_up lb iri_back "$B"
 check "no failed unit with the portmap" no_failed_units lb
 
