@@ -5,10 +5,27 @@
 // 2.6 and 3.0 print a prompt after each command of such a line, 3.2 only
 // after the whole line.) One connection per batch is ~15x faster than one
 // per command.
+//
+// A command with a payload (`set ssl cert`) is written as its line ending in
+// `<<`, the payload's lines and an empty line that ends it. While it reads a
+// payload in prompt mode, HAProxy prints `+ ` (2.6 and 3.0: after every line;
+// 3.2: after every read that ends inside the payload, often never) and no
+// newline, so those prompts lead the command's reply and are cut off it.
 import { createConnection, type Socket } from "node:net";
 import { commands, type RuntimeCommand } from "./commands.js";
 import { connectOptions, describeEndpoint, parseEndpoint, type RuntimeEndpoint } from "./endpoint.js";
-import { parseShowInfo, parseShowServersState, parseShowStat, type ProcessInfo, type ServerStateRow, type StatRow } from "./parse.js";
+import {
+  parseShowInfo,
+  parseShowServersState,
+  parseShowSslCert,
+  parseShowSslCertList,
+  parseShowStat,
+  type ProcessInfo,
+  type ServerStateRow,
+  type SslCertDetail,
+  type SslCertList,
+  type StatRow,
+} from "./parse.js";
 
 export interface CommandReply {
   command: string;
@@ -32,11 +49,20 @@ export interface RuntimeApiClientOptions {
   timeoutMs?: number;
   /** Longest line sent; HAProxy's default tune.bufsize is 16 KB. */
   maxLineBytes?: number;
+  /**
+   * Longest command with its payload, as written: HAProxy reads both into one
+   * buffer of tune.bufsize (16 KB by default) and drops the connection (2.6)
+   * or refuses the command (3.0 and later) when they do not fit.
+   */
+  maxPayloadCommandBytes?: number;
 }
 
 const PROMPT = "\n> ";
 
 const PROMPT_BYTES = Buffer.from(PROMPT, "latin1");
+
+/** The `+ ` prompts HAProxy printed while it read a payload (see the top of this file). */
+const PAYLOAD_PROMPTS = /^(?:\+ )+/;
 
 /**
  * Splits the CLI's byte stream into replies: in prompt mode the prompt
@@ -92,6 +118,7 @@ class PromptConnection implements RuntimeSession {
     private readonly where: string,
     private readonly timeoutMs: number,
     private readonly maxLineBytes: number,
+    private readonly maxPayloadCommandBytes: number,
   ) {
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("error", (error: Error) => this.fail(new RuntimeApiError(`HAProxy admin socket ${where}: ${error.message}`)));
@@ -99,7 +126,7 @@ class PromptConnection implements RuntimeSession {
   }
 
   /** Opens the connection and enters prompt mode. */
-  static async open(endpoint: RuntimeEndpoint, timeoutMs: number, maxLineBytes: number): Promise<PromptConnection> {
+  static async open(endpoint: RuntimeEndpoint, timeoutMs: number, maxLineBytes: number, maxPayloadCommandBytes: number): Promise<PromptConnection> {
     const where = describeEndpoint(endpoint);
     const socket = createConnection(connectOptions(endpoint));
     socket.setNoDelay(true);
@@ -117,7 +144,7 @@ class PromptConnection implements RuntimeSession {
         reject(new RuntimeApiError(`cannot connect to the HAProxy admin socket ${where} (${error.code ?? error.message}); check haproxy.socket and that HAProxy's config has 'stats socket ${where} level admin'`));
       });
     });
-    const connection = new PromptConnection(socket, where, timeoutMs, maxLineBytes);
+    const connection = new PromptConnection(socket, where, timeoutMs, maxLineBytes, maxPayloadCommandBytes);
     // The reply to `prompt` itself is an empty line followed by the first prompt.
     await connection.send(["prompt"], 1);
     return connection;
@@ -172,11 +199,22 @@ class PromptConnection implements RuntimeSession {
     });
   }
 
-  /** One line per command, each under HAProxy's buffer size. */
+  /**
+   * One line per command, each under HAProxy's buffer size; a command with a
+   * payload is its line ending in `<<`, then the payload (send() adds the
+   * newline that leaves the empty line ending it).
+   */
   private pack(commandList: readonly RuntimeCommand[]): string[] {
-    return commandList.map(({ text }) => {
+    return commandList.map(({ text, payload }) => {
       if (Buffer.byteLength(text) + 1 > this.maxLineBytes) throw new RuntimeApiError(`a runtime command is longer than ${this.maxLineBytes} bytes`);
-      return text;
+      if (payload === undefined) return text;
+      // Defence in depth (commands.ts builds payloads that pass): an empty
+      // line would end the payload early and run the rest as commands. The
+      // message never quotes the payload, which may hold a private key.
+      if (payload === "" || /\r|\n\n|^\n|\n$/.test(payload)) throw new RuntimeApiError(`refusing to send '${text}': its payload is empty, holds an empty line or a CR, or starts or ends with a newline`);
+      const written = `${text} <<\n${payload}\n`;
+      if (Buffer.byteLength(written) + 1 > this.maxPayloadCommandBytes) throw new RuntimeApiError(`'${text}' with its payload is longer than ${this.maxPayloadCommandBytes} bytes`);
+      return written;
     });
   }
 
@@ -185,7 +223,8 @@ class PromptConnection implements RuntimeSession {
     const outputs = await this.send(this.pack(commandList), commandList.length);
     return commandList.map((runtimeCommand, index) => {
       // Each reply ends with its own newline (and a blank line for most); trim both.
-      const output = (outputs[index] ?? "").replace(/\n+$/, "").replace(/^\n/, "");
+      let output = (outputs[index] ?? "").replace(/\n+$/, "").replace(/^\n/, "");
+      if (runtimeCommand.payload !== undefined) output = output.replace(PAYLOAD_PROMPTS, "");
       return { command: runtimeCommand.text, output, ok: runtimeCommand.succeeded(output) };
     });
   }
@@ -212,6 +251,7 @@ export class RuntimeApiClient {
   private readonly endpoint: RuntimeEndpoint;
   private readonly timeoutMs: number;
   private readonly maxLineBytes: number;
+  private readonly maxPayloadCommandBytes: number;
   private kept: { connection: PromptConnection; idle: NodeJS.Timeout; openedAt: number } | undefined;
   /** Counts closeKept() calls: a connection in use when it was called is not kept. */
   private keptGeneration = 0;
@@ -220,11 +260,12 @@ export class RuntimeApiClient {
     this.endpoint = parseEndpoint(endpoint);
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.maxLineBytes = options.maxLineBytes ?? 8192;
+    this.maxPayloadCommandBytes = options.maxPayloadCommandBytes ?? 15 * 1024;
   }
 
   /** One connection for several round trips. */
   async session<T>(work: (session: RuntimeSession) => Promise<T>): Promise<T> {
-    const connection = await PromptConnection.open(this.endpoint, this.timeoutMs, this.maxLineBytes);
+    const connection = await PromptConnection.open(this.endpoint, this.timeoutMs, this.maxLineBytes, this.maxPayloadCommandBytes);
     try {
       return await work(connection);
     } finally {
@@ -247,7 +288,7 @@ export class RuntimeApiClient {
       kept = undefined;
     }
     const openedAt = kept?.openedAt ?? Date.now();
-    const connection = kept?.connection ?? (await PromptConnection.open(this.endpoint, this.timeoutMs, this.maxLineBytes));
+    const connection = kept?.connection ?? (await PromptConnection.open(this.endpoint, this.timeoutMs, this.maxLineBytes, this.maxPayloadCommandBytes));
     let result: T;
     try {
       result = await work(connection);
@@ -305,5 +346,15 @@ export class RuntimeApiClient {
 
   async showInfo(): Promise<ProcessInfo> {
     return parseShowInfo(await this.showOne(commands.showInfo()));
+  }
+
+  /** The certificate stores HAProxy holds, and the open transaction's file. */
+  async showSslCerts(): Promise<SslCertList> {
+    return parseShowSslCertList(await this.showOne(commands.showSslCert()));
+  }
+
+  /** The certificate `file` serves (its committed store). */
+  async showSslCert(file: string): Promise<SslCertDetail> {
+    return parseShowSslCert(await this.showOne(commands.showSslCert(file)));
   }
 }

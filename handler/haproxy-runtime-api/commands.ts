@@ -4,20 +4,47 @@
 // commands and arguments, so a value that is not exactly what it claims to
 // be (an IP literal, a port, an integer in range, a known word, a strict
 // name) throws instead of being sent.
-import { describeRange, isIpLiteral, isKeyword, isName, isWithin, KEYWORD_RULE, MAXCONN, NAME_RULE, PORT, SERVER_ID, WEIGHT, type WholeNumberRange } from "./limits.js";
+import {
+  CERT_FILE_REFUSED_ENDINGS,
+  CERT_PATH_RULE,
+  describeRange,
+  isCertFile,
+  isCertPath,
+  isIpLiteral,
+  isKeyword,
+  isName,
+  isWithin,
+  KEYWORD_RULE,
+  MAXCONN,
+  NAME_RULE,
+  pemPayloadProblem,
+  PORT,
+  SERVER_ID,
+  WEIGHT,
+  type WholeNumberRange,
+} from "./limits.js";
 
 export type ServerAdminState = "ready" | "drain" | "maint";
 export type ServerHealth = "up" | "stopping" | "down";
 
 export interface RuntimeCommand {
   readonly text: string;
+  /**
+   * Lines sent after the command line, which then ends with `<<`: HAProxy
+   * reads them up to the first empty line, so a payload never holds one (nor
+   * a CR, nor a newline at either end).
+   */
+  readonly payload?: string;
   /** True when HAProxy's reply to this command means success. */
   readonly succeeded: (output: string) => boolean;
 }
 
+/** Stands for a value an error must not repeat (a payload with a private key). */
+const HIDDEN: unique symbol = Symbol("hidden");
+
 export class InvalidCommandArgument extends Error {
   constructor(argument: string, value: unknown, expected: string) {
-    super(`refusing to build a runtime command: ${argument} ${JSON.stringify(value)} is not ${expected}`);
+    super(`refusing to build a runtime command: ${argument} ${value === HIDDEN ? "(not shown: it may hold a private key)" : JSON.stringify(value)} is not ${expected}`);
     this.name = "InvalidCommandArgument";
   }
 }
@@ -54,9 +81,55 @@ const startsWith =
 
 function command(text: string, succeeded: (output: string) => boolean): RuntimeCommand {
   // Defence in depth: the builders above already refuse these characters.
-  if (/[\r\n;]/.test(text)) throw new InvalidCommandArgument("command", text, "a single command");
+  // `<<` would start a payload (2.6: any line ending in it; 3.0 and later: a
+  // last word starting with it) and swallow the commands after it.
+  if (/[\r\n;]|<</.test(text)) throw new InvalidCommandArgument("command", text, "a single command");
   return Object.freeze({ text, succeeded });
 }
+
+/** A command with a payload (see RuntimeCommand.payload); the text is checked as any command's. */
+function payloadCommand(text: string, payload: string, succeeded: (output: string) => boolean): RuntimeCommand {
+  const checked = command(text, succeeded);
+  if (payload === "" || /\r|\n\n|^\n|\n$/.test(payload)) throw new InvalidCommandArgument("payload", HIDDEN, "lines without an empty one");
+  return Object.freeze({ text: checked.text, payload, succeeded });
+}
+
+function certFile(value: string): string {
+  if (!isCertFile(value)) throw new InvalidCommandArgument("certificate file", value, `${CERT_PATH_RULE}, not ending in ${CERT_FILE_REFUSED_ENDINGS.join(", ")}`);
+  return value;
+}
+
+function certPath(argument: string, value: string): string {
+  if (!isCertPath(value)) throw new InvalidCommandArgument(argument, value, CERT_PATH_RULE);
+  return value;
+}
+
+/** The PEM without its final newline: the payload's last line is its END line. */
+function pemPayload(value: string): string {
+  const problem = pemPayloadProblem(value);
+  if (problem !== undefined) throw new InvalidCommandArgument("certificate payload", HIDDEN, `PEM blocks of CERTIFICATE and one (RSA |EC )?PRIVATE KEY: ${problem}`);
+  return value.endsWith("\n") ? value.slice(0, -1) : value;
+}
+
+const exactly =
+  (expected: string) =>
+  (output: string): boolean =>
+    output.trim() === expected;
+
+/**
+ * The reply of `commit ssl cert` and `add ssl crt-list` (same on 2.6, 3.0
+ * and 3.2): a first line (`Committing <file>` / `Inserting certificate
+ * '<file>' in crt-list '<list>'`, then one dot per rebuilt instance), maybe
+ * warnings, and `Success!` as the last line; a failure ends in `Failed!`
+ * or is an error message alone.
+ */
+const firstLineThenSuccess =
+  (firstLine: string) =>
+  (output: string): boolean => {
+    const lines = output.trim().split("\n");
+    const first = lines[0] ?? "";
+    return lines.length >= 2 && first.startsWith(firstLine) && /^\.*$/.test(first.slice(firstLine.length)) && lines[lines.length - 1] === "Success!";
+  };
 
 export const commands = {
   setServerAddr(backend: string, serverName: string, address: string, port: number): RuntimeCommand {
@@ -127,6 +200,60 @@ export const commands = {
   /** The prepared version replaces the running one at once. */
   commitMap(version: number, file: string): RuntimeCommand {
     return command(`commit map @${integer("map version", version, MAP_VERSION)} ${mapFile(file)}`, silent);
+  },
+  /**
+   * An empty certificate store named `file`, for a certificate no bind has
+   * yet: `setSslCert` and `commitSslCert` fill it, `addSslCrtList` serves it.
+   * Nothing is written to disk.
+   */
+  newSslCert(file: string): RuntimeCommand {
+    const path = certFile(file);
+    return command(`new ssl cert ${path}`, exactly(`New empty certificate store '${path}'!`));
+  },
+  /**
+   * Opens (or updates) the one certificate transaction HAProxy has: `pem`
+   * (the certificate, its chain and its key) replaces the store `file` once
+   * committed. A second file's transaction is refused until this one is
+   * committed or aborted. HAProxy checks that the key matches the
+   * certificate only at the commit.
+   */
+  setSslCert(file: string, pem: string): RuntimeCommand {
+    const path = certFile(file);
+    const created = `Transaction created for certificate ${path}!`;
+    const updated = `Transaction updated for certificate ${path}!`;
+    return payloadCommand(`set ssl cert ${path}`, pemPayload(pem), (output) => [created, updated].includes(output.trim()));
+  },
+  /** New handshakes get the transaction's certificate; connections already open keep theirs. */
+  commitSslCert(file: string): RuntimeCommand {
+    const path = certFile(file);
+    return command(`commit ssl cert ${path}`, firstLineThenSuccess(`Committing ${path}`));
+  },
+  /** Drops the open transaction of `file`; what is served does not change. */
+  abortSslCert(file: string): RuntimeCommand {
+    const path = certFile(file);
+    return command(`abort ssl cert ${path}`, exactly(`Transaction aborted for certificate '${path}'!`));
+  },
+  /**
+   * Serves the committed store `file` on every bind that uses `crtList`: a
+   * crt-list file, or the directory of a `crt <directory>` (an implicit
+   * crt-list; `file` must then be `<directory>/<name>`). Its SNI names come
+   * from the certificate.
+   */
+  addSslCrtList(crtList: string, file: string): RuntimeCommand {
+    const list = certPath("crt-list", crtList);
+    const path = certFile(file);
+    return command(`add ssl crt-list ${list} ${path}`, firstLineThenSuccess(`Inserting certificate '${path}' in crt-list '${list}'`));
+  },
+  /** Without a file: the stores HAProxy holds, and the open transaction. With one: its certificate (`parseShowSslCert`). */
+  showSslCert(file?: string): RuntimeCommand {
+    if (file === undefined) return command("show ssl cert", (output) => /^# (?:transaction|filename)\n/.test(output.trimStart()));
+    const path = certFile(file);
+    return command(`show ssl cert ${path}`, startsWith(`Filename: ${path}\n`));
+  },
+  /** The open transaction's certificate for `file`, before it is committed. */
+  showSslCertTransaction(file: string): RuntimeCommand {
+    const path = certFile(file);
+    return command(`show ssl cert *${path}`, startsWith(`Filename: *${path}\n`));
   },
 };
 

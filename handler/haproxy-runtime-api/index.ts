@@ -2,9 +2,27 @@
 // A module of its own: it knows nothing of Consul or of the handler.
 export { commands, InvalidCommandArgument, type RuntimeCommand, type ServerAdminState, type ServerHealth } from "./commands.js";
 export { ReplySplitter, RuntimeApiClient, RuntimeApiError, type CommandReply, type RuntimeSession, type RuntimeApiClientOptions } from "./client.js";
-export { parseShowInfo, parseShowServersState, parseShowStat, type ProcessInfo, type ServerStateRow, type StatRow } from "./parse.js";
 export {
+  parseOpensslTime,
+  parseShowInfo,
+  parseShowServersState,
+  parseShowSslCert,
+  parseShowSslCertList,
+  parseShowStat,
+  type ProcessInfo,
+  type ServerStateRow,
+  type SslCertDetail,
+  type SslCertificate,
+  type SslCertList,
+  type StatRow,
+} from "./parse.js";
+export {
+  CERT_FILE_REFUSED_ENDINGS,
+  CERT_PATH_PATTERN,
+  CERT_PATH_RULE,
   describeRange,
+  isCertFile,
+  isCertPath,
   isIpLiteral,
   isKeyword,
   isName,
@@ -14,6 +32,8 @@ export {
   MAXCONN,
   NAME_PATTERN,
   NAME_RULE,
+  PEM_PAYLOAD_MAX_BYTES,
+  pemPayloadProblem,
   PORT,
   WEIGHT,
   type WholeNumberRange,

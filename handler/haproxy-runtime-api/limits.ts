@@ -61,3 +61,92 @@ export function isWithin(value: unknown, range: WholeNumberRange): value is numb
 export function describeRange(range: WholeNumberRange): string {
   return `a whole number from ${range.min} to ${range.max}`;
 }
+
+/**
+ * A certificate file (`new/set/commit/abort/show ssl cert`) or a crt-list
+ * (a crt-list file, or the directory of a bind's `crt <directory>`): how
+ * HAProxy names it, and how the command line carries it. An absolute path of
+ * letters, digits and `@ . _ -` between single slashes, no `.` or `..`
+ * segment, no trailing slash (HAProxy keys its stores by the exact text, so a
+ * path that is not already plain would name nothing), at most 1024 bytes.
+ */
+export const CERT_PATH_PATTERN = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9@._-]+)+$/;
+/** How CERT_PATH_PATTERN reads in an error message. */
+export const CERT_PATH_RULE = "an absolute path of letters, digits and '@', '.', '_', '-' between single slashes, without '.' or '..' segments or a trailing slash (at most 1024)";
+const CERT_PATH_MAX_BYTES = 1024;
+
+/**
+ * Endings a certificate file may not have. `set ssl cert x.key` (and .issuer,
+ * .ocsp, .sctl) loads the payload as that one part of the store `x`, never as
+ * a whole PEM; and HAProxy 2.6.12 (Debian 12's) cannot find a store named
+ * `x.crt` for `set ssl cert` at all (HAProxy issue #2265, fixed in 2.9).
+ */
+export const CERT_FILE_REFUSED_ENDINGS: readonly string[] = Object.freeze([".crt", ".key", ".issuer", ".ocsp", ".sctl"]);
+
+/** A crt-list file or a `crt` directory HAProxy can name on the command line. */
+export function isCertPath(value: unknown): value is string {
+  return typeof value === "string" && value.length <= CERT_PATH_MAX_BYTES && CERT_PATH_PATTERN.test(value);
+}
+
+/** A certificate file `set ssl cert` replaces as a whole PEM (see CERT_FILE_REFUSED_ENDINGS). */
+export function isCertFile(value: unknown): value is string {
+  return isCertPath(value) && !CERT_FILE_REFUSED_ENDINGS.some((ending) => value.endsWith(ending));
+}
+
+/**
+ * The largest PEM payload `set ssl cert` is given. HAProxy reads a command
+ * and its whole payload into one buffer of tune.bufsize (16 KB by default;
+ * 2.6 closes the connection when it overflows, 3.0 and later answer "The
+ * command is too big for the buffer size"); 12 KB leaves room for the
+ * command line and holds a leaf, two intermediates and an RSA-4096 key.
+ */
+export const PEM_PAYLOAD_MAX_BYTES = 12 * 1024;
+
+/** The PEM blocks a certificate payload may hold: certificates, and one private key. */
+const PEM_LABELS = ["CERTIFICATE", "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"] as const;
+/** One line of a PEM block's body: base64, padding only at its end (64 wide from openssl, 76 from some tools). */
+const PEM_BODY_LINE = /^[A-Za-z0-9+/]{1,76}={0,2}$/;
+
+/**
+ * Why `text` is not a certificate payload `set ssl cert` may carry, or
+ * undefined when it is one: only BEGIN/END blocks of CERTIFICATE (at least
+ * one) and exactly one PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY, each
+ * body base64 lines, nothing between the blocks; LF line ends, no empty line
+ * (the runtime API ends a payload at the first empty line: what followed it
+ * would run as commands), one final newline allowed; at most
+ * PEM_PAYLOAD_MAX_BYTES. The reason names a line number, never the line: the
+ * text holds a private key.
+ */
+export function pemPayloadProblem(text: unknown): string | undefined {
+  if (typeof text !== "string") return "not text";
+  if (Buffer.byteLength(text) > PEM_PAYLOAD_MAX_BYTES) return `longer than ${PEM_PAYLOAD_MAX_BYTES} bytes`;
+  const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
+  let open: string | undefined;
+  let bodyLines = 0;
+  let certificates = 0;
+  let keys = 0;
+  for (const [index, line] of lines.entries()) {
+    const where = `line ${index + 1}`;
+    if (line === "") return `${where} is empty (an empty line ends the payload)`;
+    if (open === undefined) {
+      const label = /^-----BEGIN ([A-Z ]+)-----$/.exec(line)?.[1];
+      if (label === undefined) return `${where} is not a BEGIN line`;
+      if (!(PEM_LABELS as readonly string[]).includes(label)) return `${where} begins a ${label} block, not one of ${PEM_LABELS.join(", ")}`;
+      open = label;
+      bodyLines = 0;
+    } else if (line === `-----END ${open}-----`) {
+      if (bodyLines === 0) return `${where} ends an empty ${open} block`;
+      if (open === "CERTIFICATE") certificates += 1;
+      else keys += 1;
+      open = undefined;
+    } else if (!PEM_BODY_LINE.test(line)) {
+      return `${where} is neither base64 nor the END line of the ${open} block`;
+    } else {
+      bodyLines += 1;
+    }
+  }
+  if (open !== undefined) return `the ${open} block has no END line`;
+  if (certificates === 0) return "no CERTIFICATE block";
+  if (keys !== 1) return `${keys} private keys (one is needed)`;
+  return undefined;
+}

@@ -138,3 +138,109 @@ export function parseShowInfo(output: string): ProcessInfo {
   if (!Number.isFinite(pid) || !Number.isFinite(uptimeSeconds)) throw new Error("show info: no Pid or Uptime_sec in the reply");
   return { pid, uptimeSeconds, version: raw["Version"] ?? "", raw };
 }
+
+/** `show ssl cert` without a file: the certificate stores HAProxy holds. */
+export interface SslCertList {
+  /** The file of the open `set ssl cert` transaction, if one is open. */
+  transaction: string | undefined;
+  files: string[];
+}
+
+/** `# transaction` then `*<file>` (only while one is open), `# filename` then one file a line. */
+export function parseShowSslCertList(output: string): SslCertList {
+  let transaction: string | undefined;
+  const files: string[] = [];
+  let section: string | undefined;
+  for (const line of output.split("\n")) {
+    if (line.startsWith("# ")) section = line.slice(2);
+    else if (line === "") continue;
+    else if (section === "transaction") transaction = line.replace(/^\*/, "");
+    else if (section === "filename") files.push(line);
+  }
+  return { transaction, files };
+}
+
+/** What `show ssl cert <file>` says of the certificate itself (absent from an empty store). */
+export interface SslCertificate {
+  /** Hex, as HAProxy prints it (upper case, no separators). */
+  serial: string;
+  notBefore: string;
+  /** As OpenSSL prints it, e.g. `Dec  9 13:21:44 2026 GMT`. */
+  notAfter: string;
+  /** notAfter as a date; undefined if OpenSSL printed it in a form not known here. */
+  notAfterDate: Date | undefined;
+  /** One line, OpenSSL's `/CN=a.test/O=...` form. */
+  subject: string;
+  issuer: string;
+  /** The DNS names of the subjectAltName, in order (other kinds of name are left out). */
+  dnsNames: string[];
+  /** Hex, upper case, no separators. */
+  sha1Fingerprint: string;
+  /** e.g. `RSA2048`, `EC256`. */
+  algorithm: string;
+  /** The subject of each chain certificate, in order. */
+  chainSubjects: string[];
+}
+
+/** `show ssl cert <file>` (or `*<file>`, the open transaction). */
+export interface SslCertDetail {
+  filename: string;
+  /** The reply was about the open transaction (`Filename: *<file>`), not what is served. */
+  transaction: boolean;
+  /** `Empty`, `Unused`, `Used`, or (3.2, a transaction) `Uncommitted`. */
+  status: string;
+  certificate: SslCertificate | undefined;
+  /** Every `Key: value` line; a key seen twice (Chain Subject) keeps its first value. */
+  raw: Record<string, string>;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** OpenSSL's ASN1_TIME_print form: `Mmm dd hh:mm:ss[.fff] yyyy GMT`, the day padded with a space. */
+export function parseOpensslTime(text: string): Date | undefined {
+  const match = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)? (\d{4}) GMT$/.exec(text.trim());
+  if (!match) return undefined;
+  const month = MONTHS.indexOf(match[1] ?? "");
+  if (month < 0) return undefined;
+  return new Date(Date.UTC(Number(match[6]), month, Number(match[2]), Number(match[3]), Number(match[4]), Number(match[5])));
+}
+
+/**
+ * `Key: value` lines, found by key: 3.2 adds lines (`Crt filename`, `Key
+ * filename`, ...) the earlier versions do not print.
+ */
+export function parseShowSslCert(output: string): SslCertDetail {
+  const raw: Record<string, string> = {};
+  const chainSubjects: string[] = [];
+  for (const line of output.split("\n")) {
+    const colon = line.indexOf(": ");
+    const key = colon > 0 ? line.slice(0, colon) : line.endsWith(":") ? line.slice(0, -1) : undefined;
+    if (key === undefined) continue;
+    const value = colon > 0 ? line.slice(colon + 2) : "";
+    if (key === "Chain Subject") chainSubjects.push(value);
+    raw[key] ??= value;
+  }
+  const filenameField = raw["Filename"];
+  if (filenameField === undefined) throw new Error("show ssl cert: no Filename line in the reply");
+  const transaction = filenameField.startsWith("*");
+  const serial = raw["Serial"];
+  const certificate: SslCertificate | undefined =
+    serial === undefined
+      ? undefined
+      : {
+          serial,
+          notBefore: raw["notBefore"] ?? "",
+          notAfter: raw["notAfter"] ?? "",
+          notAfterDate: parseOpensslTime(raw["notAfter"] ?? ""),
+          subject: raw["Subject"] ?? "",
+          issuer: raw["Issuer"] ?? "",
+          dnsNames: (raw["Subject Alternative Name"] ?? "")
+            .split(", ")
+            .filter((name) => name.startsWith("DNS:"))
+            .map((name) => name.slice(4)),
+          sha1Fingerprint: raw["SHA1 FingerPrint"] ?? "",
+          algorithm: raw["Algorithm"] ?? "",
+          chainSubjects,
+        };
+  return { filename: transaction ? filenameField.slice(1) : filenameField, transaction, status: raw["Status"] ?? "", certificate, raw };
+}
