@@ -68,7 +68,14 @@ export async function checkConfig(context: HandlerContext): Promise<CheckResult[
     const backendsPresent = new Set(stats.filter((row) => row.svname === "BACKEND").map((row) => row.pxname));
     for (const [backend, prefixes] of managedPrefixes(context.policy)) {
       if (!backendsPresent.has(backend)) {
-        results.push({ ok: false, what: `backend ${backend}`, detail: "not found in HAProxy; check the backend names in the config against haproxy.cfg" });
+        // A portmap backend HAProxy has not loaded yet is run's to render (lb.render): a new load
+        // balancer joining a tier whose portmap is in KV starts that way.
+        const rendersIt = context.config.lb.render && context.policy.backends.some((policy) => policy.backend === backend && policy.mayBeMissing === true);
+        results.push(
+          rendersIt
+            ? { ok: true, warning: true, what: `backend ${backend}`, detail: "a portmap backend HAProxy has not loaded yet: run renders it into lb.configFile and reloads HAProxy" }
+            : { ok: false, what: `backend ${backend}`, detail: "not found in HAProxy; check the backend names in the config against haproxy.cfg" },
+        );
         continue;
       }
       for (const prefix of prefixes) {

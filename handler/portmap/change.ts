@@ -35,7 +35,8 @@ function sectionsOf(config: string): Map<string, string> {
   const sections = new Map<string, string>();
   for (const block of config.split("\n\n")) {
     const header = block.split("\n", 1)[0] ?? "";
-    if (!header.startsWith("#")) sections.set(header, block);
+    // The last section carries the file's final newline: a section is the same wherever it falls.
+    if (!header.startsWith("#")) sections.set(header, block.trimEnd());
   }
   return sections;
 }

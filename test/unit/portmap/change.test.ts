@@ -50,6 +50,10 @@ describe("what a portmap change needs", () => {
     assert.deepEqual(classifyChange(spec(BASE), spec(BASE, { max_rs: "64" })).changed, ["backend pm_5432_db", "backend pm_80_api", "backend pm_80_web"]);
   });
 
+  test("a listener added after the last section names only its own sections (the last one carries the file's newline)", () => {
+    assert.deepEqual(classifyChange(spec("tcp://5432:db"), spec("tcp://5432:db tcp://6000:cache")), { kind: "reload", changed: ["backend pm_6000_cache", "frontend pm_fe_6000"] });
+  });
+
   test("a portmap that empties: every section goes", () => {
     assert.deepEqual(classifyChange(spec("tcp://5432:db"), spec("")), { kind: "reload", changed: ["backend pm_5432_db", "frontend pm_fe_5432"] });
   });
