@@ -41,6 +41,7 @@ ports_in_use=(
   "9701 handler /healthz /metrics"
   "14265 sample node-a" "14266 sample node-b" "14267 sample node-c"
   "15001 api node 1.0.1" "15002 api node 1.0.1" "15003 api node 1.0.2" "15004 api node 1.1.0"
+  "16001 web node (unregistered: the portmap walk-through registers it)"
 )
 
 # Same steps as the playbook's ExecReload: a broken config does not reload;
@@ -117,6 +118,10 @@ for i in 0 1 2 3; do
   node demo/sample-node.mjs "api-${api_ports[$i]}" "${api_ports[$i]}" "${api_versions[$i]}" >"$state/api-${api_ports[$i]}.log" 2>&1 &
   echo $! >"$state/api-${api_ports[$i]}.pid"
 done
+# A node of a service of its own, started but not registered: the portmap
+# walk-through registers it and serves it on a listener of the portmap.
+node demo/sample-node.mjs web-16001 16001 >"$state/web-16001.log" 2>&1 &
+echo $! >"$state/web-16001.pid"
 sleep 0.3
 
 if $handler --help | grep -q "^  run"; then
@@ -176,10 +181,14 @@ See what a sync would send, without sending it:
 
 Serve a new listener from the portmap in Consul KV (docs/portmap.md): the
 handler renders it into $portmap, checks it with haproxy -c and reloads
-HAProxy over its master socket (no request lost); then curl the new port:
-  curl -X PUT -d 'http://18080:iri{balance:leastconn,sticky:cookie}' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap
-  curl -s http://127.0.0.1:18080/
+HAProxy over its master socket (no request lost). Register a second service,
+put a portmap of two listeners, then curl each:
+  curl -X PUT http://127.0.0.1:8500/v1/agent/service/register -d '{"ID":"web-16001","Name":"web","Address":"127.0.0.1","Port":16001,"Check":{"HTTP":"http://127.0.0.1:16001/health","Interval":"1s"}}'
+  curl -X PUT -d 'http://18080:iri{balance:leastconn,sticky:cookie} tcp://18081:web' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap
+  curl -si http://127.0.0.1:18080/
+  curl -s http://127.0.0.1:18081/
   $handler status
+  $handler sync --dry-run
 Take it away again (an emptied portmap is held like a mass removal until
 you release it):
   curl -X DELETE http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap

@@ -96,17 +96,22 @@ check "requests through the frontend reach a node after the reload" \
 # socket: the master stays, a new worker serves the listener, the sticky
 # cookie is set; the DELETE is held until `sync --allow-mass-removal`.
 banner_line() { grep -m 1 -E "^  $1" <<<"$banner" | sed 's/^  //'; }
+register_web=$(banner_line "curl -X PUT http://127.0.0.1:8500/v1/agent/service/register -d '\\{\"ID\":\"web-16001\"")
+check "the banner prints the curl that registers the web service" test -n "$register_web"
+check "the printed registration is accepted" sh -c "$register_web -sf"
 put_line=$(banner_line "curl -X PUT -d '[a-z]+://18080:")
 check "the banner prints the curl that PUTs a portmap ($put_line)" test -n "$put_line"
 master_pid=$(cat "$state/haproxy.pid")
 worker_before=$(admin "show info" | awk -F': ' '$1 == "Pid" {print $2}')
 check "the printed PUT is accepted by the demo's Consul" sh -c "$put_line -s | grep -q true"
 check "the portmap's listener 127.0.0.1:18080 serves a node" wait_for 20 sh -c 'curl -sf -m 2 http://127.0.0.1:18080/ | grep -q node-'
+check "the portmap's tcp listener 127.0.0.1:18081 serves the web service" wait_for 20 sh -c 'curl -sf -m 2 http://127.0.0.1:18081/ | grep -q web-16001'
 check "HAProxy reloaded over the master socket: same master, new worker" \
   sh -c "kill -0 $master_pid && [ \"\$(echo 'show info' | socat -t 2 stdio tcp4-connect:127.0.0.1:9999 | awk -F': ' '\$1 == \"Pid\" {print \$2}')\" != '$worker_before' ]"
 check "the entry's sticky cookie is set by the new listener" sh -c 'curl -si -m 2 http://127.0.0.1:18080/ | grep -qi "^set-cookie: pm_18080_iri="'
 status_out=$(node dist/handler/cli/main.js --config demo/config.yml status 2>&1)
-check "status lists the portmap's entry" grep -q '^  http://18080:iri' <<<"$status_out"
+lists_both() { grep -q '^  http://18080:iri' <<<"$status_out" && grep -q '^  tcp://18081:web' <<<"$status_out"; }
+check "status lists the portmap's entries" lists_both
 delete_line=$(banner_line "curl -X DELETE ")
 check "the printed DELETE empties the portmap" sh -c "$delete_line -s | grep -q true"
 sleep 2
