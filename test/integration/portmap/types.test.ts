@@ -3,8 +3,10 @@
 // admin socket, as the handler fills them): https verifies the node's
 // certificate against lb.caFile and https+insecure does not, tcp-proxy-v2
 // sends a PROXY v2 header naming the client, http adds X-Forwarded-For,
-// balance:roundrobin alternates and balance:first does not, sticky:cookie and sticky:source keep a
-// client on one node.
+// balance:roundrobin alternates and balance:first does not, balance:source
+// keeps a client address on one node, balance:leastconn sends requests past a
+// slow busy node, sticky:cookie (over 100 requests, and across a restart that
+// swaps the nodes' slots) and sticky:source keep a client on one node.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -62,6 +64,20 @@ async function startHeaderEcho(): Promise<{ server: HttpServer; port: number }> 
   return { server, port: (server.address() as AddressInfo).port };
 }
 
+/** A node that answers after `delayMs` (its /health at once). */
+async function startSlowNode(name: string, delayMs: number): Promise<{ server: HttpServer; port: number }> {
+  const server = createHttpServer((incoming, response) => {
+    const answer = () => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ node: name }));
+    };
+    if (incoming.url === "/health") answer();
+    else setTimeout(answer, delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
 const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
 /**
@@ -110,9 +126,10 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
   let haproxy: HaproxyInstance;
   let adminPort = 0;
   const port: Record<string, number> = {};
+  let pair: TestNode[] = [];
 
   before(async () => {
-    const names = ["verified", "untrusted", "insecure", "proxy", "forwarded", "roundrobin", "first", "cookie", "source"];
+    const names = ["verified", "untrusted", "insecure", "proxy", "forwarded", "roundrobin", "first", "cookie", "source", "hash", "leastconn"];
     const ports = await freePorts(names.length + 1);
     adminPort = ports[0] ?? 0;
     names.forEach((name, index) => (port[name] = ports[index + 1] ?? 0));
@@ -122,6 +139,9 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
     const untrusted = await startNode("untrusted", { tls: selfSigned });
     const [a, b] = [await startNode("node-a"), await startNode("node-b")];
     nodes.push(verified, untrusted, a, b);
+    pair = [a, b];
+    const slow = await startSlowNode("node-slow", 400);
+    servers.push(slow.server);
     const proxy = await startProxyV2Node();
     const echo = await startHeaderEcho();
     servers.push(proxy.server, echo.server);
@@ -137,6 +157,8 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
       `http://${port["first"]}:pair{balance:first,${checks}}`,
       `http://${port["cookie"]}:pair{balance:roundrobin,sticky:cookie,${checks}}`,
       `http://${port["source"]}:pair{balance:roundrobin,sticky:source,${checks}}`,
+      `http://${port["hash"]}:pair{balance:source,${checks}}`,
+      `http://${port["leastconn"]}:mixed{balance:leastconn,${checks}}`,
     ].join(" ");
     const spec = parsePortmapKv(new Map([["portmap", portmap]]));
     // The listener's own certificate (https ends TLS at the load balancer too), and the route maps.
@@ -161,10 +183,12 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
     await fill(backend("insecure", "untrusted"), 1, untrusted.address, untrusted.port);
     await fill(backend("proxy", "proxy"), 1, "127.0.0.1", proxy.port);
     await fill(backend("forwarded", "echo"), 1, "127.0.0.1", echo.port);
-    for (const entry of ["roundrobin", "first", "cookie", "source"]) {
+    for (const entry of ["roundrobin", "first", "cookie", "source", "hash"]) {
       await fill(backend(entry, "pair"), 1, a.address, a.port);
       await fill(backend(entry, "pair"), 2, b.address, b.port);
     }
+    await fill(backend("leastconn", "mixed"), 1, "127.0.0.1", slow.port);
+    await fill(backend("leastconn", "mixed"), 2, a.address, a.port);
     // Every check has run once (rise 1): the untrusted https slot is DOWN, every other filled slot UP.
     const untrustedSlot = `${backend("untrusted", "untrusted")}/pm1`;
     const filledStatus = async () => {
@@ -172,7 +196,7 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
       const status = (stat.split("\n")[0] ?? "").replace(/^# /, "").split(",").indexOf("status");
       return new Map(stat.split("\n").filter((line) => /^pm_\d+_\w+,pm[12],/.test(line)).map((line) => line.split(",")).filter((row) => row[status] !== "MAINT").map((row) => [`${row[0]}/${row[1]}`, row[status] ?? ""]));
     };
-    const settled = (status: Map<string, string>) => status.size === 13 && [...status].every(([slot, value]) => (slot === untrustedSlot ? value.startsWith("DOWN") : value === "UP"));
+    const settled = (status: Map<string, string>) => status.size === 17 && [...status].every(([slot, value]) => (slot === untrustedSlot ? value.startsWith("DOWN") : value === "UP"));
     for (let attempt = 0; attempt < 100 && !settled(await filledStatus()); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 100));
     const status = await filledStatus();
     assert.ok(settled(status), JSON.stringify([...status]));
@@ -215,10 +239,31 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
     const first = await get(port["cookie"] ?? 0);
     assert.match(first.cookie ?? "", new RegExp(`^pm_${port["cookie"]}_pair=\\w+$`), "a dynamic cookie named after the backend");
     const pinned = nodeOf(first);
-    for (let i = 0; i < 6; i += 1) assert.equal(nodeOf(await get(port["cookie"] ?? 0, { cookie: first.cookie ?? "" })), pinned);
+    for (let i = 0; i < 100; i += 1) assert.equal(nodeOf(await get(port["cookie"] ?? 0, { cookie: first.cookie ?? "" })), pinned);
     const unpinned = new Set<string>();
     for (let i = 0; i < 6; i += 1) unpinned.add(nodeOf(await get(port["cookie"] ?? 0)));
     assert.equal(unpinned.size, 2, "without the cookie both nodes serve");
+  });
+
+  test("balance:source: one client address, one node, without a table", async () => {
+    for (const source of ["127.0.0.1", "127.0.0.3"]) {
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i += 1) seen.add(nodeOf(await get(port["hash"] ?? 0, {}, source)));
+      assert.equal(seen.size, 1, `${source}: ${[...seen].join(" ")}`);
+    }
+  });
+
+  test("balance:leastconn: with one node slow, the fast one takes the requests that come while the slow one is busy", async () => {
+    // 12 requests, 4 at a time: each wave, leastconn sends the next ones past the busy slow node.
+    const answers: string[] = [];
+    for (let wave = 0; wave < 3; wave += 1) {
+      answers.push(...(await Promise.all(Array.from({ length: 4 }, async (_, index) => {
+        await new Promise((resolve) => setTimeout(resolve, index * 30));
+        return nodeOf(await get(port["leastconn"] ?? 0));
+      }))));
+    }
+    const slowCount = answers.filter((node) => node === "node-slow").length;
+    assert.ok(slowCount >= 1 && slowCount <= 3, `the slow node took ${slowCount} of 12 (roundrobin would give it 6): ${answers.join(" ")}`);
   });
 
   test("sticky:source: one client address stays on one node although the balance alternates", async () => {
@@ -229,5 +274,22 @@ describe("portmap types and options, seen from clients of a real HAProxy", () =>
     const other = new Set<string>();
     for (let i = 0; i < 4; i += 1) other.add(nodeOf(await get(port["source"] ?? 0, {}, "127.0.0.2")));
     assert.equal(other.size, 1);
+  });
+
+  test("sticky:cookie across a restart of HAProxy with the nodes in each other's slots: the cookie follows the node", async () => {
+    const first = await get(port["cookie"] ?? 0);
+    const pinned = nodeOf(first);
+    await haproxy.restart();
+    const backend = `pm_${port["cookie"]}_pair`;
+    const [a, b] = pair;
+    assert.ok(a && b);
+    // Swapped: the node that was in pm1 is now in pm2 and the other way round.
+    for (const [slot, node] of [[1, b], [2, a]] as const) {
+      await admin(adminPort, `set server ${backend}/pm${slot} addr ${node.address} port ${node.port}`);
+      await admin(adminPort, `set server ${backend}/pm${slot} state ready`);
+    }
+    const bothUp = async () => (await admin(adminPort, `show stat ${backend} 4 -1`)).split("\n").filter((line) => /,pm[12],.*,UP,/.test(line)).length === 2;
+    for (let attempt = 0; attempt < 100 && !(await bothUp()); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 20; i += 1) assert.equal(nodeOf(await get(port["cookie"] ?? 0, { cookie: first.cookie ?? "" })), pinned, "the dynamic cookie names the node's address, not its slot");
   });
 });
