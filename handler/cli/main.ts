@@ -148,7 +148,11 @@ export function buildProgram(): Command {
           if (outcome.commands.length === 0) console.log(`# nothing to do: HAProxy matches Consul${leftOut.size > 0 ? ` (except the ${leftOut.size} node(s) left out above)` : ""}`);
           const portmap = await readPortmapStatus(context);
           if (portmap && portmap.heldListeners > 0) console.log(`# held: ${describePortmapHold(portmap)}${allowMassRemoval ? " (--allow-mass-removal: would reload HAProxy without them)" : ""}`);
-          else if (portmap?.spec && context.config.lb.render) console.log(`# portmap: ${describePreview(previewLoadBalancer(portmap.spec, context.config.lb))}`);
+          else if (portmap?.spec && context.config.lb.render) {
+            const preview = previewLoadBalancer(portmap.spec, context.config.lb);
+            console.log(`# portmap: ${describePreview(preview)}`);
+            for (const line of preview.diff) console.log(`#   ${line}`);
+          }
           return 0;
         }
         return withLock(context.config.lockFile, async () => {

@@ -16,7 +16,7 @@ import type { LoadBalancerConfig } from "../config/config.js";
 import { renderLoadBalancer, type RenderedLoadBalancer } from "../portmap/render.js";
 import { commands, RuntimeApiError, type CommandReply, type RuntimeCommand } from "../haproxy-runtime-api/index.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
-import { compareRenderings, type PortmapChange } from "../portmap/change.js";
+import { compareRenderings, renderingDiff, type PortmapChange } from "../portmap/change.js";
 import { matchesDisk, readIfThere, stagedConfigFile, templateFileOf, writeMaps, writeWhole } from "./files.js";
 import { checkConfiguration } from "./haproxy-check.js";
 import { reloadHaproxy, type WorkerSocket } from "./master-reload.js";
@@ -85,9 +85,10 @@ function renderWith(spec: LoadBalancerSpec, lb: LoadBalancerConfig, dynamicCooki
 /**
  * What applying `spec` would do to the files HAProxy loads (`sync --dry-run`),
  * without writing anything: `membership` when HAProxy has this rendering,
- * `routes` with the map files to swap, `reload` with the sections that differ.
+ * `routes` with the map files to swap, `reload` with the sections that differ;
+ * `diff`: their lines added and removed.
  */
-export function previewLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig): PortmapChange {
+export function previewLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig): PortmapChange & { diff: string[] } {
   // A secret not created yet would be created at the render; any placeholder shows the same sections.
   const key = readIfThere(lb.cookieKeyFile)?.trim() || "not-created-yet";
   const next = renderWith(spec, lb, key);
@@ -96,7 +97,9 @@ export function previewLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConf
     const content = readIfThere(join(lb.mapDirectory, name));
     return content === undefined ? [] : [[name, content] as const];
   }));
-  return compareRenderings({ config: readIfThere(templateFileOf(lb.configFile)) ?? "", maps: onDisk }, next);
+  const current = { config: readIfThere(templateFileOf(lb.configFile)) ?? "", maps: onDisk };
+  const change = compareRenderings(current, next);
+  return { ...change, diff: renderingDiff(current, next, change) };
 }
 
 /**

@@ -30,6 +30,21 @@ export function compareRenderings(old: Pick<RenderedLoadBalancer, "config" | "ma
   return maps.length > 0 ? { kind: "routes", changed: maps } : { kind: "membership", changed: [] };
 }
 
+/**
+ * The lines a change adds and removes, per section or map file it names
+ * (`sync --dry-run`): `<name>` then `- <line>` for each line only the old one
+ * has and `+ <line>` for each line only the next one has, in their order.
+ */
+export function renderingDiff(old: Pick<RenderedLoadBalancer, "config" | "maps">, next: Pick<RenderedLoadBalancer, "config" | "maps">, change: PortmapChange): string[] {
+  const [before, after] = change.kind === "reload" ? [sectionsOf(old.config), sectionsOf(next.config)] : [old.maps, next.maps];
+  return change.changed.flatMap((name) => {
+    const oldLines = (before.get(name) ?? "").split("\n").filter((line) => line.trim() !== "");
+    const newLines = (after.get(name) ?? "").split("\n").filter((line) => line.trim() !== "");
+    const [kept, added] = [new Set(newLines), new Set(oldLines)];
+    return [name, ...oldLines.filter((line) => !kept.has(line)).map((line) => `- ${line}`), ...newLines.filter((line) => !added.has(line)).map((line) => `+ ${line}`)];
+  });
+}
+
 /** Each section's header line -> its whole text. */
 function sectionsOf(config: string): Map<string, string> {
   const sections = new Map<string, string>();

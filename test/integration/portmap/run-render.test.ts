@@ -207,6 +207,7 @@ backend main_back
     await put(`${current} tcp://${extraPort}:web`);
     const preview = await dryRun();
     assert.match(preview, new RegExp(`^# portmap: run renders it, checks it \\(haproxy -c\\) and reloads HAProxy: backend pm_${extraPort}_web, frontend pm_fe_${extraPort} differ$`, "m"), `${preview}\n${readFileSync(`${portmapFile}.in`, "utf8")}`);
+    assert.match(preview, new RegExp(`^#   \\+ frontend pm_fe_${extraPort}$`, "m"), "the lines the reload would add");
     // A load balancer that joins a tier whose portmap HAProxy has not loaded yet: check-config passes, saying run renders it.
     const checked = await runCli(["--config", configFile, "check-config"]);
     assert.match(checked.stdout, new RegExp(`^warn backend pm_${extraPort}_web: a portmap backend HAProxy has not loaded yet`, "m"), checked.stdout);

@@ -1,7 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { classifyChange } from "../../../handler/portmap/change.js";
+import { classifyChange, compareRenderings, renderingDiff } from "../../../handler/portmap/change.js";
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
+import { renderLoadBalancer } from "../../../handler/portmap/render.js";
 import type { LoadBalancerSpec } from "../../../handler/portmap/spec.js";
 
 function spec(portmap: string, more: Record<string, string> = {}): LoadBalancerSpec {
@@ -52,6 +53,15 @@ describe("what a portmap change needs", () => {
 
   test("a listener added after the last section names only its own sections (the last one carries the file's newline)", () => {
     assert.deepEqual(classifyChange(spec("tcp://5432:db"), spec("tcp://5432:db tcp://6000:cache")), { kind: "reload", changed: ["backend pm_6000_cache", "frontend pm_fe_6000"] });
+  });
+
+  test("the diff names each changed section or map with the lines it removes and adds", () => {
+    const options = { bindAddress: "", certDirectory: "/certs", mapDirectory: "/maps", dynamicCookieKey: "key" };
+    const render = (portmap: string) => renderLoadBalancer(spec(portmap), options);
+    const [before, after] = [render("tcp://5432:db"), render("tcp://5432:db{balance:roundrobin}")];
+    assert.deepEqual(renderingDiff(before, after, compareRenderings(before, after)), ["backend pm_5432_db", "-     balance leastconn", "+     balance roundrobin"]);
+    const [web, moved] = [render("http://80:web http://80:api{path:/api/}"), render("http://80:web http://80:api{path:/v2/}")];
+    assert.deepEqual(renderingDiff(web, moved, compareRenderings(web, moved)), ["pm_80_path.map", "- /api/ pm_80_api", "+ /v2/ pm_80_api"]);
   });
 
   test("a portmap that empties: every section goes", () => {
