@@ -5,7 +5,7 @@
 // reason, is recorded and the next order backs off (renewal.ts).
 import { AcmeOrderError, orderCertificate, type AcmeOptions } from "./acme.js";
 import type { ChallengeStore } from "./challenge.js";
-import { certificateId } from "./names.js";
+import { certificateId, orderableNames } from "./names.js";
 import { certificateFacts, joinBundle, splitBundle } from "./pem.js";
 import { redact } from "./redact.js";
 import { isDue, nextOrder } from "./renewal.js";
@@ -50,10 +50,13 @@ export class CertificateManager {
   /**
    * The record of the certificate served for `names`, writing the self-signed
    * placeholder first when nothing is served yet, or when the placeholder is
-   * for other names. A CA's certificate is never replaced here.
+   * for other names. A CA's certificate is never replaced here. Throws a
+   * CertificateNameError for a name HTTP-01 cannot prove (a wildcard): that is
+   * the portmap's to report, not an order to retry.
    */
-  async ensure(names: readonly string[]): Promise<CertificateRecord> {
+  async ensure(wanted: readonly string[]): Promise<CertificateRecord> {
     const { store } = this.options;
+    const names = orderableNames(wanted);
     const id = certificateId(names);
     const onDisk = store.readPem(id);
     if (onDisk !== undefined) splitBundle(onDisk, store.pemFile(id));
@@ -78,7 +81,8 @@ export class CertificateManager {
    * certificate and is recorded with its reason and the backed-off retry;
    * it is not thrown. One order per certificate at a time.
    */
-  issue(names: readonly string[]): Promise<CertificateRecord> {
+  async issue(wanted: readonly string[]): Promise<CertificateRecord> {
+    const names = orderableNames(wanted);
     const id = certificateId(names);
     const running = this.inFlight.get(id);
     if (running !== undefined) return running;

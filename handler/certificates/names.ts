@@ -1,6 +1,8 @@
-// The names of one certificate, from `certificate_name` (issue 18): a comma
-// list whose first name is the subject (and names the files on disk), the
-// rest alternative names. Only names HTTP-01 can prove: no wildcard, no IP.
+// The names of one certificate, from `certificate_name` (issue 18) as the
+// portmap parser splits it (spec.certificateNames): the first name is the
+// subject (and names the files on disk), the rest alternative names. The
+// portmap accepts `*.` names for certificates provisioned by hand; an order
+// over HTTP-01 can only prove plain DNS names: no wildcard, no IP.
 
 export class CertificateNameError extends Error {
   constructor(message: string) {
@@ -14,7 +16,7 @@ const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Why `name` cannot be on a certificate issued over HTTP-01, or undefined when it can. */
 export function nameProblem(name: string): string | undefined {
   if (name.startsWith("*.")) return `${name}: a wildcard name can only be proved over DNS-01, which this load balancer does not do; list each name instead`;
-  if (name.length === 0) return "an empty name (two commas, or a comma at an end): remove it";
+  if (name.length === 0) return "an empty name: remove it";
   if (name.length > 253) return `${name.slice(0, 40)}…: longer than 253 characters, not a DNS name`;
   if (/^[0-9.]+$/.test(name) || name.includes(":")) return `${name}: an IP address; certificate_name takes DNS names`;
   const bad = name.split(".").find((label) => !LABEL.test(label));
@@ -23,14 +25,16 @@ export function nameProblem(name: string): string | undefined {
 }
 
 /**
- * The names of a `certificate_name` value: trimmed, lower case, each once,
- * in their order. Throws a CertificateNameError listing every bad name.
+ * The names to order for `certificate_name`'s list: lower case, each once, in
+ * their order. Throws a CertificateNameError listing every name HTTP-01
+ * cannot prove.
  */
-export function parseCertificateNames(value: string): string[] {
-  const names = value.split(",").map((name) => name.trim().toLowerCase());
-  const problems = names.map(nameProblem).filter((problem): problem is string => problem !== undefined);
-  if (problems.length > 0) throw new CertificateNameError(`certificate_name ${JSON.stringify(value)}: ${problems.join("; ")}`);
-  return [...new Set(names)];
+export function orderableNames(names: readonly string[]): string[] {
+  const lower = names.map((name) => name.trim().toLowerCase());
+  const problems = lower.map(nameProblem).filter((problem): problem is string => problem !== undefined);
+  if (lower.length === 0) problems.push("no name: set certificate_name to the certificate's names, the subject first");
+  if (problems.length > 0) throw new CertificateNameError(`certificate_name ${lower.join(",")}: ${problems.join("; ")}`);
+  return [...new Set(lower)];
 }
 
 /** The file stem of a certificate: its first name (a DNS name is a safe file name: no slash, no leading dot). */

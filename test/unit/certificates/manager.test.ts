@@ -162,3 +162,19 @@ describe("CertificateManager", () => {
     assert.equal(record.selfSigned, true);
   });
 });
+
+describe("CertificateManager: names", () => {
+  test("a wildcard is refused before any order or file, saying why", async () => {
+    const env = setup();
+    await assert.rejects(env.manager.issue(["a.test", "*.a.test"]), /wildcard name can only be proved over DNS-01/);
+    assert.equal(env.orders.length, 0);
+    assert.equal(env.store.readPem("a.test"), undefined);
+  });
+
+  test("names in upper case or twice: one certificate, named in lower case", async () => {
+    const env = setup();
+    const record = await env.manager.issue(["A.test", "b.TEST", "a.test"]);
+    assert.deepEqual(env.orders, [["a.test", "b.test"]]);
+    assert.deepEqual(record.names, ["a.test", "b.test"]);
+  });
+});
