@@ -18,6 +18,8 @@ const FLOORS = {
   // The portmap (issue 17): pure parse, render and change classes; source/ reads it from KV.
   "portmap": [],
   "config": ["haproxy-runtime-api"],
+  // Certificates over ACME (issue 18): a module of its own, on disk and over HTTP-01; the run wires it in.
+  "certificates": ["config", "haproxy-runtime-api"],
   // The rendered portmap into HAProxy: files, `haproxy -c`, a reload over the master CLI.
   "lb": ["slots-file", "portmap", "config", "planner", "haproxy-runtime-api"],
   "applier": ["planner", "haproxy-runtime-api"],
@@ -26,8 +28,8 @@ const FLOORS = {
   "haproxy-state": ["planner", "applier", "haproxy-runtime-api"],
   "reconcile": ["source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
   "metrics": ["reconcile", "source", "planner", "config"],
-  "triggers": ["metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
-  "cli": ["triggers", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
+  "triggers": ["certificates", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
+  "cli": ["triggers", "certificates", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
 };
 
 function floorRule(folder, allowed) {

@@ -15,12 +15,14 @@ cd "$(dirname "$0")/.."
 # What each lane needs on the host:
 #   integration, demo, bench: haproxy socat jq wrk openssl curl consul
 #   integration (frontend-rules renders the haproxy role's template): ansible
+#   integration (certificates: ACME against a local CA): pebble (pebble and
+#     pebble-challtestsrv, whose mock DNS points pebble's validation at loopback)
 #   playbook and cluster tests: ansible ansible-lint debootstrap
 #     systemd-container iproute2 nftables util-linux (flock, nsenter) curl jq wrk
 #   the rootfs cache for other Debian releases: debootstrap
 #   monitoring (promtool test rules): prometheus
 #   package (make deb, its lintian check): dpkg-dev debhelper lintian
-HOST_PACKAGES=(haproxy socat jq wrk openssl curl ca-certificates
+HOST_PACKAGES=(haproxy socat jq wrk openssl curl ca-certificates pebble
   ansible ansible-lint debootstrap systemd-container iproute2 nftables util-linux
   consul prometheus dpkg-dev debhelper lintian)
 
