@@ -122,3 +122,15 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
     },
   };
 }
+
+/** One command on a TCP admin socket (127.0.0.1:port), its whole answer: for tests that fill slots by hand. */
+export function admin(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port }, () => socket.end(`${command}\n`));
+    let output = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (output += chunk));
+    socket.on("close", () => resolve(output));
+    socket.on("error", reject);
+  });
+}

@@ -10,24 +10,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:net";
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer } from "../../../handler/portmap/render.js";
-import { startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
+import { admin, startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { freePorts } from "../../harness/ports.js";
 import { eventually } from "../../harness/eventually.js";
-
-function admin(port: number, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port }, () => socket.end(`${command}\n`));
-    let output = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (output += chunk));
-    socket.on("close", () => resolve(output));
-    socket.on("error", reject);
-  });
-}
 
 function get(port: number, path: string, localAddress: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

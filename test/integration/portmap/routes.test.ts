@@ -7,24 +7,12 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { request } from "node:http";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer } from "../../../handler/portmap/render.js";
-import { startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
+import { admin, startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { freePorts } from "../../harness/ports.js";
-
-function admin(port: number, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port }, () => socket.end(`${command}\n`));
-    let output = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (output += chunk));
-    socket.on("close", () => resolve(output));
-    socket.on("error", reject);
-  });
-}
 
 /** The node that answered, or the status code when no node did. */
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<string> {

@@ -17,20 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer } from "../../../handler/portmap/render.js";
-import { startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
+import { admin, startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
 import { makeSelfSigned, makeTestCa, startNode, type TestNode } from "../../harness/backends.js";
 import { freePorts } from "../../harness/ports.js";
-
-function admin(port: number, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port }, () => socket.end(`${command}\n`));
-    let output = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (output += chunk));
-    socket.on("close", () => resolve(output));
-    socket.on("error", reject);
-  });
-}
 
 interface Answer {
   status: number;
