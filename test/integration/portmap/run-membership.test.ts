@@ -76,8 +76,9 @@ describe("run applies the portmap's membership (lb.enabled)", async () => {
   const dbBackend = `pm_${dbPort}_db`;
 
   test("every instance in its entry's backend, db at the entry's port; both listeners serve", async () => {
-    await eventually(() => filled(stack, webBackend), (slots) => slots.length === 2 && slots.every((slot) => slot.endsWith(" UP")), "both web instances UP in their slots");
-    await eventually(() => filled(stack, dbBackend), (slots) => slots.join() === `127.0.0.1:${db.port} UP`, "db UP at the entry's port");
+    // HAProxy's default checks (inter 2 s, rise 2) after the hold-down: a few seconds, more on a loaded CI machine.
+    await eventually(() => filled(stack, webBackend), (slots) => slots.length === 2 && slots.every((slot) => slot.endsWith(" UP")), "both web instances UP in their slots", 30_000);
+    await eventually(() => filled(stack, dbBackend), (slots) => slots.join() === `127.0.0.1:${db.port} UP`, "db UP at the entry's port", 30_000);
     // The playbook-style backends are the handler's as before: no iri instance, nothing filled.
     assert.deepEqual(await filled(stack, "main_back"), []);
     const seen = new Set<string>();
