@@ -14,7 +14,8 @@ export const MEMBERSHIP_RECHECK_MS = 500;
 
 /**
  * How long a rejoined agent may take to settle (its registrations back in
- * the catalog, every check run once) before the gate settles for less: its
+ * the catalog, every check run once), counted from the first answer after it
+ * could last not be asked at all, before the gate settles for less: its
  * node alive (serfHealth passing), which stays required. A check that never
  * runs, or a script check that fails with no output, reads as "not run yet"
  * for ever; without this bound `run` would leave HAProxy as it is for ever
@@ -61,6 +62,10 @@ export class MembershipGate {
     const verdict = await this.ask(depth).catch((error: unknown): MembershipCheck => {
       // The agent could not be asked (unreachable, no leader, a timeout): counted under that reason.
       if (error instanceof ConsulUntrusted) this.cause = `consul-${error.reason}`;
+      // It is (re)starting: its settling begins again once it answers. Counted from the first doubt instead,
+      // a few quick restarts used up the limit while it was down, and a rejoined agent whose registrations
+      // were not back yet was believed: both nodes drained as gone (agent-restart.test.ts under CI load).
+      this.settlingSince = undefined;
       return { kind: "not-member", problem: (error as Error).message };
     });
     if (verdict.kind === "not-member") {

@@ -82,6 +82,29 @@ describe("MembershipGate", () => {
     assert.deepEqual(agent.depths, ["settled", "settled", "settled"]);
   });
 
+  test("the settle limit counts from the agent's last answer after it could not be asked: time while it was down (restarting) does not use it up", async () => {
+    const unsettled: MembershipCheck = { kind: "not-member", problem: "its check web has not run since the agent started" };
+    const answers: (MembershipCheck | Error)[] = [unsettled, new Error("cannot reach Consul (ECONNREFUSED)"), unsettled, unsettled, member];
+    const depths: string[] = [];
+    const ask = (depth: "member" | "settled") => {
+      depths.push(depth);
+      const next = answers.shift();
+      return next instanceof Error ? Promise.reject(next) : next ? Promise.resolve(next) : Promise.reject(new Error("no verdict left"));
+    };
+    let clock = 0;
+    const gate = new MembershipGate(ask, logger, () => clock);
+    assert.equal((await gate.check()).kind, "not-member");
+    clock += SETTLE_LIMIT_MS - 1;
+    assert.equal((await gate.check()).kind, "not-member", "down: restarting");
+    clock += 10;
+    assert.equal((await gate.check()).kind, "not-member", "answering again but not settled: the limit starts here");
+    clock += SETTLE_LIMIT_MS - 1;
+    assert.equal((await gate.check()).kind, "not-member", "still under the limit since it answered again");
+    clock += 1;
+    assert.deepEqual(await gate.check(), { kind: "rejoined" });
+    assert.deepEqual(depths, ["settled", "settled", "settled", "settled", "member"]);
+  });
+
   test("an agent that cannot be asked is not a member, with the error as the problem", async () => {
     const gate = new MembershipGate(() => Promise.reject(new Error("cannot reach Consul at http://127.0.0.1:8500")), logger);
     assert.deepEqual(await gate.check(), { kind: "not-member", problem: "cannot reach Consul at http://127.0.0.1:8500" });
