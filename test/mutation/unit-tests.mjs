@@ -19,6 +19,8 @@ await import("../../dist/test/unit/haproxy-runtime-api/commands.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/show-server-stat.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/commands-replies.test.js");
 await import("../../dist/test/unit/haproxy-runtime-api/limits.test.js");
+// The certificate commands (new/set/commit/abort ssl cert, add ssl crt-list) and their path and payload rules.
+await import("../../dist/test/unit/haproxy-runtime-api/ssl-cert-commands.test.js");
 // The configuration is checked with the same limits.
 await import("../../dist/test/unit/config/config.test.js");
 await import("../../dist/test/unit/applier/apply.test.js");
