@@ -22,8 +22,18 @@ import type { ConsulHttpAnswer } from "./consul-http.js";
 export type AgentGet = (path: string) => Promise<ConsulHttpAnswer>;
 
 export type MembershipCheck =
-  /** The agent's node is alive in the servers' view (and settled, if asked): its answers may be acted on. */
-  | { kind: "member"; node: string }
+  /**
+   * The agent's node is alive in the servers' view (and settled, if asked): its answers may be acted on.
+   * `serfStamp`: the serfHealth check's create and modify indexes; another stamp later means the node
+   * left (or failed) and came back in between, even if every check in between found it alive.
+   */
+  | { kind: "member"; node: string; serfStamp: string }
+  /**
+   * Alive, but a settled check was asked for and the agent has not put everything back yet:
+   * `registrations` (services or checks missing from the catalog: anti-entropy's next full sync,
+   * up to a minute or two) or `checks` (a check not run yet, a status not synced: seconds).
+   */
+  | { kind: "unsettled"; node: string; serfStamp: string; problem: string; waitingFor: "registrations" | "checks" }
   /** Not a live member (or not known to be one): act on nothing. */
   | { kind: "not-member"; problem: string }
   /** The token may not read the agent (no agent:read): membership cannot be checked, answers are believed as before. */
@@ -40,13 +50,17 @@ function nodeNameOf(body: unknown): string | undefined {
   return typeof name === "string" && name !== "" ? name : undefined;
 }
 
-function serfHealthOf(body: unknown): { status: string; output: string } | undefined {
+function serfHealthOf(body: unknown): { status: string; output: string; stamp: string } | undefined {
   if (!Array.isArray(body)) return undefined;
   for (const check of body as unknown[]) {
     if (typeof check !== "object" || check === null) continue;
     const fields = check as Record<string, unknown>;
     if (fields["CheckID"] !== SERF_HEALTH) continue;
-    return { status: typeof fields["Status"] === "string" ? fields["Status"] : "unknown", output: typeof fields["Output"] === "string" ? fields["Output"] : "" };
+    return {
+      status: typeof fields["Status"] === "string" ? fields["Status"] : "unknown",
+      output: typeof fields["Output"] === "string" ? fields["Output"] : "",
+      stamp: `${String(fields["CreateIndex"] ?? "?")}/${String(fields["ModifyIndex"] ?? "?")}`,
+    };
   }
   return undefined;
 }
@@ -129,32 +143,38 @@ export class AgentMembership {
     }
     if (depth === "settled") {
       const unsettled = await this.unsettled(node, catalogChecksOf(health.body));
-      if (unsettled !== undefined) return { kind: "not-member", problem: `the local Consul agent (node ${node}) rejoined its cluster but ${unsettled}; HAProxy left as it is until it has` };
+      if (unsettled !== undefined) {
+        return { kind: "unsettled", node, serfStamp: serf.stamp, waitingFor: unsettled.waitingFor, problem: `the local Consul agent (node ${node}) rejoined its cluster but ${unsettled.what}; HAProxy left as it is until it has` };
+      }
     }
-    return { kind: "member", node };
+    return { kind: "member", node, serfStamp: serf.stamp };
   }
 
   /** What the agent has not yet put right after a restart, if anything. */
-  private async unsettled(node: string, catalogChecks: Map<string, string>): Promise<string | undefined> {
+  private async unsettled(node: string, catalogChecks: Map<string, string>): Promise<{ what: string; waitingFor: "registrations" | "checks" } | undefined> {
     const [checksAnswer, servicesAnswer, catalogAnswer] = await Promise.all([
       this.get("/v1/agent/checks"),
       this.get("/v1/agent/services"),
       this.get(`/v1/catalog/node/${encodeURIComponent(node)}`),
     ]);
     for (const answer of [checksAnswer, servicesAnswer, catalogAnswer]) {
-      if (answer.statusCode < 200 || answer.statusCode > 299) return `its registrations cannot be compared with the catalog (HTTP ${answer.statusCode}: ${String(answer.body).trim().slice(0, 200)})`;
+      if (answer.statusCode < 200 || answer.statusCode > 299) return { waitingFor: "checks", what: `its registrations cannot be compared with the catalog (HTTP ${answer.statusCode}: ${String(answer.body).trim().slice(0, 200)})` };
     }
     const local = agentChecksOf(checksAnswer.body);
     const localServices = serviceIdsOf(servicesAnswer.body);
     const catalogServices = serviceIdsOf((catalogAnswer.body as Record<string, unknown> | null)?.["Services"] ?? {});
-    if (local === undefined || localServices === undefined || catalogServices === undefined) return "its registrations cannot be compared with the catalog (an answer is not a map)";
+    if (local === undefined || localServices === undefined || catalogServices === undefined) return { waitingFor: "checks", what: "its registrations cannot be compared with the catalog (an answer is not a map)" };
+    // Missing from the catalog: the servers deregistered the node when it left, possibly after the agent had
+    // already synced on its way back; the agent puts them back at its next full sync (a minute or two).
     const missing = localServices.filter((id) => !catalogServices.includes(id));
-    if (missing.length > 0) return `its service(s) ${missing.slice(0, 5).join(", ")} are not back in the catalog yet (anti-entropy)`;
+    if (missing.length > 0) return { waitingFor: "registrations", what: `its service(s) ${missing.slice(0, 5).join(", ")} are not back in the catalog yet (anti-entropy)` };
+    const absent = [...local.keys()].filter((id) => !catalogChecks.has(id));
+    if (absent.length > 0) return { waitingFor: "registrations", what: `its check(s) ${absent.slice(0, 5).join(", ")} are not back in the catalog yet (anti-entropy)` };
     for (const [id, check] of local) {
       // A restored check starts critical with no output until it first runs; a TTL check is fed by its application.
-      if (check.type !== "ttl" && check.status === "critical" && check.output === "") return `its check ${id} has not run since the agent started`;
+      if (check.type !== "ttl" && check.status === "critical" && check.output === "") return { waitingFor: "checks", what: `its check ${id} has not run since the agent started` };
       const inCatalog = catalogChecks.get(id);
-      if (inCatalog !== check.status) return `its check ${id} reads ${inCatalog ?? "absent"} in the catalog, ${check.status} on the agent (anti-entropy pending)`;
+      if (inCatalog !== check.status) return { waitingFor: "checks", what: `its check ${id} reads ${inCatalog ?? "absent"} in the catalog, ${check.status} on the agent (anti-entropy pending)` };
     }
     return undefined;
   }

@@ -5,6 +5,9 @@
 // that trust in doubt; the next reconcile asks the agent again, and once it
 // is a member every service is read afresh before anything is planned, since
 // the watches' answers may have been read while it was still rejoining.
+// The watches need not fail for the node to leave and come back (its
+// servers deregister a node that left, late under load, and register it
+// again): the serfHealth check's indexes, compared at every check, say so.
 import type { Logger } from "../log.js";
 import type { MembershipCheck } from "./agent-membership.js";
 import { ConsulUntrusted } from "./consul-untrusted.js";
@@ -13,15 +16,25 @@ import { ConsulUntrusted } from "./consul-untrusted.js";
 export const MEMBERSHIP_RECHECK_MS = 500;
 
 /**
- * How long a rejoined agent may take to settle (its registrations back in
- * the catalog, every check run once), counted from the first answer after it
- * could last not be asked at all, before the gate settles for less: its
- * node alive (serfHealth passing), which stays required. A check that never
- * runs, or a script check that fails with no output, reads as "not run yet"
- * for ever; without this bound `run` would leave HAProxy as it is for ever
- * after an agent restart. Anti-entropy and a check's first run take seconds.
+ * How long a rejoined agent's checks may take to settle (each run once, its
+ * status synced), counted from its first answer as a live but unsettled
+ * member, before the gate settles for less: its node alive (serfHealth
+ * passing), which stays required. A check that never runs, or a script
+ * check that fails with no output, reads as "not run yet" for ever; without
+ * this bound `run` would leave HAProxy as it is for ever after an agent
+ * restart. A check's first run takes seconds.
  */
 export const SETTLE_LIMIT_MS = 30_000;
+
+/**
+ * The same for registrations missing from the catalog. The servers
+ * deregister a node that left; when they do so after the restarted agent
+ * has already synced (a loaded leader works through its events late), the
+ * agent believes itself in sync and puts its services back only at its next
+ * full sync, which comes every minute or so. Believed before that, the
+ * missing instances are drained as gone.
+ */
+export const REGISTRATIONS_LIMIT_MS = 180_000;
 
 export type GateVerdict =
   /** A member, and seen as one before the answers in hand were read. */
@@ -41,8 +54,10 @@ export class MembershipGate {
   private uncheckedLogged = false;
   /** The failure cause of the last not-member verdict: why the agent could not be asked, else not a member. */
   private cause = "consul-agent-not-member";
-  /** Since when a settled check has been asked for without success (undefined: not waiting). */
+  /** Since when the agent has answered as alive but not settled (undefined: it has not). */
   private settlingSince: number | undefined;
+  /** The serfHealth stamp of the last member verdict: another one means the node left or failed and came back. */
+  private serfStamp: string | undefined;
 
   constructor(
     private readonly ask: (depth: "member" | "settled") => Promise<MembershipCheck>,
@@ -56,18 +71,22 @@ export class MembershipGate {
   }
 
   async check(): Promise<GateVerdict> {
-    // In doubt, the agent may just have restarted: it must have settled too, for SETTLE_LIMIT_MS at most.
-    const depth = this.depthToAsk();
+    // Trusted: the node alive is enough. In doubt, the agent may just have restarted: it must have settled too.
+    const depth = this.trusted ? "member" : "settled";
     this.cause = "consul-agent-not-member";
-    const verdict = await this.ask(depth).catch((error: unknown): MembershipCheck => {
+    const asked = await this.ask(depth).catch((error: unknown): MembershipCheck => {
       // The agent could not be asked (unreachable, no leader, a timeout): counted under that reason.
       if (error instanceof ConsulUntrusted) this.cause = `consul-${error.reason}`;
-      // It is (re)starting: its settling begins again once it answers. Counted from the first doubt instead,
-      // a few quick restarts used up the limit while it was down, and a rejoined agent whose registrations
-      // were not back yet was believed: both nodes drained as gone (agent-restart.test.ts under CI load).
-      this.settlingSince = undefined;
       return { kind: "not-member", problem: (error as Error).message };
     });
+    if (asked.kind === "member" && this.trusted && this.serfStamp !== undefined && asked.serfStamp !== this.serfStamp) {
+      // Alive now, but the node left or failed since the last check, unseen by the watches (they did not
+      // fail): the answers in hand may be from in between, and its registrations may not be back. Settled again.
+      this.logger.warn("the local Consul agent's node left or failed and came back since it was last checked; waiting for it to settle, then reading every service afresh", { node: asked.node });
+      this.trusted = false;
+      return this.check();
+    }
+    const verdict = this.withinSettleLimits(asked);
     if (verdict.kind === "not-member") {
       if (this.problem !== verdict.problem) this.logger.error("the local Consul agent is not a live member of its cluster; HAProxy left as it is", { detail: verdict.problem });
       this.problem = verdict.problem;
@@ -78,10 +97,7 @@ export class MembershipGate {
       this.uncheckedLogged = true;
       this.logger.warn("cannot check that the local Consul agent is a live member of its cluster; its answers are believed as they come", { detail: verdict.why });
     }
-    if (depth === "member" && !this.trusted) {
-      this.logger.warn("the local Consul agent did not settle within the limit; its answers are believed now that its node is alive", { limitMs: SETTLE_LIMIT_MS, detail: this.problem });
-    }
-    this.settlingSince = undefined;
+    this.serfStamp = verdict.kind === "member" ? verdict.serfStamp : undefined;
     if (this.problem !== undefined) this.logger.info("the local Consul agent is a live member of its cluster again; reading every service afresh", verdict.kind === "member" ? { node: verdict.node } : {});
     this.problem = undefined;
     if (this.trusted) return { kind: "trusted" };
@@ -89,12 +105,23 @@ export class MembershipGate {
     return { kind: "rejoined" };
   }
 
-  /** `member` while trusted, or once a rejoined agent has failed to settle for SETTLE_LIMIT_MS; else `settled`. */
-  private depthToAsk(): "member" | "settled" {
-    if (this.trusted) return "member";
+  /**
+   * An unsettled agent is not a member until it has been unsettled for its
+   * limit (counted from its first such answer: time while it was down or not
+   * alive, restarting, does not use it up); then it is, with a warning.
+   */
+  private withinSettleLimits(asked: MembershipCheck): MembershipCheck {
+    if (asked.kind !== "unsettled") {
+      this.settlingSince = undefined;
+      return asked;
+    }
     const now = this.now();
     this.settlingSince ??= now;
-    return now - this.settlingSince >= SETTLE_LIMIT_MS ? "member" : "settled";
+    const limitMs = asked.waitingFor === "registrations" ? REGISTRATIONS_LIMIT_MS : SETTLE_LIMIT_MS;
+    if (now - this.settlingSince < limitMs) return { kind: "not-member", problem: asked.problem };
+    this.logger.warn("the local Consul agent did not settle within the limit; its answers are believed now that its node is alive", { limitMs, detail: asked.problem });
+    this.settlingSince = undefined;
+    return { kind: "member", node: asked.node, serfStamp: asked.serfStamp };
   }
 
   /**
@@ -108,7 +135,13 @@ export class MembershipGate {
     if (verdict.kind === "not-member") return { kind: "not-trusted", problem: verdict.problem, cause: this.cause };
     try {
       await readAfresh();
-      return { kind: "read-afresh" };
+      // The fresh answers were read after the check that let them be read: asked once more, the same
+      // node (serfHealth stamp) must answer, or they may be from a leave that came meanwhile (a graceful
+      // leave deregisters the node while its agent still answers).
+      const confirmed = await this.check();
+      if (confirmed.kind === "trusted") return { kind: "read-afresh" };
+      this.doubt();
+      return { kind: "not-trusted", problem: confirmed.kind === "not-member" ? confirmed.problem : "the local Consul agent's node left and came back while its services were read afresh", cause: this.cause };
     } catch (error) {
       this.doubt();
       return { kind: "not-trusted", problem: (error as Error).message, cause: error instanceof ConsulUntrusted ? `consul-${error.reason}` : "consul-agent-not-member" };

@@ -105,14 +105,20 @@ export class Controller {
     if (doubt !== undefined) return this.skip(doubt);
     let scope = this.scope.take();
     if (scope === undefined) return; // a trigger already covered by the reconcile before it
+    // The answers are taken before the agent is asked: a check that finds it a member vouches only for
+    // answers read before it (one read meanwhile triggers another reconcile, with a check of its own).
+    let desired = this.watches.desired(scope);
     const admitted = await this.watches.admit();
     if (admitted.kind === "not-trusted") return this.skip(admitted.problem, admitted.cause);
-    if (admitted.kind === "read-afresh") scope = "all"; // every service was read afresh: every backend is planned
+    if (admitted.kind === "read-afresh") {
+      scope = "all"; // every service was read afresh: every backend is planned
+      desired = this.watches.desired(scope);
+    }
     this.recorder.consulTrusted(true);
     const changedAt = this.watches.takeEarliestChange();
     const started = process.hrtime.bigint();
     try {
-      const outcome = await reconcileScope(this.context, this.watches.desired(scope), scope, this.cache);
+      const outcome = await reconcileScope(this.context, desired, scope, this.cache);
       const finished = process.hrtime.bigint();
       this.recorder.succeeded(outcome, Number(finished - started) / 1e9, changedAt === undefined ? undefined : Number(finished - changedAt) / 1e9);
       if (outcome.runAgainInMs !== undefined) this.due.runIn(outcome.runAgainInMs);

@@ -6,6 +6,8 @@ import type { ConsulHttpAnswer } from "../../../handler/source/consul-http.js";
 interface AgentState {
   self?: ConsulHttpAnswer;
   serf?: string;
+  /** The serfHealth check's indexes ("create/modify"); default "7/9". */
+  serfIndexes?: string;
   /** The agent's own checks, by ID. */
   checks?: Record<string, { Status: string; Output: string; Type: string }>;
   /** The catalog's status of each check (serfHealth aside); absent: not in the catalog. */
@@ -26,7 +28,9 @@ function agent(state: AgentState): { get: (path: string) => Promise<ConsulHttpAn
     if (path === "/v1/agent/self") return Promise.resolve(state.self ?? ok({ Config: { NodeName: "lb-1" } }));
     if (path === "/v1/health/node/lb-1") {
       const checks = [
-        ...(state.serf === undefined ? [] : [{ CheckID: "serfHealth", Status: state.serf, Output: state.serf === "passing" ? "Agent alive and reachable" : "Agent not live or unreachable" }]),
+        ...(state.serf === undefined
+          ? []
+          : [{ CheckID: "serfHealth", Status: state.serf, Output: state.serf === "passing" ? "Agent alive and reachable" : "Agent not live or unreachable", CreateIndex: Number((state.serfIndexes ?? "7/9").split("/")[0]), ModifyIndex: Number((state.serfIndexes ?? "7/9").split("/")[1]) }]),
         ...Object.entries(state.catalogChecks ?? {}).map(([id, status]) => ({ CheckID: id, Status: status })),
       ];
       return Promise.resolve(ok(checks));
@@ -42,7 +46,7 @@ function agent(state: AgentState): { get: (path: string) => Promise<ConsulHttpAn
 describe("AgentMembership", () => {
   test("a member when its node's serfHealth passes (in the servers' view)", async () => {
     const consul = agent({ serf: "passing" });
-    assert.deepEqual(await new AgentMembership(consul.get).check(), { kind: "member", node: "lb-1" });
+    assert.deepEqual(await new AgentMembership(consul.get).check(), { kind: "member", node: "lb-1", serfStamp: "7/9" });
     assert.deepEqual(consul.asked, ["/v1/agent/self", "/v1/health/node/lb-1"]);
   });
 
@@ -89,21 +93,29 @@ describe("AgentMembership", () => {
 
   test("settled: the agent's services and checks are in the catalog as it sees them (a TTL check waits for its application)", async () => {
     const consul = agent(settledAgent);
-    assert.deepEqual(await new AgentMembership(consul.get).check("settled"), { kind: "member", node: "lb-1" });
+    assert.deepEqual(await new AgentMembership(consul.get).check("settled"), { kind: "member", node: "lb-1", serfStamp: "7/9" });
     assert.ok(consul.asked.includes("/v1/catalog/node/lb-1"));
   });
 
-  test("not settled: a service not back in the catalog, a check not run since the start, a status not synced", async () => {
-    const cases: [AgentState, RegExp][] = [
-      [{ ...settledAgent, catalogServices: ["a"] }, /service\(s\) b are not back in the catalog/],
-      [{ ...settledAgent, checks: { ...settledAgent.checks, "service:a": { Status: "critical", Output: "", Type: "http" } }, catalogChecks: { ...settledAgent.catalogChecks, "service:a": "critical" } }, /check service:a has not run since the agent started/],
-      [{ ...settledAgent, catalogChecks: { "ttl-b": "critical" } }, /check service:a reads absent in the catalog, passing on the agent/],
-      [{ ...settledAgent, catalogChecks: { ...settledAgent.catalogChecks, "service:a": "critical" } }, /check service:a reads critical in the catalog, passing on the agent/],
+  test("a serfHealth check registered again (the node left and came back) has another stamp", async () => {
+    const before = await new AgentMembership(agent({ serf: "passing", serfIndexes: "7/9" }).get).check();
+    const after = await new AgentMembership(agent({ serf: "passing", serfIndexes: "31/31" }).get).check();
+    assert.ok(before.kind === "member" && after.kind === "member");
+    assert.notEqual(before.serfStamp, after.serfStamp);
+  });
+
+  test("not settled: registrations not back in the catalog (anti-entropy's full sync), a check not run since the start, a status not synced", async () => {
+    const cases: [AgentState, RegExp, "registrations" | "checks"][] = [
+      [{ ...settledAgent, catalogServices: ["a"] }, /service\(s\) b are not back in the catalog/, "registrations"],
+      [{ ...settledAgent, checks: { ...settledAgent.checks, "service:a": { Status: "critical", Output: "", Type: "http" } }, catalogChecks: { ...settledAgent.catalogChecks, "service:a": "critical" } }, /check service:a has not run since the agent started/, "checks"],
+      [{ ...settledAgent, catalogChecks: { "ttl-b": "critical" } }, /check\(s\) service:a are not back in the catalog/, "registrations"],
+      [{ ...settledAgent, catalogChecks: { ...settledAgent.catalogChecks, "service:a": "critical" } }, /check service:a reads critical in the catalog, passing on the agent/, "checks"],
     ];
-    for (const [state, problem] of cases) {
+    for (const [state, problem, waitingFor] of cases) {
       const verdict = await new AgentMembership(agent(state).get).check("settled");
-      assert.equal(verdict.kind, "not-member", String(problem));
-      assert.match(verdict.kind === "not-member" ? verdict.problem : "", problem);
+      assert.equal(verdict.kind, "unsettled", String(problem));
+      assert.match(verdict.kind === "unsettled" ? verdict.problem : "", problem);
+      assert.equal(verdict.kind === "unsettled" ? verdict.waitingFor : undefined, waitingFor, String(problem));
       // The light check does not look at any of it.
       assert.equal((await new AgentMembership(agent(state).get).check("member")).kind, "member");
     }

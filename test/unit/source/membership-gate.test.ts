@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { MembershipGate, SETTLE_LIMIT_MS } from "../../../handler/source/membership-gate.js";
+import { MembershipGate, REGISTRATIONS_LIMIT_MS, SETTLE_LIMIT_MS } from "../../../handler/source/membership-gate.js";
 import type { MembershipCheck } from "../../../handler/source/agent-membership.js";
 import { createLogger } from "../../../handler/log.js";
 
@@ -20,7 +20,11 @@ function scripted(verdicts: MembershipCheck[]): { ask: (depth: "member" | "settl
   };
 }
 
-const member: MembershipCheck = { kind: "member", node: "lb-1" };
+const member: MembershipCheck = { kind: "member", node: "lb-1", serfStamp: "7/9" };
+/** The same node alive after it left (or failed) and came back: serfHealth registered again. */
+const memberAgain: MembershipCheck = { kind: "member", node: "lb-1", serfStamp: "31/31" };
+const checksPending: MembershipCheck = { kind: "unsettled", node: "lb-1", serfStamp: "7/9", waitingFor: "checks", problem: "its check web has not run since the agent started" };
+const registrationsPending: MembershipCheck = { kind: "unsettled", node: "lb-1", serfStamp: "31/31", waitingFor: "registrations", problem: "its service(s) web are not back in the catalog yet" };
 const notMember: MembershipCheck = { kind: "not-member", problem: "serfHealth critical" };
 
 describe("MembershipGate", () => {
@@ -55,9 +59,8 @@ describe("MembershipGate", () => {
     assert.deepEqual(agent.depths, ["settled", "member", "member", "settled", "member"]);
   });
 
-  test("a rejoined agent that never settles is believed after SETTLE_LIMIT_MS once its node is alive, and not before", async () => {
-    const unsettled: MembershipCheck = { kind: "not-member", problem: "its check web has not run since the agent started" };
-    const agent = scripted([unsettled, unsettled, member, member]);
+  test("a rejoined agent whose checks never settle is believed after SETTLE_LIMIT_MS once its node is alive, and not before", async () => {
+    const agent = scripted([checksPending, checksPending, checksPending, member]);
     let clock = 1_000;
     const gate = new MembershipGate(agent.ask, logger, () => clock);
     assert.equal((await gate.check()).kind, "not-member");
@@ -66,11 +69,37 @@ describe("MembershipGate", () => {
     clock += 1;
     assert.deepEqual(await gate.check(), { kind: "rejoined" }, "at the limit: the node alive is enough");
     assert.deepEqual(await gate.check(), { kind: "trusted" });
-    assert.deepEqual(agent.depths, ["settled", "settled", "member", "member"]);
+    assert.deepEqual(agent.depths, ["settled", "settled", "settled", "member"]);
+  });
+
+  test("registrations missing from the catalog are waited for longer (anti-entropy's next full sync): REGISTRATIONS_LIMIT_MS", async () => {
+    const agent = scripted([registrationsPending, registrationsPending, registrationsPending]);
+    let clock = 0;
+    const gate = new MembershipGate(agent.ask, logger, () => clock);
+    assert.equal((await gate.check()).kind, "not-member");
+    clock += REGISTRATIONS_LIMIT_MS - 1;
+    assert.ok(REGISTRATIONS_LIMIT_MS - 1 > SETTLE_LIMIT_MS);
+    assert.equal((await gate.check()).kind, "not-member", "past the checks' limit, under the registrations' one");
+    clock += 1;
+    assert.deepEqual(await gate.check(), { kind: "rejoined" });
+  });
+
+  test("trusted, a node that left and came back unseen by the watches (another serfHealth stamp) must settle again, and its services are read afresh", async () => {
+    const agent = scripted([member, member, memberAgain, registrationsPending, registrationsPending, memberAgain, memberAgain]);
+    const gate = new MembershipGate(agent.ask, logger);
+    assert.deepEqual(await gate.check(), { kind: "rejoined" });
+    assert.deepEqual(await gate.check(), { kind: "trusted" });
+    // The servers deregistered the node late and registered it again: alive, its services gone.
+    assert.equal((await gate.check()).kind, "not-member");
+    assert.match(gate.problem ?? "", /not back in the catalog/);
+    assert.equal((await gate.check()).kind, "not-member");
+    assert.deepEqual(await gate.check(), { kind: "rejoined" });
+    assert.deepEqual(await gate.check(), { kind: "trusted" });
+    assert.deepEqual(agent.depths, ["settled", "member", "member", "settled", "settled", "settled", "member"]);
   });
 
   test("the settle limit starts afresh after each doubt", async () => {
-    const agent = scripted([member, notMember, member]);
+    const agent = scripted([member, checksPending, member]);
     let clock = 0;
     const gate = new MembershipGate(agent.ask, logger, () => clock);
     await gate.check();
@@ -82,9 +111,8 @@ describe("MembershipGate", () => {
     assert.deepEqual(agent.depths, ["settled", "settled", "settled"]);
   });
 
-  test("the settle limit counts from the agent's last answer after it could not be asked: time while it was down (restarting) does not use it up", async () => {
-    const unsettled: MembershipCheck = { kind: "not-member", problem: "its check web has not run since the agent started" };
-    const answers: (MembershipCheck | Error)[] = [unsettled, new Error("cannot reach Consul (ECONNREFUSED)"), unsettled, unsettled, member];
+  test("the settle limit counts from the agent's first unsettled answer after it could not be asked: time while it was down (restarting) does not use it up", async () => {
+    const answers: (MembershipCheck | Error)[] = [checksPending, new Error("cannot reach Consul (ECONNREFUSED)"), notMember, checksPending, checksPending, checksPending];
     const depths: string[] = [];
     const ask = (depth: "member" | "settled") => {
       depths.push(depth);
@@ -97,12 +125,37 @@ describe("MembershipGate", () => {
     clock += SETTLE_LIMIT_MS - 1;
     assert.equal((await gate.check()).kind, "not-member", "down: restarting");
     clock += 10;
-    assert.equal((await gate.check()).kind, "not-member", "answering again but not settled: the limit starts here");
+    assert.equal((await gate.check()).kind, "not-member", "answering again, its node not alive yet");
+    clock += 10;
+    assert.equal((await gate.check()).kind, "not-member", "alive but not settled: the limit starts here");
     clock += SETTLE_LIMIT_MS - 1;
-    assert.equal((await gate.check()).kind, "not-member", "still under the limit since it answered again");
+    assert.equal((await gate.check()).kind, "not-member", "still under the limit since it answered alive again");
     clock += 1;
     assert.deepEqual(await gate.check(), { kind: "rejoined" });
-    assert.deepEqual(depths, ["settled", "settled", "settled", "settled", "member"]);
+    assert.ok(depths.every((depth) => depth === "settled"));
+  });
+
+  test("admit: a rejoined agent's services are read afresh, and a check after the read vouches for them (the same node)", async () => {
+    const agent = scripted([member, member, member]);
+    const gate = new MembershipGate(agent.ask, logger);
+    let reads = 0;
+    assert.deepEqual(await gate.admit(() => Promise.resolve(void (reads += 1))), { kind: "read-afresh" });
+    assert.equal(reads, 1);
+    assert.deepEqual(await gate.admit(() => Promise.resolve(void (reads += 1))), { kind: "trusted" });
+    assert.equal(reads, 1);
+    assert.deepEqual(agent.depths, ["settled", "member", "member"]);
+  });
+
+  test("admit: a node that left while its services were read afresh (a graceful leave) is not believed, and must settle again", async () => {
+    for (const afterRead of [notMember, memberAgain]) {
+      const agent = scripted([member, afterRead, ...(afterRead === memberAgain ? [registrationsPending] : []), member, member]);
+      const gate = new MembershipGate(agent.ask, logger);
+      const admitted = await gate.admit(() => Promise.resolve());
+      assert.equal(admitted.kind, "not-trusted", JSON.stringify(afterRead));
+      assert.match(admitted.kind === "not-trusted" ? admitted.problem : "", afterRead === notMember ? /serfHealth critical/ : /not back in the catalog/);
+      assert.deepEqual(await gate.admit(() => Promise.resolve()), { kind: "read-afresh" }, "asked again: settled, read, confirmed");
+      assert.deepEqual(agent.depths.at(-2), "settled");
+    }
   });
 
   test("an agent that cannot be asked is not a member, with the error as the problem", async () => {
