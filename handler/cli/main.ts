@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../log.js";
 import { closeContext, createContext, type HandlerContext } from "../reconcile/context.js";
 import { describePortmapHold, readPortmapStatus, withPortmap } from "./portmap-check.js";
 import { renderPortmap } from "../reconcile/render-portmap.js";
-import { previewLoadBalancer } from "../lb/apply.js";
+import { acmeChallengeServer, previewLoadBalancer } from "../lb/apply.js";
 import type { PortmapChange } from "../portmap/change.js";
 import { reconcile } from "../reconcile/reconcile.js";
 import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, reconcileResult } from "../reconcile/result.js";
@@ -149,7 +149,7 @@ export function buildProgram(): Command {
           const portmap = await readPortmapStatus(context);
           if (portmap && portmap.heldListeners > 0) console.log(`# held: ${describePortmapHold(portmap)}${allowMassRemoval ? " (--allow-mass-removal: would reload HAProxy without them)" : ""}`);
           else if (portmap?.spec && context.config.lb.render) {
-            const preview = previewLoadBalancer(portmap.spec, context.config.lb);
+            const preview = previewLoadBalancer(portmap.spec, context.config.lb, acmeChallengeServer(context.config.run.listen));
             console.log(`# portmap: ${describePreview(preview)}`);
             for (const line of preview.diff) console.log(`#   ${line}`);
           }

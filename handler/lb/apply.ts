@@ -50,9 +50,9 @@ export interface LbHaproxy extends WorkerSocket {
  * file does: a reload keeps each node in its slot), checks it, moves it in and
  * asks the master to reload.
  */
-export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig, haproxy: LbHaproxy, timeoutMs: number): Promise<LbApplied> {
+export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig, haproxy: LbHaproxy, timeoutMs: number, challengeServer?: string): Promise<LbApplied> {
   const paths = { configFile: templateFileOf(lb.configFile), mapDirectory: lb.mapDirectory };
-  const rendered = renderWith(spec, lb, cookieKey(lb.cookieKeyFile));
+  const rendered = renderWith(spec, lb, cookieKey(lb.cookieKeyFile), challengeServer);
   if (matchesDisk(rendered, paths)) return { kind: "unchanged" };
   if (readIfThere(paths.configFile) === rendered.config) return { kind: "routes", maps: await swapMaps(rendered, lb.mapDirectory, haproxy) };
   const withSlots = renderSlotsFile(rendered.config, await haproxy.slots(), haproxy.managed, templateFileOf(lb.configFile));
@@ -78,8 +78,25 @@ export async function applyLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancer
   return { kind: "reloaded", ...reloaded };
 }
 
-function renderWith(spec: LoadBalancerSpec, lb: LoadBalancerConfig, dynamicCookieKey: string): RenderedLoadBalancer {
-  return renderLoadBalancer(spec, { bindAddress: lb.bindAddress, certDirectory: lb.certDirectory, caFile: lb.caFile, mapDirectory: lb.mapDirectory, dynamicCookieKey });
+function renderWith(spec: LoadBalancerSpec, lb: LoadBalancerConfig, dynamicCookieKey: string, challengeServer: string | undefined): RenderedLoadBalancer {
+  return renderLoadBalancer(spec, {
+    bindAddress: lb.bindAddress,
+    certDirectory: lb.certDirectory,
+    caFile: lb.caFile,
+    mapDirectory: lb.mapDirectory,
+    dynamicCookieKey,
+    ...(challengeServer === undefined ? {} : { acmeChallengeServer: challengeServer }),
+  });
+}
+
+/**
+ * Where the rendered http listeners send ACME challenges: the handler's own
+ * listener (run.listen) as configured, so that `run` and the CLI render the
+ * same text. None without a listener, or with port 0 (a port only `run` knows).
+ */
+export function acmeChallengeServer(listen: string | undefined): string | undefined {
+  if (listen === undefined || /:0$/.test(listen)) return undefined;
+  return listen;
 }
 
 /**
@@ -88,10 +105,10 @@ function renderWith(spec: LoadBalancerSpec, lb: LoadBalancerConfig, dynamicCooki
  * `routes` with the map files to swap, `reload` with the sections that differ;
  * `diff`: their lines added and removed.
  */
-export function previewLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig): PortmapChange & { diff: string[] } {
+export function previewLoadBalancer(spec: LoadBalancerSpec, lb: LoadBalancerConfig, challengeServer?: string): PortmapChange & { diff: string[] } {
   // A secret not created yet would be created at the render; any placeholder shows the same sections.
   const key = readIfThere(lb.cookieKeyFile)?.trim() || "not-created-yet";
-  const next = renderWith(spec, lb, key);
+  const next = renderWith(spec, lb, key, challengeServer);
   // The maps this rendering names (files of removed listeners are left on disk and read by nothing).
   const onDisk = new Map([...next.maps.keys()].flatMap((name) => {
     const content = readIfThere(join(lb.mapDirectory, name));

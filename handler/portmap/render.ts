@@ -16,6 +16,12 @@ export interface RenderOptions {
   caFile?: string;
   /** The secret that dynamic stickiness cookies are hashed with; the backend's name is appended. */
   dynamicCookieKey: string;
+  /**
+   * `host:port` of the handler's own listener (run.listen), which answers ACME
+   * HTTP-01 challenges: with certificate names in the spec, every plain http
+   * listener sends /.well-known/acme-challenge/ there. Undefined: no route.
+   */
+  acmeChallengeServer?: string;
 }
 
 export interface RenderedLoadBalancer {
@@ -26,6 +32,9 @@ export interface RenderedLoadBalancer {
 
 /** The server-template prefix of every portmap backend: slots are pm1, pm2, ... */
 export const SLOT_PREFIX = "pm";
+/** The backend that takes ACME challenges to the handler; entries' backends are pm_<port>_<service>, so never this. */
+export const ACME_CHALLENGE_BACKEND = "pm_acme_challenge";
+const SAFE_SERVER = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/;
 const DEFAULT_CA_FILE = "@system-ca";
 /** Render options come from the handler's own config; they are checked all the same. */
 const SAFE_PATH = /^[A-Za-z0-9@._/-]+$/;
@@ -48,6 +57,10 @@ export function renderLoadBalancer(spec: LoadBalancerSpec, options: RenderOption
   }
   if (spec.metrics.acl.length > 0) sections.push(renderMetricsFrontend(spec, options));
   for (const entry of sortedByBackend(spec.entries)) sections.push(renderBackend(entry, spec, options));
+  const challengeServer = acmeChallengeServerFor(spec, options);
+  if (challengeServer !== undefined && spec.entries.some((entry) => entry.type === "http")) {
+    sections.push([`backend ${ACME_CHALLENGE_BACKEND}`, "    mode http", `    server handler ${challengeServer}`]);
+  }
   const header = "# The load balancer's portmap, rendered by consul-haproxy-handler from Consul KV: edit the KV keys, not this file.";
   return { config: [header, ...sections.map((lines) => lines.join("\n"))].join("\n\n") + "\n", maps };
 }
@@ -65,6 +78,12 @@ function checkOptions(options: RenderOptions): void {
     if (!SAFE_PATH.test(path)) bad(what, path);
   }
   if (!SAFE_KEY.test(options.dynamicCookieKey)) bad("dynamicCookieKey", options.dynamicCookieKey);
+  if (options.acmeChallengeServer !== undefined && !SAFE_SERVER.test(options.acmeChallengeServer)) bad("acmeChallengeServer", options.acmeChallengeServer);
+}
+
+/** Where challenges go: only when there are certificates to order. */
+function acmeChallengeServerFor(spec: LoadBalancerSpec, options: RenderOptions): string | undefined {
+  return spec.certificateNames.length > 0 ? options.acmeChallengeServer : undefined;
 }
 
 function sortedByBackend(entries: PortmapEntry[]): PortmapEntry[] {
@@ -84,6 +103,8 @@ function renderFrontend(port: number, entries: PortmapEntry[], spec: LoadBalance
     "    http-request set-var(txn.pm_path) path",
     "    http-request set-var(txn.pm_route) req.hdr(host),field(1,:),lower,concat(,txn.pm_path,)",
   );
+  // HTTP-01 is plain http (RFC 8555 8.3): the CA may reach any listener of the names, before any route of theirs.
+  if (first.type === "http" && acmeChallengeServerFor(spec, options) !== undefined) lines.push(`    use_backend ${ACME_CHALLENGE_BACKEND} if { path_beg /.well-known/acme-challenge/ }`);
   for (const entry of entries) if (entry.upgradeWebsocket) lines.push(`    use_backend ${entry.backendName} if { hdr(Upgrade) -i websocket }`);
   // Routes live in the maps only, so that a route change is a map change over the
   // runtime API; "-m found" lets a request no key matches fall through to the next rule.

@@ -9,7 +9,7 @@
 // answering 503 until `run` has filled its slots over the admin socket.
 // Those servers start UP, as any server HAProxy loads without a saved state:
 // Consul said they pass, and HAProxy's checks take a failing one out.
-import { applyLoadBalancer, type LbApplied } from "../lb/apply.js";
+import { acmeChallengeServer, applyLoadBalancer, type LbApplied } from "../lb/apply.js";
 import { applyOperation } from "../haproxy-state/cache.js";
 import type { PlannerPolicy, Slot } from "../planner/model.js";
 import { planReconcile } from "../planner/plan.js";
@@ -36,7 +36,7 @@ export async function renderPortmap(context: HandlerContext, spec: LoadBalancerS
     managed: managedPrefixes(policy),
     execute: (list: readonly RuntimeCommand[]) => haproxy.execute(list),
   };
-  return applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS);
+  return applyLoadBalancer(spec, config.lb, lbHaproxy, RELOAD_TIMEOUT_MS, acmeChallengeServer(config.run.listen));
 }
 
 /**

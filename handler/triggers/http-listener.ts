@@ -2,12 +2,17 @@
 //   GET  /healthz  200 when the last reconcile succeeded and Consul is trusted, else 503 with why
 //   GET  /metrics  Prometheus text
 //   POST /watch    for a Consul watch with handler_type http: the body is only a trigger
+//   GET  /.well-known/acme-challenge/<token>  the key authorization of a pending ACME order
+//                  (the rendered http listeners send the CA's requests here), else 404
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { answerChallenge, CHALLENGE_PATH, type ChallengeAnswers } from "../certificates/challenge.js";
 
 export interface ListenerHandlers {
   metrics(): string | Promise<string>;
   health(): { healthy: boolean; reason: string };
   trigger(): void;
+  /** Pending ACME challenges' responses (the tier's, wherever the order runs); none: every challenge path is 404. */
+  challenges?: ChallengeAnswers;
 }
 
 export interface HttpListener {
@@ -40,7 +45,7 @@ function reply(response: ServerResponse, status: number, body: string, type = "t
 }
 
 function handle(handlers: ListenerHandlers, request: IncomingMessage, response: ServerResponse): void {
-  const path = (request.url ?? "/").split("?")[0];
+  const path = (request.url ?? "/").split("?")[0] ?? "/";
   if (request.method === "GET" && path === "/metrics") {
     Promise.resolve()
       .then(() => handlers.metrics())
@@ -53,6 +58,16 @@ function handle(handlers: ListenerHandlers, request: IncomingMessage, response: 
   if (request.method === "GET" && path === "/healthz") {
     const health = handlers.health();
     reply(response, health.healthy ? 200 : 503, `${health.reason}\n`);
+    return;
+  }
+  if (request.method === "GET" && path.startsWith(CHALLENGE_PATH)) {
+    const answers = handlers.challenges;
+    Promise.resolve(answers === undefined ? undefined : answerChallenge(path, answers)).then(
+      // RFC 8555 8.3: the key authorization as the whole body; a CA ignores the type, but text is what it gets.
+      (keyAuthorization) => (keyAuthorization === undefined ? reply(response, 404, "no pending ACME challenge with this token\n") : reply(response, 200, keyAuthorization, "application/octet-stream")),
+      // Consul unreachable, say: the CA, or anyone on the path, gets no detail, and retries.
+      () => reply(response, 503, "ACME challenges cannot be read now\n"),
+    );
     return;
   }
   if (request.method === "POST" && path === "/watch") {

@@ -140,3 +140,31 @@ describe("render: one frontend per listen port, one backend per entry", () => {
     assert.throws(() => render({}, { ...OPTIONS, caFile: "#x" }), /render option caFile/);
   });
 });
+
+describe("render: ACME HTTP-01 challenges go to the handler's listener", () => {
+  const withChallenges: RenderOptions = { ...OPTIONS, acmeChallengeServer: "127.0.0.1:9701" };
+
+  test("with certificate names: plain http listeners route the challenge path first, to one backend; TLS listeners do not", () => {
+    const { config } = render({ portmap: "http://80:web https-http://443:web tcp://25:mail", certificate_name: "example.com" }, withChallenges);
+    const http = section(config, "frontend pm_fe_80");
+    const rule = "use_backend pm_acme_challenge if { path_beg /.well-known/acme-challenge/ }";
+    assert.ok(http.includes(rule), http.join("\n"));
+    assert.ok(http.indexOf(rule) < http.findIndex((line) => line.includes("map_beg")), "before the routes");
+    assert.ok(!section(config, "frontend pm_fe_443").includes(rule));
+    assert.deepEqual(section(config, "backend pm_acme_challenge"), ["mode http", "server handler 127.0.0.1:9701"]);
+  });
+
+  test("no certificate names, no listener to send them to, or no plain http listener: no route and no backend", () => {
+    for (const [keys, options] of [
+      [{ portmap: "http://80:web" }, withChallenges],
+      [{ portmap: "http://80:web", certificate_name: "example.com" }, OPTIONS],
+      [{ portmap: "https-http://443:web", certificate_name: "example.com" }, withChallenges],
+    ] as const) {
+      assert.doesNotMatch(render(keys, options).config, /acme/, JSON.stringify(keys));
+    }
+  });
+
+  test("a challenge server that could end the line is refused", () => {
+    assert.throws(() => render({ portmap: "http://80:web", certificate_name: "example.com" }, { ...OPTIONS, acmeChallengeServer: "127.0.0.1:9701\n    server x 1.2.3.4:80" }), /acmeChallengeServer/);
+  });
+});
