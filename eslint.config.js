@@ -24,7 +24,8 @@ const FLOORS = {
   "lb": ["slots-file", "portmap", "config", "planner", "haproxy-runtime-api"],
   "applier": ["planner", "haproxy-runtime-api"],
   "slots-file": ["planner", "config"],
-  "source": ["planner", "portmap", "config", "haproxy-runtime-api"],
+  // source/ implements certificates/' ChallengeStore in Consul KV (acme-challenges.ts): certificates/ reads no Consul itself.
+  "source": ["certificates", "planner", "portmap", "config", "haproxy-runtime-api"],
   "haproxy-state": ["planner", "applier", "haproxy-runtime-api"],
   "reconcile": ["source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
   "metrics": ["reconcile", "source", "planner", "config"],

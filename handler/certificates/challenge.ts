@@ -1,8 +1,9 @@
 // HTTP-01 challenge responses (RFC 8555 8.3). The order publishes each
 // response through a ChallengeStore; whatever answers the CA's request on
 // port 80 reads it back. Several load balancers of a tier share one portmap
-// prefix and the CA may reach any of them, so the real store will be Consul
-// KV; the in-memory one here serves one process (and the tests).
+// prefix and the CA may reach any of them, so the real store is in Consul KV
+// (source/acme-challenges.ts: this module reads no Consul); the in-memory one
+// here serves one process (and the tests).
 
 /** Where an order publishes a challenge response while the CA validates it. */
 export interface ChallengeStore {

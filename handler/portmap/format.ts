@@ -1,7 +1,7 @@
 // Writes a LoadBalancerSpec back as the KV keys it was parsed from, in canonical
 // form (defaults left out): what `status` can show, and what the round-trip
 // property test feeds back into the parser.
-import { DEFAULT_BALANCE, DEFAULT_METRICS_PORT, DEFAULT_TIMEOUTS, type LoadBalancerSpec, type PortmapEntry, type PortmapKey } from "./spec.js";
+import { DEFAULT_ACME_DIRECTORY, DEFAULT_BALANCE, DEFAULT_METRICS_PORT, DEFAULT_TIMEOUTS, type LoadBalancerSpec, type PortmapEntry, type PortmapKey } from "./spec.js";
 
 export function formatEntry(entry: PortmapEntry, maxRs: number): string {
   const options: string[] = [];
@@ -33,5 +33,8 @@ export function formatPortmapKv(spec: LoadBalancerSpec): Map<PortmapKey, string>
   if (spec.metrics.port !== DEFAULT_METRICS_PORT) kv.set("metrics_port", String(spec.metrics.port));
   if (spec.syslog !== undefined) kv.set("syslog", `${spec.syslog.host}:${spec.syslog.port}`);
   if (spec.certificateNames.length > 0) kv.set("certificate_name", spec.certificateNames.join(","));
+  if (spec.acme.directory !== DEFAULT_ACME_DIRECTORY) kv.set("acme_directory", spec.acme.directory);
+  if (spec.acme.email !== undefined) kv.set("acme_email", spec.acme.email);
+  if (spec.acme.caFile !== undefined) kv.set("acme_ca_file", spec.acme.caFile);
   return kv;
 }

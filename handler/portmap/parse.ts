@@ -3,6 +3,7 @@
 // the key or entry, the part, and what to do. Pure: the caller reads Consul.
 import {
   BALANCE_ALGORITHMS,
+  DEFAULT_ACME_DIRECTORY,
   DEFAULT_BALANCE,
   DEFAULT_MAX_RS,
   DEFAULT_METRICS_PORT,
@@ -12,6 +13,7 @@ import {
   PORTMAP_KEYS,
   isHttpMode,
   terminatesTls,
+  type AcmeSettings,
   type BalanceAlgorithm,
   type EntryType,
   type LoadBalancerSpec,
@@ -59,6 +61,7 @@ export function parsePortmapKv(kv: ReadonlyMap<string, string | null>, options: 
     timeouts: parseTimeouts(values.get("timeouts")),
     metrics: { port: metricsPort, acl: metricsAcl },
     certificateNames: parseCertificateNames(values.get("certificate_name")),
+    acme: parseAcme(values),
   };
   const syslog = parseSyslog(values.get("syslog"));
   if (syslog !== undefined) spec.syslog = syslog;
@@ -126,6 +129,69 @@ function parseCertificateNames(value: string | undefined): string[] {
     if (!isHostName(bare.toLowerCase())) throw new PortmapError("certificate_name", `certificate_name: ${showValue(name)} is not a DNS name: list the certificates' names (the first is the subject), separated by commas`);
   }
   return names;
+}
+
+// C0, DEL, C1 and the Unicode line and paragraph separators: none belongs in a
+// URL, an address or a path, and each could break a log line or a record.
+function isControlCharacter(character: string): boolean {
+  const code = character.codePointAt(0) ?? 0;
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
+}
+// The common subset of RFC 5321's dot-atom: CAs refuse much of the rest, and none of it is needed.
+const EMAIL_LOCAL_PART = /^[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*$/;
+
+function refuseControlCharacters(key: PortmapKey, value: string): void {
+  const found = [...value].find(isControlCharacter);
+  if (found !== undefined) throw new PortmapError(key, `${key}: ${showCharacter(found)} is not allowed: write the value on one line, without control characters`);
+}
+
+function parseAcme(values: ReadonlyMap<PortmapKey, string>): AcmeSettings {
+  const acme: AcmeSettings = { directory: parseAcmeDirectory(values.get("acme_directory")) };
+  const email = values.get("acme_email");
+  if (email !== undefined) acme.email = parseAcmeEmail(email);
+  const caFile = values.get("acme_ca_file");
+  if (caFile !== undefined) acme.caFile = parseAcmeCaFile(caFile);
+  return acme;
+}
+
+function parseAcmeDirectory(value: string | undefined): string {
+  if (value === undefined) return DEFAULT_ACME_DIRECTORY;
+  refuseControlCharacters("acme_directory", value);
+  const usage = `write the CA's directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory (default Let's Encrypt production, ${DEFAULT_ACME_DIRECTORY})`;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // Printable ASCII only (an IDN host in its xn-- form): what the parser keeps is what the CA is asked.
+  if (url === undefined || !/^[\x21-\x7e]+$/.test(value) || url.protocol !== "https:" || url.hostname === "") {
+    throw new PortmapError("acme_directory", `acme_directory ${showValue(value)} is not an https URL: ${usage}`);
+  }
+  // A password in the URL would show in status and in logs.
+  if (url.username !== "" || url.password !== "") throw new PortmapError("acme_directory", `acme_directory ${showValue(`${url.protocol}//...@${url.host}`)} has credentials in it: an ACME directory needs none; ${usage}`);
+  if (url.hash !== "") throw new PortmapError("acme_directory", `acme_directory ${showValue(value)} has a fragment ('#'): ${usage}`);
+  return value;
+}
+
+function parseAcmeEmail(value: string): string {
+  refuseControlCharacters("acme_email", value);
+  const at = value.lastIndexOf("@");
+  const local = value.slice(0, at);
+  const domain = value.slice(at + 1).toLowerCase();
+  if (at < 0 || value.length > 254 || local.length > 64 || !EMAIL_LOCAL_PART.test(local) || !domain.includes(".") || !isHostName(domain)) {
+    throw new PortmapError("acme_email", `acme_email ${showValue(value)} is not an e-mail address: write one address, e.g. ops@example.com (letters, digits, '.', '_', '+' and '-' before the '@'; no "mailto:", no list), or delete the key for an account without contact`);
+  }
+  return value;
+}
+
+function parseAcmeCaFile(value: string): string {
+  refuseControlCharacters("acme_ca_file", value);
+  const segments = value.split("/").slice(1);
+  if (!value.startsWith("/") || value.length > 4096 || segments.some((segment) => segment === "." || segment === "..")) {
+    throw new PortmapError("acme_ca_file", `acme_ca_file ${showValue(value)} is not an absolute path: write the path of the CA certificate (PEM) on the load balancer from '/', without . or .. segments, e.g. /etc/consul-haproxy-handler/acme-ca.pem`);
+  }
+  return value;
 }
 
 const TIMEOUT_FIELD = /^\s*["']?(queue|connect|client|server)["']?\s*:\s*([0-9]{1,9})\s*$/;

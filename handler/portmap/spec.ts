@@ -78,6 +78,19 @@ export interface MetricsListener {
   acl: string[];
 }
 
+/**
+ * The ACME CA that orders the certificates of certificate_name (issue 18).
+ * Not rendered: a change of these alone needs no reload (change.ts compares renderings).
+ */
+export interface AcmeSettings {
+  /** acme_directory: the CA's directory URL, https; Let's Encrypt production by default. */
+  directory: string;
+  /** acme_email: the account's contact, without `mailto:`. */
+  email?: string;
+  /** acme_ca_file: an absolute path on the load balancer, the CA certificate the directory's TLS chains to. */
+  caFile?: string;
+}
+
 export interface LoadBalancerSpec {
   entries: PortmapEntry[];
   maxRs: number;
@@ -86,6 +99,7 @@ export interface LoadBalancerSpec {
   syslog?: Syslog;
   /** Names of certificate files the load balancer has (issuing them is issue 18's). */
   certificateNames: string[];
+  acme: AcmeSettings;
 }
 
 export const DEFAULT_MAX_RS = 32;
@@ -93,9 +107,11 @@ export const MAX_RS_LIMIT = 1024;
 export const DEFAULT_METRICS_PORT = 8405;
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { queue: 0, connect: 2000, client: 55000, server: 120000 };
 export const DEFAULT_BALANCE: BalanceAlgorithm = "leastconn";
+/** The same URL as acme-client's `directory.letsencrypt.production`: this floor imports no package. */
+export const DEFAULT_ACME_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
 
 /** The KV keys under the prefix, with Moirai's names. */
-export const PORTMAP_KEYS = ["portmap", "max_rs", "timeouts", "metrics_acl", "metrics_port", "syslog", "certificate_name"] as const;
+export const PORTMAP_KEYS = ["portmap", "max_rs", "timeouts", "metrics_acl", "metrics_port", "syslog", "certificate_name", "acme_directory", "acme_email", "acme_ca_file"] as const;
 export type PortmapKey = (typeof PORTMAP_KEYS)[number];
 
 /** Ports the load balancer already uses, by what uses them: no entry may take one. */

@@ -61,6 +61,8 @@ describe("import floors (eslint.config.js)", () => {
     ["handler/certificates/manager.ts", 'import type { HandlerConfig } from "../config/config.js";'],
     ["handler/triggers/run.ts", 'import { CertificateManager } from "../certificates/manager.js";'],
     ["handler/cli/status.ts", 'import { CertificateStore } from "../certificates/store.js";'],
+    // The challenge responses in Consul KV: source/ implements the certificate module's ChallengeStore.
+    ["handler/source/acme-challenges.ts", 'import type { ChallengeStore } from "../certificates/challenge.js";'],
   ];
   for (const [file, line] of down) {
     test(`${file}: '${line}' imports downward or within its floor and passes`, async () => {

@@ -4,6 +4,7 @@ import { classifyChange, compareRenderings, renderingDiff } from "../../../handl
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer } from "../../../handler/portmap/render.js";
 import type { LoadBalancerSpec } from "../../../handler/portmap/spec.js";
+import { portmapChange } from "../../../handler/reconcile/portmap-policy.js";
 
 function spec(portmap: string, more: Record<string, string> = {}): LoadBalancerSpec {
   return parsePortmapKv(new Map(Object.entries({ portmap, ...more })));
@@ -17,6 +18,13 @@ describe("what a portmap change needs", () => {
     assert.equal(classifyChange(spec(BASE), spec("tcp://5432:db http://80:api{path:/api/},http://80:web")).kind, "membership");
     assert.equal(classifyChange(spec(BASE), spec("http://80:web{health:warning} http://80:api{path:/api/} tcp://5432:db")).kind, "membership");
     assert.equal(classifyChange(spec(BASE), spec(BASE, { certificate_name: "example.com" })).kind, "membership");
+  });
+
+  test("only the ACME keys: membership only, no reload (the CA is the certificate module's, not HAProxy's)", () => {
+    const acme = { acme_directory: "https://acme-staging-v02.api.letsencrypt.org/directory", acme_email: "ops@example.com", acme_ca_file: "/etc/ssl/private-ca.pem" };
+    assert.deepEqual(classifyChange(spec(BASE), spec(BASE, acme)), { kind: "membership", changed: [] });
+    assert.deepEqual(classifyChange(spec(BASE, acme), spec(BASE, { acme_email: "other@example.com" })), { kind: "membership", changed: [] });
+    assert.equal(portmapChange(spec(BASE), spec(BASE, acme)), "none");
   });
 
   test("only host/path routes between existing backends: the maps, no reload", () => {

@@ -33,6 +33,7 @@ describe("portmap defaults", () => {
       timeouts: { queue: 0, connect: 2000, client: 55000, server: 120000 },
       metrics: { port: 8405, acl: [] },
       certificateNames: [],
+      acme: { directory: "https://acme-v02.api.letsencrypt.org/directory" },
     });
   });
 
@@ -120,11 +121,18 @@ describe("portmap sibling keys", () => {
     assert.deepEqual(spec.certificateNames, ["example.com", "*.example.com", "www.example.com"]);
     assert.deepEqual(parse({ syslog: "10.0.0.5:1514" }).syslog, { host: "10.0.0.5", port: 1514 });
   });
+
+  test("acme_directory, acme_email, acme_ca_file", () => {
+    const spec = parse({ acme_directory: " https://ca.internal:14000/dir ", acme_email: "Ops+acme@Example.COM", acme_ca_file: "/etc/consul-haproxy-handler/pebble ca.pem" });
+    assert.deepEqual(spec.acme, { directory: "https://ca.internal:14000/dir", email: "Ops+acme@Example.COM", caFile: "/etc/consul-haproxy-handler/pebble ca.pem" });
+    assert.deepEqual(parse({ acme_email: "ops@example.com" }).acme, { directory: "https://acme-v02.api.letsencrypt.org/directory", email: "ops@example.com" });
+    assert.deepEqual(parse({ acme_directory: "https://xn--bcher-kva.example/directory?v=2" }).acme, { directory: "https://xn--bcher-kva.example/directory?v=2" });
+  });
 });
 
 describe("a bad portmap is refused whole, with one message naming the entry, the part and what to do", () => {
   const cases: [string, Record<string, string>, string][] = [
-    ["unknown key", { "max-rs": "4" }, `unknown key "consul-haproxy-handler/lb/default/max-rs" under the load balancer's KV prefix: the keys are portmap, max_rs, timeouts, metrics_acl, metrics_port, syslog, certificate_name; rename or delete it`],
+    ["unknown key", { "max-rs": "4" }, `unknown key "consul-haproxy-handler/lb/default/max-rs" under the load balancer's KV prefix: the keys are portmap, max_rs, timeouts, metrics_acl, metrics_port, syslog, certificate_name, acme_directory, acme_email, acme_ca_file; rename or delete it`],
     ["no scheme", { portmap: "http:80:web" }, `portmap entry 1 "http:80:web": syntax: no "://" after the type: write <type>://<listen port>:<service>[:<port>][{option:value,...}]`],
     ["unknown type", { portmap: "http://80:web udp://53:dns" }, `portmap entry 2 "udp://53:dns": type: unknown type "udp": use one of http, https, https+insecure, https-http, tcp, tcp-proxy-v2`],
     ["no service", { portmap: "http://80" }, `portmap entry 1 "http://80": syntax: expected <listen port>:<service>[:<port>] after "http://": write <type>://<listen port>:<service>[:<port>][{option:value,...}]`],
@@ -184,6 +192,22 @@ describe("a bad portmap is refused whole, with one message naming the entry, the
     ["syslog with a bad host", { syslog: "a b:514" }, `syslog "a b:514" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],
     ["syslog with a host name", { syslog: "logs.example.com:514" }, `syslog "logs.example.com:514" is not HOST:PORT: write the syslog server's IPv4 address and port, e.g. 10.0.0.5:514 (not a name: HAProxy resolves it at every reload)`],
     ["certificate_name", { certificate_name: "example.com,bad_name" }, `certificate_name: "bad_name" is not a DNS name: list the certificates' names (the first is the subject), separated by commas`],
+    ["acme_directory over http", { acme_directory: "http://acme.example/directory" }, `acme_directory "http://acme.example/directory" is not an https URL: write the CA's directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory (default Let's Encrypt production, https://acme-v02.api.letsencrypt.org/directory)`],
+    ["acme_directory not a URL", { acme_directory: "acme.example/directory" }, `acme_directory "acme.example/directory" is not an https URL: write the CA's directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory (default Let's Encrypt production, https://acme-v02.api.letsencrypt.org/directory)`],
+    ["acme_directory with a space", { acme_directory: "https://acme.example/a b" }, `acme_directory "https://acme.example/a b" is not an https URL: write the CA's directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory (default Let's Encrypt production, https://acme-v02.api.letsencrypt.org/directory)`],
+    ["acme_directory with a line break", { acme_directory: "https://acme.example/\ndirectory" }, `acme_directory: "\\n" (U+000A) is not allowed: write the value on one line, without control characters`],
+    ["acme_directory with credentials", { acme_directory: "https://user:secret@acme.example/directory" }, `acme_directory "https://...@acme.example" has credentials in it: an ACME directory needs none; write the CA's directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory (default Let's Encrypt production, https://acme-v02.api.letsencrypt.org/directory)`],
+    ["acme_directory with a fragment", { acme_directory: "https://acme.example/directory#x" }, `acme_directory "https://acme.example/directory#x" has a fragment ('#'): write the CA's directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory (default Let's Encrypt production, https://acme-v02.api.letsencrypt.org/directory)`],
+    ["acme_email without a domain", { acme_email: "ops" }, `acme_email "ops" is not an e-mail address: write one address, e.g. ops@example.com (letters, digits, '.', '_', '+' and '-' before the '@'; no "mailto:", no list), or delete the key for an account without contact`],
+    ["acme_email with mailto:", { acme_email: "mailto:ops@example.com" }, `acme_email "mailto:ops@example.com" is not an e-mail address: write one address, e.g. ops@example.com (letters, digits, '.', '_', '+' and '-' before the '@'; no "mailto:", no list), or delete the key for an account without contact`],
+    ["acme_email, two addresses", { acme_email: "ops@example.com,dev@example.com" }, `acme_email "ops@example.com,dev@example.com" is not an e-mail address: write one address, e.g. ops@example.com (letters, digits, '.', '_', '+' and '-' before the '@'; no "mailto:", no list), or delete the key for an account without contact`],
+    ["acme_email without a dot in the domain", { acme_email: "ops@localhost" }, `acme_email "ops@localhost" is not an e-mail address: write one address, e.g. ops@example.com (letters, digits, '.', '_', '+' and '-' before the '@'; no "mailto:", no list), or delete the key for an account without contact`],
+    ["acme_email with a double dot", { acme_email: "o..ps@example.com" }, `acme_email "o..ps@example.com" is not an e-mail address: write one address, e.g. ops@example.com (letters, digits, '.', '_', '+' and '-' before the '@'; no "mailto:", no list), or delete the key for an account without contact`],
+    ["acme_email with a C1 control", { acme_email: "ops\u0085@example.com" }, `acme_email: "\u0085" (U+0085) is not allowed: write the value on one line, without control characters`],
+    ["acme_ca_file relative", { acme_ca_file: "certs/ca.pem" }, `acme_ca_file "certs/ca.pem" is not an absolute path: write the path of the CA certificate (PEM) on the load balancer from '/', without . or .. segments, e.g. /etc/consul-haproxy-handler/acme-ca.pem`],
+    ["acme_ca_file with ..", { acme_ca_file: "/etc/../root/ca.pem" }, `acme_ca_file "/etc/../root/ca.pem" is not an absolute path: write the path of the CA certificate (PEM) on the load balancer from '/', without . or .. segments, e.g. /etc/consul-haproxy-handler/acme-ca.pem`],
+    ["acme_ca_file with a line separator", { acme_ca_file: "/etc/ca.pem\u2028x" }, `acme_ca_file: "\u2028" (U+2028) is not allowed: write the value on one line, without control characters`],
+    ["acme_ca_file with a NUL", { acme_ca_file: "/etc/ca.pem\u0000" }, `acme_ca_file: "\\u0000" (U+0000) is not allowed: write the value on one line, without control characters`],
   ];
   for (const [name, keys, message] of cases) test(name, () => refused(keys, message));
 

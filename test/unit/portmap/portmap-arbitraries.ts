@@ -75,6 +75,9 @@ export const portmapKv: fc.Arbitrary<Map<string, string>> = fc
       metrics_port: port,
       syslog: sometimesHostile(mostly(fc.constantFrom("10.0.0.5:514", "127.0.0.1:1514"), fc.constant("logs.example.com:514"))),
       certificate_name: sometimesHostile(fc.constantFrom("example.com", "example.com,*.example.com")),
+      acme_directory: sometimesHostile(mostly(fc.constantFrom("https://acme-v02.api.letsencrypt.org/directory", "https://acme-staging-v02.api.letsencrypt.org/directory", "https://127.0.0.1:14000/dir"), fc.constantFrom("http://acme.example/directory", "acme.example"))),
+      acme_email: sometimesHostile(mostly(fc.constantFrom("ops@example.com", "ops+acme@Example.com"), fc.constantFrom("ops", "mailto:ops@example.com"))),
+      acme_ca_file: sometimesHostile(mostly(fc.constantFrom("/etc/ssl/ca.pem", "/srv/pebble ca.pem"), fc.constantFrom("ca.pem", "/etc/../ca.pem"))),
     },
     { requiredKeys: ["portmap"] },
   )
@@ -98,12 +101,12 @@ export function parseOrRefuse(kv: Map<string, string>): LoadBalancerSpec | undef
  */
 export const injectedKv: fc.Arbitrary<Map<string, string>> = fc
   .record({
-    field: fc.constantFrom("service", "check", "host", "path", "port", "inter", "syslog", "metrics_acl", "timeouts", "max_rs"),
+    field: fc.constantFrom("service", "check", "host", "path", "port", "inter", "syslog", "metrics_acl", "timeouts", "max_rs", "acme_directory", "acme_email", "acme_ca_file"),
     hostile: fc.constantFrom(...HOSTILE),
     position: fc.nat(),
   })
   .map(({ field, hostile, position }) => {
-    const fields: Record<string, string> = { service: "web", check: "/health", host: "api.example.com", path: "/api/", port: "9000", inter: "2s", syslog: "10.0.0.5:514", metrics_acl: "10.0.0.0/8", timeouts: "{\"connect\": 3000}", max_rs: "16" };
+    const fields: Record<string, string> = { service: "web", check: "/health", host: "api.example.com", path: "/api/", port: "9000", inter: "2s", syslog: "10.0.0.5:514", metrics_acl: "10.0.0.0/8", timeouts: "{\"connect\": 3000}", max_rs: "16", acme_directory: "https://ca.example/dir", acme_email: "ops@example.com", acme_ca_file: "/etc/ca.pem" };
     const value = fields[field] ?? "";
     const at = position % (value.length + 1);
     fields[field] = `${value.slice(0, at)}${hostile}${value.slice(at)}`;
@@ -114,6 +117,9 @@ export const injectedKv: fc.Arbitrary<Map<string, string>> = fc
       ["metrics_acl", fields.metrics_acl ?? ""],
       ["timeouts", fields.timeouts ?? ""],
       ["max_rs", fields.max_rs ?? ""],
+      ["acme_directory", fields.acme_directory ?? ""],
+      ["acme_email", fields.acme_email ?? ""],
+      ["acme_ca_file", fields.acme_ca_file ?? ""],
     ]);
   });
 

@@ -133,7 +133,7 @@ describe("portmap properties", () => {
   });
 
   test("the parser either returns a spec or throws a PortmapError, for any string at all", () => {
-    const anyKv = fc.dictionary(fc.constantFrom("portmap", "max_rs", "timeouts", "metrics_acl", "metrics_port", "syslog", "certificate_name", "other"), fc.string({ maxLength: 40 }));
+    const anyKv = fc.dictionary(fc.constantFrom("portmap", "max_rs", "timeouts", "metrics_acl", "metrics_port", "syslog", "certificate_name", "acme_directory", "acme_email", "acme_ca_file", "other"), fc.string({ maxLength: 40 }));
     fc.assert(fc.property(anyKv, (keys) => void parseOrRefuse(new Map(Object.entries(keys)))), { numRuns: RUNS });
   });
 });
