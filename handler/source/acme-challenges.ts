@@ -27,6 +27,18 @@ export function challengeFolder(tier: string): string {
   return `${ACME_KV_PREFIX}${tier}/challenges/`;
 }
 
+/**
+ * The challenge folder of the tier whose portmap is under `kvPrefix`: its last
+ * segment names the tier (`consul-haproxy-handler/lb/default/` -> `default`),
+ * so load balancers that share a portmap share their challenges too.
+ */
+export function challengeFolderOfPortmap(kvPrefix: string): string {
+  const segments = kvPrefix.split("/").filter((segment) => segment !== "");
+  const last = segments[segments.length - 1] ?? "default";
+  // A KV folder may hold '.', a tier name may not; and the name is bounded.
+  return challengeFolder(last.replace(/[^A-Za-z0-9_-]/g, "_").replace(/^[_-]+/, "").slice(0, 63) || "default");
+}
+
 export interface KvChallengeOptions {
   /**
    * How long a response read is kept in this process, in ms (default 5000):

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
@@ -85,7 +86,8 @@ backend main_back
     consul: { address: consul.address, timeoutMs: 2000 },
     haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 2000 },
     policy: { drainSeconds: 0 },
-    run: { listen: "127.0.0.1:0" },
+    // A fixed port: the rendered http listeners send ACME challenges to it.
+    run: { listen: `127.0.0.1:${await freePort()}` },
     services: [{ name: "iri", backend: "main_back", slotPrefix: "srv" }],
     lb: {
       kvPrefix: folder,
@@ -238,6 +240,32 @@ backend main_back
     const metrics = await (await fetch(`http://${listen}/metrics`)).text();
     assert.match(metrics, /^consul_haproxy_handler_portmap_changes_total\{how="routes"\} 1$/m);
     assert.match(metrics, /^consul_haproxy_handler_portmap_changes_total\{how="reload"\} 1$/m, "this handler's one reload: the new backend");
+  });
+
+  test("with certificate_name, the http listener answers the tier's ACME challenges from Consul KV, whichever load balancer ordered", async () => {
+    const certificateKey = `${consul.address}/v1/kv/${folder}certificate_name`;
+    assert.equal((await fetch(certificateKey, { method: "PUT", body: "a.test,b.test" })).status, 200);
+    const path = "/.well-known/acme-challenge/Tok-en_1";
+    // Written where any load balancer of the tier (the folder's last segment: "render") reads it.
+    assert.equal((await fetch(`${consul.address}/v1/kv/consul-haproxy-handler/acme/render/challenges/Tok-en_1`, { method: "PUT", body: "Tok-en_1.thumb-print" })).status, 200);
+    // Each on a new connection: one kept alive from before the reload is served by the old worker once more.
+    const challenge = (tokenPath: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const outgoing = httpRequest({ host: "127.0.0.1", port: webPort, path: tokenPath, headers: { host: "a.test", connection: "close" } }, (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => (body += chunk));
+          response.on("end", () => resolve(`${response.statusCode ?? 0} ${body}`));
+        });
+        outgoing.on("error", reject);
+        outgoing.end();
+      });
+    await eventually(() => challenge(path), (answer) => answer === "200 Tok-en_1.thumb-print", "the challenge answered through HAProxy", 20_000);
+    assert.match(await challenge("/.well-known/acme-challenge/other"), /^404 no pending ACME challenge/, "a token not in KV: the handler's 404");
+    assert.match((await answerOnPath(webPort, "/")) ?? "", /^web-/, "the rest still reaches the nodes");
+    // Without certificate names the route goes (a reload): the path is the nodes' again.
+    assert.equal((await fetch(certificateKey, { method: "DELETE" })).status, 200);
+    await eventually(() => answerOnPath(webPort, path), (node) => node !== undefined && /^web-/.test(node), "the challenge path back to the nodes", 20_000);
   });
 
   test("an emptied folder keeps HAProxy's listeners, and so does a handler started on it", async () => {
