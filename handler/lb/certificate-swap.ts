@@ -108,9 +108,8 @@ export function planSwap(loaded: SslCertList, swap: CertificateSwap): SwapPlan {
 
 /** A reply on one line, without any PEM block or the bundle itself, cut short: fit for an error. */
 function quoted(output: string, pem: string): string {
-  const text = output
-    .split(pem.trim())
-    .join("[PEM removed]")
+  const bundle = pem.trim();
+  const text = (bundle === "" ? output : output.split(bundle).join("[PEM removed]"))
     .replace(/-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|$)/g, "[PEM removed]")
     .replace(/\s+/g, " ")
     .trim();
@@ -152,7 +151,7 @@ export async function swapCertificate(client: SessionOpener, swap: CertificateSw
     // The socket failed mid-swap (a timeout, HAProxy closing it): a transaction may be open, and HAProxy would refuse every other file's until it is gone.
     const path = sent;
     const cleanup = await client.session((session) => sendOne(session, commands.abortSslCert(path))).then(
-      (reply) => (reply.ok ? "its open transaction was aborted" : "no transaction of it was left open"),
+      (reply) => (reply.ok ? "its open transaction was aborted" : `'abort ssl cert ${path}' found no transaction to abort (${quoted(reply.output, swap.pem)})`),
       () => `whether its transaction is still open is not known: look with 'show ssl cert' and run 'abort ssl cert ${path}' if it lists one`,
     );
     throw new CertificateSwapError(`the HAProxy admin socket failed while ${path} was swapped (${(error as Error).message}): ${cleanup}. What HAProxy serves for it is not known; swap it again`);
