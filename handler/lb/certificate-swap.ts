@@ -8,7 +8,8 @@
 // files: a file it loaded is replaced with `set ssl cert` + `commit ssl
 // cert`; a file it has not loaded (a new name) becomes an empty store (`new
 // ssl cert`), is filled and committed, then served with `add ssl crt-list
-// <directory> <file>`.
+// <directory> <file>`; so is a store HAProxy holds but no bind uses (a swap
+// whose `add ssl crt-list` was refused is finished by the next one).
 //
 // HAProxy is asked first and the disk written after the commit: HAProxy checks
 // the PEM (at `set`) and that the key matches the certificate (only at
@@ -20,6 +21,7 @@ import {
   commands,
   isCertFile,
   isCertPath,
+  parseShowSslCert,
   parseShowSslCertList,
   pemPayloadProblem,
   CERT_PATH_RULE,
@@ -39,7 +41,7 @@ export interface CertificateSwap {
   pem: string;
 }
 
-/** `replace`: HAProxy had the file and serves the new certificate in its place; `add`: a new store, added to the directory's crt-list. */
+/** `replace`: HAProxy served the file and serves the new certificate in its place; `add`: the store is then added to the directory's crt-list. */
 export type SwapKind = "replace" | "add";
 
 export interface SwapPlan {
@@ -84,11 +86,15 @@ function storePath(directory: string, file: string): string {
 
 /**
  * The commands for swapping `swap` in, chosen from what `show ssl cert`
- * listed (`loaded`). Pure: nothing is sent. Throws a CertificateSwapError
- * when nothing should be sent: a bad name or PEM, or another file's
- * transaction open (HAProxy holds one at a time).
+ * listed (`loaded`) and, when it lists the file, the `Status` HAProxy gives
+ * it (`status`): `Used` (or unknown) is served by a bind; `Unused` (committed, not in a
+ * crt-list: an earlier swap whose `add ssl crt-list` was refused) and `Empty`
+ * (made by `new ssl cert`, never committed) are filled and added, without
+ * `new`. Pure: nothing is sent. Throws a CertificateSwapError when nothing
+ * should be sent: a bad name or PEM, or another file's transaction open
+ * (HAProxy holds one at a time).
  */
-export function planSwap(loaded: SslCertList, swap: CertificateSwap): SwapPlan {
+export function planSwap(loaded: SslCertList, swap: CertificateSwap, status?: string): SwapPlan {
   const path = storePath(swap.directory, swap.file);
   const problem = pemPayloadProblem(swap.pem);
   if (problem !== undefined) {
@@ -102,8 +108,11 @@ export function planSwap(loaded: SslCertList, swap: CertificateSwap): SwapPlan {
   // A transaction of this very file was left open (a swap cut off): dropped first, so that only this PEM is committed.
   const leftover = loaded.transaction === path ? [commands.abortSslCert(path)] : [];
   const fill = [commands.setSslCert(path, swap.pem), commands.commitSslCert(path)];
-  if (loaded.files.includes(path)) return { kind: "replace", path, beforeWrite: [...leftover, ...fill], afterWrite: [] };
-  return { kind: "add", path, beforeWrite: [...leftover, commands.newSslCert(path), ...fill], afterWrite: [commands.addSslCrtList(swap.directory, path)] };
+  const add = [commands.addSslCrtList(swap.directory, path)];
+  if (!loaded.files.includes(path)) return { kind: "add", path, beforeWrite: [...leftover, commands.newSslCert(path), ...fill], afterWrite: add };
+  if (status === "Unused" || status === "Empty") return { kind: "add", path, beforeWrite: [...leftover, ...fill], afterWrite: add };
+  // `Used`, or a status not known here: served already; a second crt-list entry is not wanted.
+  return { kind: "replace", path, beforeWrite: [...leftover, ...fill], afterWrite: [] };
 }
 
 /** A reply on one line, without any PEM block or the bundle itself, cut short: fit for an error. */
@@ -119,6 +128,16 @@ function quoted(output: string, pem: string): string {
 async function sendOne(session: RuntimeSession, command: RuntimeCommand): Promise<CommandReply> {
   const [reply] = await session.execute([command]);
   return reply ?? { command: command.text, output: "", ok: false };
+}
+
+/** The `Status` of the store `<directory>/<file>` when HAProxy lists it (see planSwap), else undefined. */
+async function statusOf(session: RuntimeSession, loaded: SslCertList, swap: CertificateSwap): Promise<string | undefined> {
+  const path = join(swap.directory, swap.file);
+  // A path HAProxy may not be asked about is refused by planSwap, with the reason.
+  if (!isCertFile(path) || !loaded.files.includes(path)) return undefined;
+  const shown = await sendOne(session, commands.showSslCert(path));
+  if (!shown.ok) throw new CertificateSwapError(`HAProxy refused 'show ssl cert ${path}' (${quoted(shown.output, swap.pem)}) though it lists the file: nothing was swapped; try again`);
+  return parseShowSslCert(shown.output).status;
 }
 
 /**
@@ -162,7 +181,8 @@ async function swapOnSession(client: SessionOpener, swap: CertificateSwap, sendi
   return client.session(async (session) => {
     const listed = await sendOne(session, commands.showSslCert());
     if (!listed.ok) throw new CertificateSwapError(`HAProxy refused 'show ssl cert' (${quoted(listed.output, swap.pem)}): nothing was swapped; the admin socket must be 'level admin' and HAProxy built with SSL`);
-    const plan = planSwap(parseShowSslCertList(listed.output), swap);
+    const loaded = parseShowSslCertList(listed.output);
+    const plan = planSwap(loaded, swap, await statusOf(session, loaded, swap));
 
     sending(plan.path);
     for (const command of plan.beforeWrite) {
@@ -190,7 +210,7 @@ async function swapOnSession(client: SessionOpener, swap: CertificateSwap, sendi
       await abortAfterRefusal(session, plan.path);
       throw new CertificateSwapError(
         `HAProxy refused '${command.text}' (${quoted(reply.output, swap.pem)}): the certificate of ${plan.path} is committed and written, but no bind serves it until HAProxy reloads. ` +
-          `Check that ${swap.directory} is the 'crt' of the TLS binds, then reload HAProxy`,
+          `Check that ${swap.directory} is the 'crt' of the TLS binds, then swap it again or reload HAProxy`,
       );
     }
     return { kind: plan.kind, path: plan.path };

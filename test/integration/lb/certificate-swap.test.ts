@@ -5,7 +5,8 @@
 // is it (0600), same worker Pid; (b) the same under a TLS load of several
 // clients making requests on new connections: none fails; (c) b.test, a file
 // HAProxy has not loaded: new + set + commit + add ssl crt-list, SNI b.test
-// gets it; (d) refused bundles (garbage HAProxy cannot read, a key that is
+// gets it, and a store HAProxy holds but no bind uses is added by the next
+// swap; (d) refused bundles (garbage HAProxy cannot read, a key that is
 // not the certificate's, text that is no PEM at all): a.test keeps its
 // certificate, on disk too, no transaction is left open, the error quotes no
 // PEM; (e) what the swaps wrote is what HAProxy loads from the directory at
@@ -20,7 +21,7 @@ import { join } from "node:path";
 import { startHaproxy } from "../../harness/haproxy.js";
 import { freePorts } from "../../harness/ports.js";
 import { eventually } from "../../harness/eventually.js";
-import { RuntimeApiClient } from "../../../handler/haproxy-runtime-api/index.js";
+import { commands, RuntimeApiClient } from "../../../handler/haproxy-runtime-api/index.js";
 import { selfSignedBundle } from "../../../handler/certificates/self-signed.js";
 import { pemBlocks } from "../../../handler/certificates/pem.js";
 import { CertificateSwapError, swapCertificate } from "../../../handler/lb/certificate-swap.js";
@@ -107,8 +108,8 @@ function assertNoPem(message: string, bundle: string): void {
 }
 
 describe("swapCertificate on a real HAProxy: no reload, same worker", async () => {
-  const [a1, a2, a3, a4, b, other] = await Promise.all([["a.test"], ["a.test"], ["a.test"], ["a.test"], ["b.test"], ["other.test"]].map((names) => selfSignedBundle(names)));
-  assert.ok(a1 && a2 && a3 && a4 && b && other);
+  const [a1, a2, a3, a4, b, c1, c2, other] = await Promise.all([["a.test"], ["a.test"], ["a.test"], ["a.test"], ["b.test"], ["c.test"], ["c.test"], ["other.test"]].map((names) => selfSignedBundle(names)));
+  assert.ok(a1 && a2 && a3 && a4 && b && c1 && c2 && other);
   const crtDir = mkdtempSync(join(tmpdir(), "cht-crt-"));
   const aFile = join(crtDir, "a.test.pem");
   const bFile = join(crtDir, "b.test.pem");
@@ -195,6 +196,19 @@ frontend tls
     assert.equal((await client.showInfo()).pid, startInfo.pid);
   });
 
+  test("(c) a store HAProxy holds but no bind uses (an earlier swap's add ssl crt-list refused): the next swap adds it", async () => {
+    const cFile = join(crtDir, "c.test.pem");
+    const replies = await client.execute([commands.newSslCert(cFile), commands.setSslCert(cFile, c1), commands.commitSslCert(cFile)]);
+    assert.deepEqual(replies.map((reply) => reply.ok), [true, true, true], JSON.stringify(replies.map((reply) => reply.output)));
+    assert.equal((await client.showSslCert(cFile)).status, "Unused");
+    assert.deepEqual(await request(tlsPort, "c.test"), identity(a3), "not served: HAProxy answers with its default");
+
+    assert.deepEqual(await swapCertificate(client, { directory: crtDir, file: "c.test.pem", pem: c2 }), { kind: "add", path: cFile });
+    assert.deepEqual(await request(tlsPort, "c.test"), identity(c2));
+    assert.equal((await client.showSslCert(cFile)).status, "Used");
+    assert.equal((await client.showSslCerts()).transaction, undefined);
+  });
+
   // Shaped like a bundle, so the payload check lets it through to HAProxy, which cannot read the certificate: refused at `set`.
   const unreadable = `-----BEGIN CERTIFICATE-----\n${"QUJD".repeat(16)}\n-----END CERTIFICATE-----\n${keyOf(a4)}`;
   // Both readable, the key another certificate's: HAProxy refuses only at `commit`, with the transaction open.
@@ -225,5 +239,6 @@ frontend tls
     assert.notEqual((await client.showInfo()).pid, startInfo.pid, "a new HAProxy process");
     assert.deepEqual(await request(tlsPort, "a.test"), identity(a3));
     assert.deepEqual(await request(tlsPort, "b.test"), identity(b));
+    assert.deepEqual(await request(tlsPort, "c.test"), identity(c2));
   });
 });

@@ -19,7 +19,7 @@ const texts = (list: readonly RuntimeCommand[]): string[] => list.map((command) 
 
 describe("planSwap", () => {
   test("a file HAProxy has: set + commit, nothing after the write", () => {
-    const plan = planSwap({ transaction: undefined, files: [PATH, `${DIR}/b.test.pem`] }, { directory: DIR, file: "a.test.pem", pem: PEM });
+    const plan = planSwap({ transaction: undefined, files: [PATH, `${DIR}/b.test.pem`] }, { directory: DIR, file: "a.test.pem", pem: PEM }, "Used");
     assert.equal(plan.kind, "replace");
     assert.equal(plan.path, PATH);
     assert.deepEqual(texts(plan.beforeWrite), [`set ssl cert ${PATH}`, `commit ssl cert ${PATH}`]);
@@ -34,8 +34,17 @@ describe("planSwap", () => {
     assert.deepEqual(texts(plan.afterWrite), [`add ssl crt-list ${DIR} ${PATH}`]);
   });
 
+  for (const status of ["Unused", "Empty"]) {
+    test(`a file HAProxy holds but no bind uses (${status}): set + commit, then add ssl crt-list, no new`, () => {
+      const plan = planSwap({ transaction: undefined, files: [PATH] }, { directory: DIR, file: "a.test.pem", pem: PEM }, status);
+      assert.equal(plan.kind, "add");
+      assert.deepEqual(texts(plan.beforeWrite), [`set ssl cert ${PATH}`, `commit ssl cert ${PATH}`]);
+      assert.deepEqual(texts(plan.afterWrite), [`add ssl crt-list ${DIR} ${PATH}`]);
+    });
+  }
+
   test("a transaction of the same file left open: aborted first", () => {
-    const plan = planSwap({ transaction: PATH, files: [PATH] }, { directory: DIR, file: "a.test.pem", pem: PEM });
+    const plan = planSwap({ transaction: PATH, files: [PATH] }, { directory: DIR, file: "a.test.pem", pem: PEM }, "Used");
     assert.deepEqual(texts(plan.beforeWrite), [`abort ssl cert ${PATH}`, `set ssl cert ${PATH}`, `commit ssl cert ${PATH}`]);
   });
 
@@ -95,12 +104,13 @@ describe("swapCertificate against a scripted socket", () => {
     const directory = mkdtempSync(join(tmpdir(), "cht-swap-"));
     const path = join(directory, "a.test.pem");
     const client = scriptedClient([
+      [`show ssl cert ${path}`, `Filename: ${path}\nStatus: Used\n`, true],
       ["show ssl cert", listed(undefined, [path]), true],
       ["set ssl cert", `Transaction created for certificate ${path}!`, true],
       ["commit ssl cert", `Committing ${path}.\nSuccess!`, true],
     ]);
     assert.deepEqual(await swapCertificate(client, { directory, file: "a.test.pem", pem: PEM }), { kind: "replace", path });
-    assert.deepEqual(client.sent, ["show ssl cert", `set ssl cert ${path}`, `commit ssl cert ${path}`]);
+    assert.deepEqual(client.sent, ["show ssl cert", `show ssl cert ${path}`, `set ssl cert ${path}`, `commit ssl cert ${path}`]);
     assert.equal(readFileSync(path, "utf8"), PEM);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(directory), ["a.test.pem"]);
@@ -126,6 +136,7 @@ describe("swapCertificate against a scripted socket", () => {
     const path = join(directory, "a.test.pem");
     let aborted = false;
     const client = scriptedClient([
+      [`show ssl cert ${path}`, `Filename: ${path}\nStatus: Used\n`, true],
       ["show ssl cert", listed(undefined, [path]), true],
       ["set ssl cert", `Transaction created for certificate ${path}!`, true],
       // A reply quoting the bundle (HAProxy's do not, but an error must not depend on it).
@@ -149,6 +160,7 @@ describe("swapCertificate against a scripted socket", () => {
     const path = join(directory, "a.test.pem");
     let shows = 0;
     const client = scriptedClient([
+      [`show ssl cert ${path}`, `Filename: ${path}\nStatus: Used\n`, true],
       ["set ssl cert", `Transaction created for certificate ${path}!`, true],
       ["commit ssl cert", "Failed!", true],
       ["abort ssl cert", "Can't abort", false],
@@ -185,6 +197,7 @@ describe("swapCertificate against a scripted socket", () => {
             const text = list[0]?.text ?? "";
             sent.push(text);
             if (text === "show ssl cert") return [{ command: text, output: listed(undefined, [path]), ok: true }];
+            if (text === `show ssl cert ${path}`) return [{ command: text, output: `Filename: ${path}\nStatus: Used\n`, ok: true }];
             if (first) throw new Error("HAProxy did not answer 1 command(s) within 5000 ms");
             return [{ command: text, output: `Transaction aborted for certificate '${path}'!`, ok: true }];
           },
@@ -192,6 +205,6 @@ describe("swapCertificate against a scripted socket", () => {
       },
     };
     await assert.rejects(swapCertificate(client, { directory, file: "a.test.pem", pem: PEM }), /admin socket failed while .* its open transaction was aborted/);
-    assert.deepEqual(sent, ["show ssl cert", `set ssl cert ${path}`, `abort ssl cert ${path}`]);
+    assert.deepEqual(sent, ["show ssl cert", `show ssl cert ${path}`, `set ssl cert ${path}`, `abort ssl cert ${path}`]);
   });
 });
