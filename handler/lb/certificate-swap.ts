@@ -189,9 +189,12 @@ async function swapOnSession(client: SessionOpener, swap: CertificateSwap, sendi
       const reply = await sendOne(session, command);
       if (reply.ok) continue;
       const aborted = await abortAfterRefusal(session, plan.path);
+      // `set` and `commit` refuse the bundle itself; `new` and a leftover's `abort` refuse for reasons their reply gives.
+      const hint = /^(?:set|commit) ssl cert /.test(command.text)
+        ? "Check the bundle: leaf first, then its chain, and the private key of the leaf (HAProxy checks that they match only at the commit)"
+        : "HAProxy's reply says why; 'show ssl cert' lists the certificates it holds";
       throw new CertificateSwapError(
-        `HAProxy refused '${command.text}' for the certificate of ${plan.path} (${quoted(reply.output, swap.pem)}): ${aborted}. HAProxy serves what it served before and ${plan.path} on disk is unchanged. ` +
-          "Check the bundle: leaf first, then its chain, and the private key of the leaf (HAProxy checks that they match only at the commit)",
+        `HAProxy refused '${command.text}' for the certificate of ${plan.path} (${quoted(reply.output, swap.pem)}): ${aborted}. HAProxy serves what it served before and ${plan.path} on disk is unchanged. ${hint}`,
       );
     }
 

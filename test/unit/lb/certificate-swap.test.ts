@@ -150,6 +150,7 @@ describe("swapCertificate against a scripted socket", () => {
     assert.match(error.message, /refused 'commit ssl cert/);
     assert.match(error.message, /inconsistencies between private key and certificate/);
     assert.match(error.message, /HAProxy serves what it served before/);
+    assert.match(error.message, /Check the bundle: leaf first/);
     assert.ok(!error.message.includes(KEY_BODY) && !error.message.includes("BEGIN"), error.message);
     assert.equal(existsSync(path), false, "nothing written");
     assert.deepEqual(readdirSync(directory), []);
