@@ -2,8 +2,8 @@
 // of its unit) and the route maps its frontends read. Written as HAProxy must
 // find them at its next reload: every file whole (a temporary file renamed
 // over it), the maps before the configuration that names them.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { RenderedLoadBalancer } from "../portmap/render.js";
 
 export interface LbPaths {
@@ -26,12 +26,24 @@ export function matchesDisk(rendered: RenderedLoadBalancer, paths: LbPaths): boo
   return [...rendered.maps].every(([name, content]) => readIfThere(join(paths.mapDirectory, name)) === content);
 }
 
-/** Writes `content` to `file` whole: a reader sees the old file or the new one, never a part. */
+/**
+ * Writes `content` to `file` whole: a reader sees the old file or the new one,
+ * never a part. The file is new (created with `mode`, never wider whatever the
+ * umask), not an earlier temporary's with its mode. The temporary's name
+ * starts with a dot: HAProxy skips hidden files when it loads a `crt
+ * <directory>`, so one left by a crash is never loaded as a certificate.
+ */
 export function writeWhole(file: string, content: string, mode = 0o644): void {
   mkdirSync(dirname(file), { recursive: true });
-  const temporary = `${file}.tmp.${process.pid}`;
-  writeFileSync(temporary, content, { mode });
-  renameSync(temporary, file);
+  const temporary = join(dirname(file), `.${basename(file)}.tmp.${process.pid}`);
+  rmSync(temporary, { force: true });
+  try {
+    writeFileSync(temporary, content, { mode, flag: "wx" });
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }
 
 /** The maps, in place (the running HAProxy read its maps at its start and does not read them again). */

@@ -1,7 +1,7 @@
 // The rendered portmap's files, its cookie secret, and the lb config's rules.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { matchesDisk, templateFileOf, writeMaps, writeWhole } from "../../../handler/lb/files.js";
@@ -25,6 +25,22 @@ describe("the rendered portmap on disk", () => {
     assert.equal(matchesDisk({ ...rendered, config: "frontend y\n" }, paths), false, "the configuration differs");
     assert.deepEqual(readdirSync(directory).sort(), ["maps", "portmap.cfg.in"], "no temporary file left");
     assert.equal(templateFileOf("/etc/haproxy/portmap.cfg"), "/etc/haproxy/portmap.cfg.in");
+  });
+
+  test("writeWhole: a leftover temporary (a crash) does not lend the file its mode; the temporary is hidden and gone after the write", () => {
+    const directory = mkdtempSync(join(tmpdir(), "cht-lb-"));
+    const file = join(directory, "a.test.pem");
+    // Hidden: HAProxy skips a crt directory's hidden files, so a leftover is never loaded as a certificate.
+    const leftover = join(directory, `.a.test.pem.tmp.${process.pid}`);
+    writeFileSync(leftover, "half a bundle\n", { mode: 0o644 });
+    writeWhole(file, "secret\n", 0o600);
+    assert.equal(readFileSync(file, "utf8"), "secret\n");
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(directory), ["a.test.pem"]);
+    // The rename fails (a directory is in the way): the temporary goes with the error.
+    mkdirSync(join(directory, "b.test.pem", "in-the-way"), { recursive: true });
+    assert.throws(() => writeWhole(join(directory, "b.test.pem"), "x"), /EISDIR|ENOTEMPTY|EEXIST/);
+    assert.deepEqual(readdirSync(directory).sort(), ["a.test.pem", "b.test.pem"], "no temporary left by a failed write");
   });
 
   test("the cookie secret is created once, 0600, and kept; a file that is not a key is refused", () => {
