@@ -27,7 +27,8 @@ const FLOORS = {
   // source/ implements certificates/' ChallengeStore in Consul KV (acme-challenges.ts): certificates/ reads no Consul itself.
   "source": ["certificates", "planner", "portmap", "config", "haproxy-runtime-api"],
   "haproxy-state": ["planner", "applier", "haproxy-runtime-api"],
-  "reconcile": ["source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
+  // reconcile/lb-certificates.ts drives the certificate manager for the rendered portmap.
+  "reconcile": ["certificates", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
   "metrics": ["reconcile", "source", "planner", "config"],
   "triggers": ["certificates", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],
   "cli": ["triggers", "certificates", "metrics", "reconcile", "source", "haproxy-state", "applier", "slots-file", "lb", "config", "planner", "portmap", "haproxy-runtime-api"],

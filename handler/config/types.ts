@@ -168,6 +168,8 @@ export interface LoadBalancerConfig {
   serverStateFile?: string;
   /** The secret of sticky:cookie entries' dynamic cookies; created once (0600) when missing. @default "/var/lib/consul-haproxy-handler/cookie-key" */
   cookieKeyFile: string;
+  /** The certificates named by certificate_name: records, account key and bundles (0700); not certDirectory, which HAProxy loads whole. @default "/var/lib/consul-haproxy-handler/certificates" */
+  certificateStateDirectory: string;
 }
 
 export interface LogConfig {

@@ -16,11 +16,15 @@ import { HOLD_RECHECK_MS } from "../reconcile/run-again.js";
 import { reservedPortsOf } from "../source/portmap-kv.js";
 import { PortmapWatch, type PortmapProblem } from "../source/portmap-watch.js";
 import type { HandlerMetrics } from "../metrics/handler-metrics.js";
+import { LoadBalancerCertificates } from "../reconcile/lb-certificates.js";
+import { challengeFolderOfPortmap, KvChallengeStore } from "../source/acme-challenges.js";
 
 export type { LoadBalancerSpec } from "../portmap/spec.js";
 
 /** How soon a failed render and reload is tried again. */
 const RENDER_RETRY_MS = 10_000;
+/** How often due certificate orders are looked for (renewal, a failed order's retry: the manager's own backoff decides). */
+export const CERTIFICATE_CHECK_MS = 60_000;
 
 export class PortmapFollower {
   /** The portmap whose backends the running context manages. */
@@ -32,6 +36,7 @@ export class PortmapFollower {
   private holding = false;
   /** The newest portmap read: an older one waiting its turn, or a retry of it, is dropped. */
   private latest: LoadBalancerSpec | undefined;
+  private certificates: { context: HandlerContext; certificates: LoadBalancerCertificates } | undefined;
 
   constructor(
     private readonly apply: (spec: LoadBalancerSpec) => void,
@@ -45,6 +50,32 @@ export class PortmapFollower {
     const options = { folder: config.lb.kvPrefix, reservedPorts: reservedPortsOf(config), waitSeconds: config.consul.blockingWaitSeconds };
     const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined, kind?: PortmapProblem) => this.doubt(problem, kind) };
     void new PortmapWatch(kv, options, logger, listener).run(signal);
+    if (!config.lb.render) return;
+    const certificates = this.certificatesFor(context);
+    const timer = setInterval(() => {
+      const spec = this.latest;
+      if (spec !== undefined) void this.renewCertificates(certificates, spec, context);
+    }, CERTIFICATE_CHECK_MS);
+    timer.unref();
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+  }
+
+  /** The certificates of this context's HAProxy (one per context: a config reload makes a new one). */
+  private certificatesFor(context: HandlerContext): LoadBalancerCertificates {
+    if (this.certificates?.context !== context) {
+      const challenges = new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix));
+      this.certificates = { context, certificates: new LoadBalancerCertificates({ config: context.config, logger: context.logger, haproxy: context.haproxy, challenges }) };
+    }
+    return this.certificates.certificates;
+  }
+
+  /** A due order, in the background (an order takes seconds); its outcome is the manager's to log. A failed swap is logged here. */
+  private async renewCertificates(certificates: LoadBalancerCertificates, spec: LoadBalancerSpec, context: HandlerContext): Promise<void> {
+    try {
+      await certificates.renew(spec);
+    } catch (error) {
+      context.logger.error("the certificate could not be served; HAProxy keeps the one it has", { detail: (error as Error).message });
+    }
   }
 
   private doubt(problem: string | undefined, kind: PortmapProblem | "render" | undefined): void {
@@ -102,12 +133,16 @@ export class PortmapFollower {
     this.holding = false;
     if (config.lb.render) {
       try {
+        // The served certificate (a placeholder at first) before a rendering whose TLS binds need one.
+        await this.certificatesFor(context).prepare(spec);
         const applied = await renderPortmap(context, spec);
         // A retried render that went through: nothing is in doubt any more.
         this.problem = undefined;
         if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });
         if (applied.kind === "routes") logger.info("the portmap's routes swapped in without a reload", { folder, maps: applied.maps });
         if (applied.kind !== "unchanged") this.metrics.portmapChanges.inc({ how: applied.kind === "reloaded" ? "reload" : "routes" });
+        // An order for new names (or the first) right away rather than at the next minute.
+        void this.renewCertificates(this.certificatesFor(context), spec, context);
       } catch (error) {
         this.doubt(`the portmap under ${folder} is not in HAProxy: ${(error as Error).message}`, "render");
         // A fix outside KV (a certificate directory, the master socket) changes no index: try again.

@@ -54,9 +54,19 @@ export const lbTable: Table<LoadBalancerConfig> = {
   haproxyBinary: text({ doc: "The haproxy program that checks the configuration.", default: "/usr/sbin/haproxy", valid: SAFE_PATH, hint: PATH_HINT }),
   masterSocket: text({ doc: "HAProxy's master CLI socket (its -S), which the handler's user may open.", default: "/run/haproxy-master.sock", valid: SAFE_PATH, hint: PATH_HINT }),
   serverStateFile: text({ doc: "HAProxy's global server-state-file, saved before each reload so that the new worker keeps every slot.", defaultText: "no file", valid: SAFE_PATH, hint: PATH_HINT }),
+  certificateStateDirectory: text({
+    doc: "The certificates named by certificate_name: records, account key and bundles (0700); not certDirectory, which HAProxy loads whole.",
+    default: "/var/lib/consul-haproxy-handler/certificates",
+    valid: SAFE_PATH,
+    hint: PATH_HINT,
+  }),
   cookieKeyFile: text({ doc: "The secret of sticky:cookie entries' dynamic cookies; created once (0600) when missing.", default: "/var/lib/consul-haproxy-handler/cookie-key", valid: SAFE_PATH, hint: PATH_HINT }),
 };
 
 export function checkLb(lb: LoadBalancerConfig, path: string, problems: string[]): void {
   if (lb.render && !lb.enabled) problems.push(`${path}.render: true needs ${path}.enabled: true (the handler renders the portmap it follows); set both, or neither`);
+  const bare = (directory: string): string => directory.replace(/\/+$/, "");
+  if (bare(lb.certificateStateDirectory) === bare(lb.certDirectory)) {
+    problems.push(`${path}.certificateStateDirectory: it is ${path}.certDirectory too, whose every file HAProxy loads as a certificate (the records and the account key are not); give it a directory of its own`);
+  }
 }

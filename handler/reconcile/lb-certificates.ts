@@ -1,0 +1,111 @@
+// The certificates the portmap's certificate_name asks for, in the running
+// HAProxy (issue 18). Before a rendering that may name them, the served
+// certificate (a self-signed placeholder until a CA has issued one) is put in
+// lb.certDirectory, so `haproxy -c` finds a certificate for every TLS bind.
+// Then, and every minute, a due order runs (acme_* keys: the CA; HTTP-01
+// through the tier's challenge folder in Consul KV, which every load balancer
+// of the tier answers); a certificate that changed goes into the running
+// HAProxy over the runtime API (lb/certificate-swap.ts: no reload) and to the
+// directory for the next one. The records, the account key and the bundles
+// live in lb.certificateStateDirectory, which HAProxy does not load.
+//
+// Each load balancer orders its own certificate: nothing secret leaves it
+// (the private key is never in Consul), at the price of one order per load
+// balancer and renewal against the CA's rate limits.
+import { join } from "node:path";
+import type { HandlerConfig } from "../config/config.js";
+import type { Logger } from "../log.js";
+import { CertificateManager } from "../certificates/manager.js";
+import { certificateId, orderableNames } from "../certificates/names.js";
+import { CertificateStore, type CertificateRecord } from "../certificates/store.js";
+import { readIfThere, templateFileOf, writeWhole } from "../lb/files.js";
+import { swapCertificate, type SessionOpener } from "../lb/certificate-swap.js";
+import type { LoadBalancerSpec } from "../portmap/spec.js";
+import type { ChallengeStore } from "../certificates/challenge.js";
+
+export interface CertificateTargets {
+  config: HandlerConfig;
+  logger: Logger;
+  haproxy: SessionOpener;
+  challenges: ChallengeStore;
+}
+
+export class LoadBalancerCertificates {
+  private manager: { key: string; manager: CertificateManager } | undefined;
+  /** One prepare or renewal at a time: two swaps of one file must not interleave. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly targets: CertificateTargets) {}
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The names asked for, checked as an order would (a wildcard cannot be ordered over HTTP-01), or none. */
+  private namesOf(spec: LoadBalancerSpec): string[] | undefined {
+    if (spec.certificateNames.length === 0) return undefined;
+    return orderableNames(spec.certificateNames);
+  }
+
+  /** One manager per CA settings (a change of acme_* keys takes effect at the next order). */
+  private managerFor(spec: LoadBalancerSpec): CertificateManager {
+    const key = JSON.stringify(spec.acme);
+    if (this.manager?.key !== key) {
+      const { config, logger, challenges } = this.targets;
+      const acme = { directoryUrl: spec.acme.directory, ...(spec.acme.email === undefined ? {} : { email: spec.acme.email }), ...(spec.acme.caFile === undefined ? {} : { caFile: spec.acme.caFile }) };
+      this.manager = { key, manager: new CertificateManager({ store: new CertificateStore(config.lb.certificateStateDirectory), acme, challenges, log: logger }) };
+    }
+    return this.manager.manager;
+  }
+
+  /** Before a render: the served certificate for the spec's names is in certDirectory (the placeholder at first). */
+  prepare(spec: LoadBalancerSpec): Promise<void> {
+    return this.serially(async () => {
+      const names = this.namesOf(spec);
+      if (names === undefined) return;
+      await this.managerFor(spec).ensure(names);
+      await this.serve(names);
+    });
+  }
+
+  /** An order when one is due (placeholder, new names, renewal, a retry whose wait is over); a new certificate served. */
+  renew(spec: LoadBalancerSpec): Promise<CertificateRecord | undefined> {
+    return this.serially(async () => {
+      const names = this.namesOf(spec);
+      if (names === undefined) return undefined;
+      const record = await this.managerFor(spec).renewIfDue(names);
+      await this.serve(names);
+      return record;
+    });
+  }
+
+  /** What `status` lists. */
+  status(): CertificateRecord[] {
+    return new CertificateStore(this.targets.config.lb.certificateStateDirectory).records();
+  }
+
+  /**
+   * The store's bundle for `names` into certDirectory, when it differs: over
+   * the runtime API while HAProxy's TLS binds load that directory (no reload),
+   * else only on disk (the rendering that names it comes next).
+   */
+  private async serve(names: string[]): Promise<void> {
+    const { config, logger, haproxy } = this.targets;
+    const id = certificateId(names);
+    const pem = new CertificateStore(config.lb.certificateStateDirectory).readPem(id);
+    if (pem === undefined) return;
+    const directory = config.lb.certDirectory;
+    const file = `${id}.pem`;
+    if (readIfThere(join(directory, file)) === pem) return;
+    const loaded = (readIfThere(templateFileOf(config.lb.configFile)) ?? "").includes(` ssl crt ${directory}\n`);
+    if (!loaded) {
+      writeWhole(join(directory, file), pem, 0o600);
+      logger.info("certificate written for the next rendering", { names, file: join(directory, file) });
+      return;
+    }
+    const swapped = await swapCertificate(haproxy, { directory, file, pem });
+    logger.info("certificate swapped into the running HAProxy", { names, file: join(directory, file), how: swapped.kind });
+  }
+}
