@@ -11,6 +11,7 @@ import type { DesiredState } from "../source/desired.js";
 import { ConsulUntrusted } from "../source/consul-untrusted.js";
 import { loadGuardMemory } from "../reconcile/mass-removal-store.js";
 import { describePortmapHold, readPortmapStatus, type PortmapStatus } from "./portmap-check.js";
+import { CertificateStore, type CertificateRecord } from "../certificates/store.js";
 
 /**
  * One slot's row. Besides these, every setting `status` shows (the table's
@@ -50,6 +51,8 @@ export interface StatusReport {
   versions: ServiceVersions[];
   /** lb.enabled: the portmap's folder as read now (its entries canonically), and a held emptied portmap. */
   portmap?: Omit<PortmapStatus, "spec">;
+  /** lb.enabled: the certificates certificate_name asked for (lb.certificateStateDirectory), or why they cannot be read. */
+  certificates?: CertificateRecord[] | { problem: string };
 }
 
 /** The settings `status` shows, from the slot (null: a free slot, nothing shown). */
@@ -138,7 +141,26 @@ export async function collectStatus(context: HandlerContext): Promise<StatusRepo
   const portmap = await readPortmapStatus(context);
   // The spec itself is for `sync`; status shows its entries.
   if (portmap) report.portmap = { folder: portmap.folder, index: portmap.index, entries: portmap.entries, heldListeners: portmap.heldListeners, ...(portmap.problem === undefined ? {} : { problem: portmap.problem }) };
+  if (context.config.lb.enabled) report.certificates = readCertificates(context.config.lb.certificateStateDirectory);
   return report;
+}
+
+/** The records only: no key is read. A directory the caller may not read (0700, the handler's) says so. */
+function readCertificates(directory: string): CertificateRecord[] | { problem: string } {
+  try {
+    return new CertificateStore(directory).records();
+  } catch (error) {
+    return { problem: `cannot read ${directory} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): run status as the handler's user or root` };
+  }
+}
+
+function formatCertificates(certificates: CertificateRecord[] | { problem: string }): string[] {
+  if (!Array.isArray(certificates)) return [`WARNING: certificates: ${certificates.problem}`];
+  return certificates.map((record) => {
+    const served = record.selfSigned ? "self-signed placeholder" : `issued by ${record.issuer}`;
+    const error = record.lastError === undefined ? "" : `; last error (${record.failures} in a row): ${record.lastError}`;
+    return `certificate ${record.names.join(", ")}: ${served}, not after ${record.notAfter}, next order ${record.nextOrderAt} (${record.nextOrderReason})${error}`;
+  });
 }
 
 function table(rows: string[][]): string {
@@ -167,6 +189,7 @@ export function formatStatus(report: StatusReport, options: { all?: boolean } = 
     );
   }
   if (report.portmap) lines.push(...formatPortmap(report.portmap), "");
+  if (report.certificates !== undefined && (!Array.isArray(report.certificates) || report.certificates.length > 0)) lines.push(...formatCertificates(report.certificates), "");
   for (const service of report.versions) {
     const others = service.generations.filter((generation) => generation.role === "waiting").map((generation) => `${generation.generation} (${generation.healthy}/${generation.instances} healthy)`);
     lines.push(

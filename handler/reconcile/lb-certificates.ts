@@ -32,10 +32,15 @@ export interface CertificateTargets {
 
 export class LoadBalancerCertificates {
   private manager: { key: string; manager: CertificateManager } | undefined;
-  /** One prepare or renewal at a time: two swaps of one file must not interleave. */
+  /** One serve at a time: two swaps of one file must not interleave. Orders are not queued (they take seconds to minutes, and a rendering must not wait for one); the manager runs one per certificate. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly targets: CertificateTargets) {}
+  /**
+   * `targets`: the newest context's. An order takes seconds and outlives the
+   * context it started in (a portmap apply closes that one's connections):
+   * its challenges and its swap go through the newest.
+   */
+  constructor(private readonly current: () => CertificateTargets) {}
 
   private serially<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
@@ -51,9 +56,11 @@ export class LoadBalancerCertificates {
 
   /** One manager per CA settings (a change of acme_* keys takes effect at the next order). */
   private managerFor(spec: LoadBalancerSpec): CertificateManager {
-    const key = JSON.stringify(spec.acme);
+    const { config, logger } = this.current();
+    const key = JSON.stringify([spec.acme, config.lb.certificateStateDirectory]);
     if (this.manager?.key !== key) {
-      const { config, logger, challenges } = this.targets;
+      // The challenges through the newest context whenever the CA asks, not the one this manager began with.
+      const challenges: ChallengeStore = { put: (token, keyAuthorization) => this.current().challenges.put(token, keyAuthorization), remove: (token) => this.current().challenges.remove(token) };
       const acme = { directoryUrl: spec.acme.directory, ...(spec.acme.email === undefined ? {} : { email: spec.acme.email }), ...(spec.acme.caFile === undefined ? {} : { caFile: spec.acme.caFile }) };
       this.manager = { key, manager: new CertificateManager({ store: new CertificateStore(config.lb.certificateStateDirectory), acme, challenges, log: logger }) };
     }
@@ -61,29 +68,25 @@ export class LoadBalancerCertificates {
   }
 
   /** Before a render: the served certificate for the spec's names is in certDirectory (the placeholder at first). */
-  prepare(spec: LoadBalancerSpec): Promise<void> {
-    return this.serially(async () => {
-      const names = this.namesOf(spec);
-      if (names === undefined) return;
-      await this.managerFor(spec).ensure(names);
-      await this.serve(names);
-    });
+  async prepare(spec: LoadBalancerSpec): Promise<void> {
+    const names = this.namesOf(spec);
+    if (names === undefined) return;
+    await this.managerFor(spec).ensure(names);
+    await this.serially(() => this.serve(names));
   }
 
   /** An order when one is due (placeholder, new names, renewal, a retry whose wait is over); a new certificate served. */
-  renew(spec: LoadBalancerSpec): Promise<CertificateRecord | undefined> {
-    return this.serially(async () => {
-      const names = this.namesOf(spec);
-      if (names === undefined) return undefined;
-      const record = await this.managerFor(spec).renewIfDue(names);
-      await this.serve(names);
-      return record;
-    });
+  async renew(spec: LoadBalancerSpec): Promise<CertificateRecord | undefined> {
+    const names = this.namesOf(spec);
+    if (names === undefined) return undefined;
+    const record = await this.managerFor(spec).renewIfDue(names);
+    await this.serially(() => this.serve(names));
+    return record;
   }
 
   /** What `status` lists. */
   status(): CertificateRecord[] {
-    return new CertificateStore(this.targets.config.lb.certificateStateDirectory).records();
+    return new CertificateStore(this.current().config.lb.certificateStateDirectory).records();
   }
 
   /**
@@ -92,7 +95,7 @@ export class LoadBalancerCertificates {
    * else only on disk (the rendering that names it comes next).
    */
   private async serve(names: string[]): Promise<void> {
-    const { config, logger, haproxy } = this.targets;
+    const { config, logger, haproxy } = this.current();
     const id = certificateId(names);
     const pem = new CertificateStore(config.lb.certificateStateDirectory).readPem(id);
     if (pem === undefined) return;

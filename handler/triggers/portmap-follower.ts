@@ -16,7 +16,7 @@ import { HOLD_RECHECK_MS } from "../reconcile/run-again.js";
 import { reservedPortsOf } from "../source/portmap-kv.js";
 import { PortmapWatch, type PortmapProblem } from "../source/portmap-watch.js";
 import type { HandlerMetrics } from "../metrics/handler-metrics.js";
-import { LoadBalancerCertificates } from "../reconcile/lb-certificates.js";
+import { LoadBalancerCertificates, type CertificateTargets } from "../reconcile/lb-certificates.js";
 import { challengeFolderOfPortmap, KvChallengeStore } from "../source/acme-challenges.js";
 
 export type { LoadBalancerSpec } from "../portmap/spec.js";
@@ -36,7 +36,10 @@ export class PortmapFollower {
   private holding = false;
   /** The newest portmap read: an older one waiting its turn, or a retry of it, is dropped. */
   private latest: LoadBalancerSpec | undefined;
-  private certificates: { context: HandlerContext; certificates: LoadBalancerCertificates } | undefined;
+  /** The context `follow` was last given: the certificates work through it. */
+  private newest: HandlerContext | undefined;
+  private challengeStore: { context: HandlerContext; store: KvChallengeStore } | undefined;
+  private readonly certificates = new LoadBalancerCertificates(() => this.certificateTargets());
 
   constructor(
     private readonly apply: (spec: LoadBalancerSpec) => void,
@@ -46,33 +49,32 @@ export class PortmapFollower {
   /** Starts the watch of the context's folder when lb.enabled, until `signal` aborts. */
   follow(context: HandlerContext, signal: AbortSignal): void {
     const { config, kv, logger } = context;
+    this.newest = context;
     if (!config.lb.enabled) return;
     const options = { folder: config.lb.kvPrefix, reservedPorts: reservedPortsOf(config), waitSeconds: config.consul.blockingWaitSeconds };
     const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined, kind?: PortmapProblem) => this.doubt(problem, kind) };
     void new PortmapWatch(kv, options, logger, listener).run(signal);
     if (!config.lb.render) return;
-    const certificates = this.certificatesFor(context);
     const timer = setInterval(() => {
       const spec = this.latest;
-      if (spec !== undefined) void this.renewCertificates(certificates, spec, context);
+      if (spec !== undefined) void this.renewCertificates(spec, context);
     }, CERTIFICATE_CHECK_MS);
     timer.unref();
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
   }
 
-  /** The certificates of this context's HAProxy (one per context: a config reload makes a new one). */
-  private certificatesFor(context: HandlerContext): LoadBalancerCertificates {
-    if (this.certificates?.context !== context) {
-      const challenges = new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix));
-      this.certificates = { context, certificates: new LoadBalancerCertificates({ config: context.config, logger: context.logger, haproxy: context.haproxy, challenges }) };
-    }
-    return this.certificates.certificates;
+  /** What the certificates work with: the newest context's clients (an order outlives the context it began in). */
+  private certificateTargets(): CertificateTargets {
+    const context = this.newest;
+    if (context === undefined) throw new Error("no context to serve certificates with yet");
+    if (this.challengeStore?.context !== context) this.challengeStore = { context, store: new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix)) };
+    return { config: context.config, logger: context.logger, haproxy: context.haproxy, challenges: this.challengeStore.store };
   }
 
   /** A due order, in the background (an order takes seconds); its outcome is the manager's to log. A failed swap is logged here. */
-  private async renewCertificates(certificates: LoadBalancerCertificates, spec: LoadBalancerSpec, context: HandlerContext): Promise<void> {
+  private async renewCertificates(spec: LoadBalancerSpec, context: HandlerContext): Promise<void> {
     try {
-      await certificates.renew(spec);
+      await this.certificates.renew(spec);
     } catch (error) {
       context.logger.error("the certificate could not be served; HAProxy keeps the one it has", { detail: (error as Error).message });
     }
@@ -134,7 +136,7 @@ export class PortmapFollower {
     if (config.lb.render) {
       try {
         // The served certificate (a placeholder at first) before a rendering whose TLS binds need one.
-        await this.certificatesFor(context).prepare(spec);
+        await this.certificates.prepare(spec);
         const applied = await renderPortmap(context, spec);
         // A retried render that went through: nothing is in doubt any more.
         this.problem = undefined;
@@ -142,7 +144,7 @@ export class PortmapFollower {
         if (applied.kind === "routes") logger.info("the portmap's routes swapped in without a reload", { folder, maps: applied.maps });
         if (applied.kind !== "unchanged") this.metrics.portmapChanges.inc({ how: applied.kind === "reloaded" ? "reload" : "routes" });
         // An order for new names (or the first) right away rather than at the next minute.
-        void this.renewCertificates(this.certificatesFor(context), spec, context);
+        void this.renewCertificates(spec, context);
       } catch (error) {
         this.doubt(`the portmap under ${folder} is not in HAProxy: ${(error as Error).message}`, "render");
         // A fix outside KV (a certificate directory, the master socket) changes no index: try again.

@@ -244,6 +244,9 @@ backend main_back
 
   test("with certificate_name, the http listener answers the tier's ACME challenges from Consul KV, whichever load balancer ordered", async () => {
     const certificateKey = `${consul.address}/v1/kv/${folder}certificate_name`;
+    // A CA that refuses at once: the order fails (the placeholder stays), and nothing is asked of the Internet.
+    const directoryKey = `${consul.address}/v1/kv/${folder}acme_directory`;
+    assert.equal((await fetch(directoryKey, { method: "PUT", body: "https://127.0.0.1:1/directory" })).status, 200);
     assert.equal((await fetch(certificateKey, { method: "PUT", body: "a.test,b.test" })).status, 200);
     const path = "/.well-known/acme-challenge/Tok-en_1";
     // Written where any load balancer of the tier (the folder's last segment: "render") reads it.
@@ -265,6 +268,7 @@ backend main_back
     assert.match((await answerOnPath(webPort, "/")) ?? "", /^web-/, "the rest still reaches the nodes");
     // Without certificate names the route goes (a reload): the path is the nodes' again.
     assert.equal((await fetch(certificateKey, { method: "DELETE" })).status, 200);
+    assert.equal((await fetch(directoryKey, { method: "DELETE" })).status, 200);
     await eventually(() => answerOnPath(webPort, path), (node) => node !== undefined && /^web-/.test(node), "the challenge path back to the nodes", 20_000);
   });
 
