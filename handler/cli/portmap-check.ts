@@ -9,6 +9,7 @@ import type { LoadBalancerSpec } from "../portmap/spec.js";
 import { formatEntry } from "../portmap/format.js";
 import { judgePortmap, readPortmapKv, reservedPortsOf } from "../source/portmap-kv.js";
 import type { CheckResult } from "./check-result.js";
+import { acmeChallengeServer } from "../lb/apply.js";
 
 export async function checkPortmap(context: HandlerContext): Promise<CheckResult> {
   const folder = context.config.lb.kvPrefix;
@@ -25,7 +26,21 @@ export async function checkPortmap(context: HandlerContext): Promise<CheckResult
   if (!verdict.ok) return { ok: false, what, detail: `${verdict.error.key}: ${verdict.error.message}` };
   const { entries, maxRs } = verdict.spec;
   const listed = entries.map((entry) => formatEntry(entry, maxRs)).join(" ");
-  return { ok: true, what, detail: `valid: ${entries.length} entr${entries.length === 1 ? "y" : "ies"}${listed ? `: ${listed}` : ""}${applied}` };
+  const detail = `valid: ${entries.length} entr${entries.length === 1 ? "y" : "ies"}${listed ? `: ${listed}` : ""}${applied}`;
+  const noChallenges = challengeRouteMissing(context, verdict.spec);
+  return noChallenges === undefined ? { ok: true, what, detail } : { ok: true, warning: true, what, detail: `${detail}; ${noChallenges}` };
+}
+
+/** Why certificate_name cannot be ordered over HTTP-01 with this config, if it cannot. */
+function challengeRouteMissing(context: HandlerContext, spec: LoadBalancerSpec): string | undefined {
+  if (spec.certificateNames.length === 0 || !context.config.lb.render) return undefined;
+  if (acmeChallengeServer(context.config.run.listen) === undefined) {
+    return "certificate_name is set but run.listen is not a fixed host:port, so no http listener can send the CA's HTTP-01 challenges to the handler: set run.listen (e.g. 127.0.0.1:9701)";
+  }
+  if (!spec.entries.some((entry) => entry.type === "http")) {
+    return "certificate_name is set but the portmap has no plain http listener, and HTTP-01 challenges come over http: add one on port 80 (e.g. http://80:<service>)";
+  }
+  return undefined;
 }
 
 /**

@@ -73,7 +73,7 @@ describe("run orders the portmap's certificate over ACME and swaps it into the r
     await pebble.stop();
     await consul.cleanup();
   });
-  const configFile = writeHandlerConfig({
+  const handlerConfig = {
     consul: { address: consul.address, timeoutMs: 2000 },
     haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 2000 },
     policy: { drainSeconds: 0 },
@@ -94,7 +94,8 @@ describe("run orders the portmap's certificate over ACME and swaps it into the r
       serverStateFile: stateFile,
       cookieKeyFile: join(directory, "cookie-key"),
     },
-  });
+  };
+  const configFile = writeHandlerConfig(handlerConfig);
   const node = await startNodeProcess("web-1");
   await consul.register({ ID: "web-1", Name: "web", Address: node.address, Port: node.port, Check: { CheckID: "ttl-web-1", TTL: "1h", Status: "passing" } });
   const put = async (key: string, value: string) => assert.equal((await fetch(`${consul.address}/v1/kv/${folder}${key}`, { method: "PUT", body: value })).status, 200);
@@ -128,5 +129,13 @@ describe("run orders the portmap's certificate over ACME and swaps it into the r
     assert.doesNotMatch(status.stdout, /PRIVATE KEY/);
     assert.equal(await cli.stop(), 0);
   });
-});
 
+  test("check-config warns when certificate_name cannot be ordered: no fixed run.listen for the challenges to reach", async () => {
+    const fine = await runCli(["--config", configFile, "check-config"]);
+    assert.doesNotMatch(fine.stdout + fine.stderr, /HTTP-01/, "a fixed run.listen and an http listener: no warning");
+    const withoutListener = writeHandlerConfig({ ...handlerConfig, run: {} });
+    const checked = await runCli(["--config", withoutListener, "check-config"]);
+    assert.equal(checked.code, 0, `a warning, not a failure: ${checked.stdout}${checked.stderr}`);
+    assert.match(checked.stdout + checked.stderr, /certificate_name is set but run\.listen is not a fixed host:port/);
+  });
+});
