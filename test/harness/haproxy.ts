@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { eventually } from "./eventually.js";
+import { freePorts } from "./ports.js";
 
 export interface HaproxyInstance {
   directory: string;
@@ -133,4 +134,30 @@ export function admin(port: number, command: string): Promise<string> {
     socket.on("close", () => resolve(output));
     socket.on("error", reject);
   });
+}
+
+/**
+ * HAProxy with one TLS listener on a crt directory (every file there a
+ * certificate, chosen by SNI) that answers 200 with `body`: what the
+ * certificate tests swap certificates into.
+ */
+export async function startTlsHaproxy(crtDirectory: string, body: string): Promise<{ haproxy: HaproxyInstance; adminPort: number; tlsPort: number }> {
+  const [adminPort, tlsPort] = (await freePorts(2)) as [number, number];
+  const haproxy = await startHaproxy({
+    adminPort,
+    config: `
+global
+    stats socket ipv4@127.0.0.1:${adminPort} level admin
+    stats timeout 30s
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 15s
+    timeout server 15s
+frontend tls
+    bind 127.0.0.1:${tlsPort} ssl crt ${crtDirectory}
+    http-request return status 200 content-type text/plain string ${body}
+`,
+  });
+  return { haproxy, adminPort, tlsPort };
 }

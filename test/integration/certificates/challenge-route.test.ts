@@ -7,7 +7,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { request } from "node:http";
 import { join } from "node:path";
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
 import { renderLoadBalancer } from "../../../handler/portmap/render.js";
@@ -16,19 +15,9 @@ import { startHttpListener, type HttpListener } from "../../../handler/triggers/
 import { admin, startHaproxy, type HaproxyInstance } from "../../harness/haproxy.js";
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { freePorts } from "../../harness/ports.js";
+import { httpGet, type HttpAnswer } from "../../harness/http-get.js";
 
-function get(port: number, path: string, host = "a.test"): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request({ host: "127.0.0.1", port, path, headers: { connection: "close", host } }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    outgoing.on("error", reject);
-    outgoing.end();
-  });
-}
+const get = (port: number, path: string, host = "a.test"): Promise<HttpAnswer> => httpGet(port, path, { host });
 
 describe("ACME challenges through the rendered portmap", () => {
   const store = new MemoryChallengeStore();

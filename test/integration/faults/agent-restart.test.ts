@@ -4,10 +4,12 @@
 // has put its registrations back, the instances registered through it read
 // critical (or are missing): `run` must not believe that, and must converge
 // once the agent has settled.
-import { describe, test } from "node:test";
+import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { startConsul, type ConsulAgent } from "../../harness/consul.js";
-import { eventually, hasLog, registration, startStack } from "../handler/stack.js";
+import { eventually, hasLog, registration, startStack, type Stack } from "../handler/stack.js";
+import type { TestNode } from "../../harness/backends.js";
+import type { RunningCli } from "../../harness/cli.js";
 import { node, patchConfig, startRun } from "./fault-stack.js";
 
 const RESTARTS = 20;
@@ -19,24 +21,33 @@ async function settled(server: ConsulAgent, client: ConsulAgent, instances: numb
   return checks.length === instances + 1 && checks.every((check) => check.Status === "passing");
 }
 
+/**
+ * A Consul server, the load balancer's own client agent joined to it, two
+ * nodes registered through that agent and `run` reading it, both nodes UP.
+ * Two instances: under the mass-removal guard's minimum, so only the
+ * membership check keeps them.
+ */
+async function startAgentStack(t: TestContext): Promise<{ stack: Stack; client: ConsulAgent; nodes: TestNode[]; cli: RunningCli; listen: string; up: () => Promise<number> }> {
+  const stack = await startStack({ slots: 6 });
+  const client = await startConsul({ joins: stack.consul });
+  // The client agent is this test's own: stopped even when an assertion fails.
+  t.after(() => client.cleanup());
+  const nodes = await Promise.all(["a", "b"].map((name) => node(name)));
+  for (const [index, each] of nodes.entries()) await client.register(registration(`n${index}`, each.port));
+  await eventually(() => settled(stack.consul, client, nodes.length), (yes) => yes, "both instances passing", 30_000);
+  patchConfig(stack, (config) => {
+    config["consul"] = { address: client.address, timeoutMs: 1000, blockingWaitSeconds: 2 };
+    config["run"] = { listen: "127.0.0.1:0", resyncSeconds: 3600 };
+  });
+  const { cli, listen } = await startRun(stack);
+  const up = async (): Promise<number> => (await stack.servers("main_back")).filter((row) => row.status === "UP").length;
+  await eventually(up, (count) => count === nodes.length, "both nodes UP through run", 30_000);
+  return { stack, client, nodes, cli, listen, up };
+}
+
 describe("the load balancer's Consul agent restarts", () => {
   test(`${RESTARTS} restarts of the local agent never leave the backend without an UP server; run converges within seconds of the agent settling (2 s target, figure printed)`, async (t) => {
-    const stack = await startStack({ slots: 6 });
-    const client = await startConsul({ joins: stack.consul });
-    // The client agent is this test's own: stopped even when an assertion fails.
-    t.after(() => client.cleanup());
-    const nodes = await Promise.all(["a", "b"].map((name) => node(name)));
-    // Two instances, both registered through the load balancer's agent: under the
-    // mass-removal guard's minimum, so only the membership check keeps them.
-    for (const [index, each] of nodes.entries()) await client.register(registration(`n${index}`, each.port));
-    await eventually(() => settled(stack.consul, client, nodes.length), (yes) => yes, "both instances passing", 30_000);
-    patchConfig(stack, (config) => {
-      config["consul"] = { address: client.address, timeoutMs: 1000, blockingWaitSeconds: 2 };
-      config["run"] = { listen: "127.0.0.1:0", resyncSeconds: 3600 };
-    });
-    const { cli, listen } = await startRun(stack);
-    const up = async (): Promise<number> => (await stack.servers("main_back")).filter((row) => row.status === "UP").length;
-    await eventually(up, (count) => count === nodes.length, "both nodes UP through run", 30_000);
+    const { stack, client, nodes, cli, listen, up } = await startAgentStack(t);
 
     // HAProxy sampled all along: every sample must show an UP server.
     let sampling = true;
@@ -105,19 +116,7 @@ describe("the servers deregister the load balancer's node and register it again 
   // though the agent still has them and believes itself in sync. The watches
   // do not fail; only serfHealth's indexes show it.
   test("the instances' absence is not believed: HAProxy stays as it is until the agent has put them back, then converges", async (t) => {
-    const stack = await startStack({ slots: 6 });
-    const client = await startConsul({ joins: stack.consul });
-    t.after(() => client.cleanup());
-    const nodes = await Promise.all(["a", "b"].map((name) => node(name)));
-    for (const [index, each] of nodes.entries()) await client.register(registration(`n${index}`, each.port));
-    await eventually(() => settled(stack.consul, client, nodes.length), (yes) => yes, "both instances passing", 30_000);
-    patchConfig(stack, (config) => {
-      config["consul"] = { address: client.address, timeoutMs: 1000, blockingWaitSeconds: 2 };
-      config["run"] = { listen: "127.0.0.1:0", resyncSeconds: 3600 };
-    });
-    const { cli, listen } = await startRun(stack);
-    const up = async (): Promise<number> => (await stack.servers("main_back")).filter((row) => row.status === "UP").length;
-    await eventually(up, (count) => count === nodes.length, "both nodes UP through run", 30_000);
+    const { stack, client, nodes, cli, listen, up } = await startAgentStack(t);
     const serfHealthOf = async (): Promise<{ CreateIndex: number } | undefined> => {
       const checks = (await stack.consul.api("GET", `/v1/health/node/${client.nodeName}`)).json as { CheckID: string; CreateIndex: number }[];
       return checks.find((check) => check.CheckID === "serfHealth");

@@ -14,8 +14,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHaproxy } from "../../harness/haproxy.js";
-import { freePorts } from "../../harness/ports.js";
+import { startTlsHaproxy } from "../../harness/haproxy.js";
 import { issueCertificate, makeTestCa, type TlsMaterial } from "../../harness/backends.js";
 import { eventually } from "../../harness/eventually.js";
 import { commands, RuntimeApiClient } from "../../../handler/haproxy-runtime-api/index.js";
@@ -97,23 +96,7 @@ describe("TLS certificates swapped over the runtime API, no reload", async () =>
   const bFile = join(crtDir, "b.test.pem");
   writeFileSync(aFile, pemOf(a1));
 
-  const [adminPort, tlsPort] = (await freePorts(2)) as [number, number];
-  const haproxy = await startHaproxy({
-    adminPort,
-    config: `
-global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 30s
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 15s
-    timeout server 15s
-frontend tls
-    bind 127.0.0.1:${tlsPort} ssl crt ${crtDir}
-    http-request return status 200 content-type text/plain string ok
-`,
-  });
+  const { haproxy, adminPort, tlsPort } = await startTlsHaproxy(crtDir, "ok");
   after(() => haproxy.stop());
   const client = new RuntimeApiClient(`127.0.0.1:${adminPort}`, { timeoutMs: 15_000 });
   const startInfo = await client.showInfo();

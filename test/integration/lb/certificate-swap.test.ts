@@ -18,8 +18,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHaproxy } from "../../harness/haproxy.js";
-import { freePorts } from "../../harness/ports.js";
+import { startTlsHaproxy } from "../../harness/haproxy.js";
 import { eventually } from "../../harness/eventually.js";
 import { commands, RuntimeApiClient } from "../../../handler/haproxy-runtime-api/index.js";
 import { selfSignedBundle } from "../../../handler/certificates/self-signed.js";
@@ -117,23 +116,7 @@ describe("swapCertificate on a real HAProxy: no reload, same worker", async () =
   // What a crash between a temporary's write and its rename leaves: HAProxy must not load it (it would refuse to start).
   writeFileSync(join(crtDir, ".a.test.pem.tmp.999999"), "half a bundle\n", { mode: 0o600 });
 
-  const [adminPort, tlsPort] = (await freePorts(2)) as [number, number];
-  const haproxy = await startHaproxy({
-    adminPort,
-    config: `
-global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 30s
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 15s
-    timeout server 15s
-frontend tls
-    bind 127.0.0.1:${tlsPort} ssl crt ${crtDir}
-    http-request return status 200 content-type text/plain string served
-`,
-  });
+  const { haproxy, adminPort, tlsPort } = await startTlsHaproxy(crtDir, "served");
   after(() => haproxy.stop());
   const client = new RuntimeApiClient(`127.0.0.1:${adminPort}`, { timeoutMs: 15_000 });
   const startInfo = await client.showInfo();

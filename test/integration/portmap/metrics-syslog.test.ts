@@ -7,7 +7,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePortmapKv } from "../../../handler/portmap/parse.js";
@@ -16,19 +15,9 @@ import { admin, startHaproxy, type HaproxyInstance } from "../../harness/haproxy
 import { startNode, type TestNode } from "../../harness/backends.js";
 import { freePorts } from "../../harness/ports.js";
 import { eventually } from "../../harness/eventually.js";
+import { httpGet, type HttpAnswer } from "../../harness/http-get.js";
 
-function get(port: number, path: string, localAddress: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request({ host: "127.0.0.1", port, path, localAddress, headers: { connection: "close" } }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    outgoing.on("error", reject);
-    outgoing.end();
-  });
-}
+const get = (port: number, path: string, localAddress: string): Promise<HttpAnswer> => httpGet(port, path, { localAddress });
 
 describe("metrics_acl, metrics_port and syslog from the portmap, in a real HAProxy", () => {
   let haproxy: HaproxyInstance;

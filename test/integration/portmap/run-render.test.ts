@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
@@ -20,6 +19,7 @@ import { runCli, startCli, writeHandlerConfig, type RunningCli } from "../../har
 import { eventually } from "../../harness/eventually.js";
 import { startNodeProcess, startWrk } from "../../harness/load.js";
 import { hasLog } from "../handler/stack.js";
+import { httpGet } from "../../harness/http-get.js";
 
 const running: RunningCli[] = [];
 after(async () => {
@@ -252,17 +252,10 @@ backend main_back
     // Written where any load balancer of the tier (the folder's last segment: "render") reads it.
     assert.equal((await fetch(`${consul.address}/v1/kv/consul-haproxy-handler/acme/render/challenges/Tok-en_1`, { method: "PUT", body: "Tok-en_1.thumb-print" })).status, 200);
     // Each on a new connection: one kept alive from before the reload is served by the old worker once more.
-    const challenge = (tokenPath: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const outgoing = httpRequest({ host: "127.0.0.1", port: webPort, path: tokenPath, headers: { host: "a.test", connection: "close" } }, (response) => {
-          let body = "";
-          response.setEncoding("utf8");
-          response.on("data", (chunk: string) => (body += chunk));
-          response.on("end", () => resolve(`${response.statusCode ?? 0} ${body}`));
-        });
-        outgoing.on("error", reject);
-        outgoing.end();
-      });
+    const challenge = async (tokenPath: string): Promise<string> => {
+      const answer = await httpGet(webPort, tokenPath, { host: "a.test" });
+      return `${answer.status} ${answer.body}`;
+    };
     await eventually(() => challenge(path), (answer) => answer === "200 Tok-en_1.thumb-print", "the challenge answered through HAProxy", 20_000);
     assert.match(await challenge("/.well-known/acme-challenge/other"), /^404 no pending ACME challenge/, "a token not in KV: the handler's 404");
     assert.match((await answerOnPath(webPort, "/")) ?? "", /^web-/, "the rest still reaches the nodes");
