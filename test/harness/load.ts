@@ -44,3 +44,37 @@ export function startWrk(port: number): Wrk {
     },
   };
 }
+
+/** One attempt of a load loop: when it began (ms on process.hrtime's clock), what it saw, or its error. */
+export interface Attempt<T> {
+  startedAt: number;
+  seen?: T;
+  error?: string;
+}
+
+/** Milliseconds on process.hrtime's clock (monotonic), as Attempt.startedAt counts them. */
+export const hrNow = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** `clients` loops of `attempt` (a new connection each, say), each recorded, until stop(). */
+export function attemptLoops<T>(clients: number, attempt: () => Promise<T>): { done: Attempt<T>[]; stop(): Promise<void> } {
+  const done: Attempt<T>[] = [];
+  let stopping = false;
+  const loops = Array.from({ length: clients }, async () => {
+    while (!stopping) {
+      const record: Attempt<T> = { startedAt: hrNow() };
+      try {
+        record.seen = await attempt();
+      } catch (error) {
+        record.error = String(error);
+      }
+      done.push(record);
+    }
+  });
+  return {
+    done,
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+    },
+  };
+}

@@ -18,6 +18,7 @@ import { startTlsHaproxy } from "../../harness/haproxy.js";
 import { issueCertificate, makeTestCa, type TlsMaterial } from "../../harness/backends.js";
 import { eventually } from "../../harness/eventually.js";
 import { commands, RuntimeApiClient } from "../../../handler/haproxy-runtime-api/index.js";
+import { attemptLoops, hrNow, type Attempt } from "../../harness/load.js";
 
 /** What a client saw of the server's certificate. */
 interface Seen {
@@ -46,38 +47,14 @@ function handshake(port: number, servername: string): Promise<Seen> {
   });
 }
 
-interface Handshake {
-  /** When it began, ms on process.hrtime's clock. */
-  startedAt: number;
-  seen?: Seen;
-  error?: string;
-}
+type Handshake = Attempt<Seen>;
 
 /** `clients` loops of new handshakes until stop(). */
 function tlsLoad(port: number, servername: string, clients: number): { done: Handshake[]; stop(): Promise<void> } {
-  const done: Handshake[] = [];
-  let stopping = false;
-  const loops = Array.from({ length: clients }, async () => {
-    while (!stopping) {
-      const record: Handshake = { startedAt: now() };
-      try {
-        record.seen = await handshake(port, servername);
-      } catch (error) {
-        record.error = String(error);
-      }
-      done.push(record);
-    }
-  });
-  return {
-    done,
-    async stop() {
-      stopping = true;
-      await Promise.all(loops);
-    },
-  };
+  return attemptLoops(clients, () => handshake(port, servername));
 }
 
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const now = hrNow;
 
 /** A store file's content: the certificate, its chain (the test CA) and its key. */
 const pemOf = (material: TlsMaterial, key = material.keyFile): string => [material.certFile, material.caFile, key].map((file) => readFileSync(file, "utf8")).join("");

@@ -24,6 +24,7 @@ import { commands, RuntimeApiClient } from "../../../handler/haproxy-runtime-api
 import { selfSignedBundle } from "../../../handler/certificates/self-signed.js";
 import { pemBlocks } from "../../../handler/certificates/pem.js";
 import { CertificateSwapError, swapCertificate } from "../../../handler/lb/certificate-swap.js";
+import { attemptLoops, hrNow, type Attempt } from "../../harness/load.js";
 
 /** What a client saw of the server's certificate. */
 interface Seen {
@@ -40,14 +41,9 @@ function identity(bundle: string): Seen {
   return { serial: certificate.serialNumber, fingerprint256: certificate.fingerprint256 };
 }
 
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const now = hrNow;
 
-interface Request {
-  /** When its connection began, ms on process.hrtime's clock. */
-  startedAt: number;
-  seen?: Seen;
-  error?: string;
-}
+type Request = Attempt<Seen>;
 
 /** A new TLS connection (full handshake, no resumption) with `servername` as SNI, one request on it; resolves with the certificate once the response is whole. */
 function request(port: number, servername: string): Promise<Seen> {
@@ -75,26 +71,7 @@ function request(port: number, servername: string): Promise<Seen> {
 
 /** `clients` loops of new connections, one request each, until stop(). */
 function tlsLoad(port: number, servername: string, clients: number): { done: Request[]; stop(): Promise<void> } {
-  const done: Request[] = [];
-  let stopping = false;
-  const loops = Array.from({ length: clients }, async () => {
-    while (!stopping) {
-      const record: Request = { startedAt: now() };
-      try {
-        record.seen = await request(port, servername);
-      } catch (error) {
-        record.error = String(error);
-      }
-      done.push(record);
-    }
-  });
-  return {
-    done,
-    async stop() {
-      stopping = true;
-      await Promise.all(loops);
-    },
-  };
+  return attemptLoops(clients, () => request(port, servername));
 }
 
 /** Base64 lines of a key's body: none may appear in an error. */
