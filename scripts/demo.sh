@@ -76,7 +76,7 @@ mkdir -p "$state"
 # to this HAProxy's first start; its backends start as the template (no slot
 # filled), as the playbook's first run does.
 rm -f "$state/haproxy.state" "$portmap" "$portmap.in"
-rm -rf "$state/portmap-maps"
+rm -rf "$state/portmap-maps" "$state/certs" "$state/certificate-state"
 : > "$portmap"
 cp demo/haproxy.cfg "$state/haproxy.cfg"
 cp demo/backends.cfg.in "$backends_template"
@@ -193,6 +193,18 @@ Take it away again (an emptied portmap is held like a mass removal until
 you release it):
   curl -X DELETE http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap
   $handler sync --allow-mass-removal
+
+Certificates by name (docs/certificates.md): an https listener serves a
+self-signed placeholder for certificate_name at once; with a CA in
+acme_directory (pebble, or Let's Encrypt for a real name whose port 80 reaches
+an http listener here) the handler orders the certificate, renews it and swaps
+it into HAProxy without a reload. The demo has no CA: the order fails, the
+placeholder stays and status says why:
+  curl -X PUT -d 'https://127.0.0.1:1/directory' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/acme_directory
+  curl -X PUT -d 'example.test' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/certificate_name
+  curl -X PUT -d 'http://18080:iri https-http://18443:iri' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/portmap
+  curl -vsk --resolve example.test:18443:127.0.0.1 https://example.test:18443/ 2>&1 | grep -i issuer
+  $handler status
 
 Reload HAProxy as the playbook does (every node stays in its slot, UP: the
 handler keeps $backends current, the state file is saved first):

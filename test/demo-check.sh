@@ -120,3 +120,19 @@ release_line=$(banner_line ".*sync --allow-mass-removal")
 check "the printed sync --allow-mass-removal releases it" sh -c "$release_line"
 listener_gone() { ! curl -s -m 2 -o /dev/null http://127.0.0.1:18080/; }
 check "the released listener is gone" wait_for 10 listener_gone
+
+# Certificates by name as the banner tells it: no CA in the demo, so the
+# https listener serves the self-signed placeholder and status says so.
+for key in acme_directory certificate_name; do
+  line=$(banner_line "curl -X PUT -d '[^']*' http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/lb/default/$key")
+  check "the banner prints the curl that PUTs $key" test -n "$line"
+  check "the printed PUT of $key is accepted" sh -c "$line -s | grep -q true"
+done
+tls_put=$(banner_line "curl -X PUT -d '[^']*https-http://18443")
+check "the banner prints the curl that PUTs a portmap with an https listener" test -n "$tls_put"
+check "the printed PUT is accepted" sh -c "$tls_put -s | grep -q true"
+issuer_line=$(banner_line "curl -vsk --resolve example.test:18443")
+check "the banner prints the curl that shows the served certificate's issuer" test -n "$issuer_line"
+check "the https listener serves the self-signed placeholder for example.test" wait_for 20 sh -c "$issuer_line | grep -q 'issuer: CN *= *example.test'"
+placeholder_listed() { node dist/handler/cli/main.js --config demo/config.yml status 2>&1 | grep -q '^certificate example.test: self-signed placeholder'; }
+check "status lists the certificate as the placeholder" wait_for 10 placeholder_listed
