@@ -24,6 +24,8 @@ export interface CertificateManagerOptions {
   challenges: ChallengeStore;
   log?: CertificateLog;
   now?: () => Date;
+  /** Told of each order's result (the metrics). */
+  onOrder?: (result: "issued" | "failed") => void;
   /** The order itself (orderCertificate); a test may put a CA of its own here. */
   order?: typeof orderCertificate;
 }
@@ -100,6 +102,7 @@ export class CertificateManager {
       splitBundle(bundle, `the certificate the CA issued for ${names.join(", ")}`);
       store.writePem(id, bundle);
       const record = this.record(names, bundle, before, { failures: 0, orderedNames: names });
+      this.options.onOrder?.("issued");
       log?.info("certificate issued", { names: record.names, issuer: record.issuer, notAfter: record.notAfter, nextRenewal: record.nextOrderAt });
       return record;
     } catch (error) {
@@ -108,6 +111,7 @@ export class CertificateManager {
       const failures = sameNames(before.lastOrderNames, names) ? before.failures + 1 : 1;
       const pem = store.readPem(id) ?? "";
       const record = this.record(names, pem, before, { failures, orderedNames: names, error: reason });
+      this.options.onOrder?.("failed");
       log?.warn("certificate order failed; the served certificate stays", { names: record.names, reason, failures, retryAt: record.nextOrderAt, served: record.selfSigned ? "self-signed" : record.issuer });
       return record;
     }

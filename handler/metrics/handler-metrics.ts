@@ -60,6 +60,13 @@ export class HandlerMetrics {
       ["unreadable", "invalid", "render"].map((reason) => ({ reason })),
     ),
   );
+  readonly certificateOrders = this.registry.register(
+    new Counter(
+      "certificate_orders_total",
+      "ACME orders for the portmap's certificate_name, by result: issued (served from then on), failed (the served certificate stays; the CA's reason is in the log and status).",
+      ["issued", "failed"].map((result) => ({ result })),
+    ),
+  );
   readonly portmapChanges = this.registry.register(
     new Counter("portmap_changes_total", "Portmap changes put into HAProxy, by how: reload (listeners or backends), routes (maps swapped, no reload).", ["reload", "routes"].map((how) => ({ how }))),
   );

@@ -28,6 +28,8 @@ export interface CertificateTargets {
   logger: Logger;
   haproxy: SessionOpener;
   challenges: ChallengeStore;
+  /** Each order's result (the metrics). */
+  onOrder?: (result: "issued" | "failed") => void;
 }
 
 export class LoadBalancerCertificates {
@@ -62,7 +64,8 @@ export class LoadBalancerCertificates {
       // The challenges through the newest context whenever the CA asks, not the one this manager began with.
       const challenges: ChallengeStore = { put: (token, keyAuthorization) => this.current().challenges.put(token, keyAuthorization), remove: (token) => this.current().challenges.remove(token) };
       const acme = { directoryUrl: spec.acme.directory, ...(spec.acme.email === undefined ? {} : { email: spec.acme.email }), ...(spec.acme.caFile === undefined ? {} : { caFile: spec.acme.caFile }) };
-      this.manager = { key, manager: new CertificateManager({ store: new CertificateStore(config.lb.certificateStateDirectory), acme, challenges, log: logger }) };
+      const onOrder = (result: "issued" | "failed"): void => this.current().onOrder?.(result);
+      this.manager = { key, manager: new CertificateManager({ store: new CertificateStore(config.lb.certificateStateDirectory), acme, challenges, log: logger, onOrder }) };
     }
     return this.manager.manager;
   }

@@ -68,7 +68,7 @@ export class PortmapFollower {
     const context = this.newest;
     if (context === undefined) throw new Error("no context to serve certificates with yet");
     if (this.challengeStore?.context !== context) this.challengeStore = { context, store: new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix)) };
-    return { config: context.config, logger: context.logger, haproxy: context.haproxy, challenges: this.challengeStore.store };
+    return { config: context.config, logger: context.logger, haproxy: context.haproxy, challenges: this.challengeStore.store, onOrder: (result) => this.metrics.certificateOrders.inc({ result }) };
   }
 
   /** A due order, in the background (an order takes seconds); its outcome is the manager's to log. A failed swap is logged here. */

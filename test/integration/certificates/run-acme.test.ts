@@ -124,6 +124,9 @@ describe("run orders the portmap's certificate over ACME and swaps it into the r
     assert.doesNotMatch(logs, /BEGIN [A-Z ]*PRIVATE KEY/, "no key in the log");
     const challenges = await fetch(`${consul.address}/v1/kv/consul-haproxy-handler/acme/acme/challenges/?keys`);
     assert.equal(challenges.status, 404, `no challenge left in KV after the order: ${await challenges.text()} ${cli.logs().split("\n").filter((line) => /certificate|acme|challenge/i.test(line)).join("\n")}`);
+    const metrics = await (await fetch(`http://127.0.0.1:${handlerPort}/metrics`)).text();
+    assert.match(metrics, /^consul_haproxy_handler_certificate_orders_total\{result="issued"\} 1$/m, "one order, counted");
+    assert.match(metrics, /^consul_haproxy_handler_certificate_orders_total\{result="failed"\} 0$/m);
     const status = await runCli(["--config", configFile, "status"]);
     assert.match(status.stdout, /^certificate a\.test, b\.test: issued by CN=Pebble[^,]*, not after \d{4}-\d\d-\d\dT[^,]+, next order \d{4}-[^ ]+ \(renewal\)$/m, `status lists the certificate: ${status.stdout}`);
     assert.doesNotMatch(status.stdout, /PRIVATE KEY/);
