@@ -129,7 +129,8 @@ backend main_back
       "the new listener to serve both web instances",
       20_000,
     );
-    assert.ok(hasLog(cli.logs(), { message: "HAProxy reloaded with the portmap" }), cli.logs());
+    // The new worker serves before the master's reload command has answered: the handler logs it a moment later.
+    await eventually(() => Promise.resolve(hasLog(cli.logs(), { message: "HAProxy reloaded with the portmap" })), (yes) => yes, "the handler to log the reload", 10_000);
     assert.match(readFileSync(portmapFile, "utf8"), new RegExp(`frontend pm_fe_${webPort}\\n`));
     assert.match(readFileSync(join(directory, "cookie-key"), "utf8"), /^[0-9a-f]{48}\n$/);
   });
