@@ -22,6 +22,16 @@ import { readIfThere, templateFileOf, writeWhole } from "../lb/files.js";
 import { swapCertificate, type SessionOpener } from "../lb/certificate-swap.js";
 import type { LoadBalancerSpec } from "../portmap/spec.js";
 import type { ChallengeStore } from "../certificates/challenge.js";
+import { certificateFacts } from "../certificates/pem.js";
+
+/** Whether a PEM in certDirectory is self-signed; one that cannot be read counts as not (it is left alone). */
+function isSelfSigned(pem: string): boolean {
+  try {
+    return certificateFacts(pem).selfSigned;
+  } catch {
+    return false;
+  }
+}
 
 export interface CertificateTargets {
   config: HandlerConfig;
@@ -34,6 +44,8 @@ export interface CertificateTargets {
 
 export class LoadBalancerCertificates {
   private manager: { key: string; manager: CertificateManager } | undefined;
+  /** Files provisioned by hand that the placeholder was not put over (logged once each). */
+  private readonly keptByHand = new Set<string>();
   /** One serve at a time: two swaps of one file must not interleave. Orders are not queued (they take seconds to minutes, and a rendering must not wait for one); the manager runs one per certificate. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -104,7 +116,14 @@ export class LoadBalancerCertificates {
     if (pem === undefined) return;
     const directory = config.lb.certDirectory;
     const file = `${id}.pem`;
-    if (readIfThere(join(directory, file)) === pem) return;
+    const there = readIfThere(join(directory, file));
+    if (there === pem) return;
+    // A certificate provisioned by hand under that name (before the CA's is issued) is not replaced by a placeholder.
+    if (there !== undefined && certificateFacts(pem).selfSigned && !isSelfSigned(there)) {
+      if (!this.keptByHand.has(file)) logger.warn("keeping the certificate already in lb.certDirectory until the CA's is issued (the placeholder is not served over it)", { names, file: join(directory, file) });
+      this.keptByHand.add(file);
+      return;
+    }
     const loaded = (readIfThere(templateFileOf(config.lb.configFile)) ?? "").includes(` ssl crt ${directory}\n`);
     if (!loaded) {
       writeWhole(join(directory, file), pem, 0o600);

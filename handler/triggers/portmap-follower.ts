@@ -136,7 +136,10 @@ export class PortmapFollower {
     if (config.lb.render) {
       try {
         // The served certificate (a placeholder at first) before a rendering whose TLS binds need one.
-        await this.certificates.prepare(spec);
+        await this.certificates.prepare(spec).catch((error: unknown) => {
+          // Not fatal to the rendering: a TLS bind with no certificate at all fails `haproxy -c`, which says so.
+          logger.error("the certificate for certificate_name could not be prepared; rendering the portmap without it", { folder, detail: (error as Error).message });
+        });
         const applied = await renderPortmap(context, spec);
         // A retried render that went through: nothing is in doubt any more.
         this.problem = undefined;
