@@ -99,11 +99,6 @@ export class LoadBalancerCertificates {
     return record;
   }
 
-  /** What `status` lists. */
-  status(): CertificateRecord[] {
-    return new CertificateStore(this.current().config.lb.certificateStateDirectory).records();
-  }
-
   /**
    * The store's bundle for `names` into certDirectory, when it differs: over
    * the runtime API while HAProxy's TLS binds load that directory (no reload),

@@ -38,7 +38,7 @@ export class PortmapFollower {
   private latest: LoadBalancerSpec | undefined;
   /** The context `follow` was last given: the certificates work through it. */
   private newest: HandlerContext | undefined;
-  private challengeStore: { context: HandlerContext; store: KvChallengeStore } | undefined;
+  private challenges: { context: HandlerContext; store: KvChallengeStore } | undefined;
   private readonly certificates = new LoadBalancerCertificates(() => this.certificateTargets());
 
   constructor(
@@ -63,12 +63,23 @@ export class PortmapFollower {
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
   }
 
+  /** The context `follow` was last given; throws before the first. */
+  private newestContext(): HandlerContext {
+    if (this.newest === undefined) throw new Error("no context to work with yet: run has not started following the portmap");
+    return this.newest;
+  }
+
+  /** The tier's challenge responses over the newest context's Consul connection: orders write there, run's listener answers from it. */
+  challengeStore(): KvChallengeStore {
+    const context = this.newestContext();
+    if (this.challenges?.context !== context) this.challenges = { context, store: new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix)) };
+    return this.challenges.store;
+  }
+
   /** What the certificates work with: the newest context's clients (an order outlives the context it began in). */
   private certificateTargets(): CertificateTargets {
-    const context = this.newest;
-    if (context === undefined) throw new Error("no context to serve certificates with yet");
-    if (this.challengeStore?.context !== context) this.challengeStore = { context, store: new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix)) };
-    return { config: context.config, logger: context.logger, haproxy: context.haproxy, challenges: this.challengeStore.store, onOrder: (result) => this.metrics.certificateOrders.inc({ result }) };
+    const { config, logger, haproxy } = this.newestContext();
+    return { config, logger, haproxy, challenges: this.challengeStore(), onOrder: (result) => this.metrics.certificateOrders.inc({ result }) };
   }
 
   /** A due order, in the background (an order takes seconds); its outcome is the manager's to log. A failed swap is logged here. */

@@ -18,7 +18,6 @@ import { OutcomeRecorder, type Health } from "../metrics/outcome-recorder.js";
 import { CoalescingRunner } from "./coalescing-runner.js";
 import { DueTimer } from "./due-timer.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
-import { challengeFolderOfPortmap, KvChallengeStore } from "../source/acme-challenges.js";
 import { MEMBERSHIP_RECHECK_MS } from "../source/membership-gate.js";
 import { PortmapFollower, type LoadBalancerSpec } from "./portmap-follower.js";
 
@@ -39,7 +38,6 @@ export class Controller {
   private readonly due = new DueTimer(() => this.reconcileAll());
   private listener: HttpListener | undefined;
   private reloads: Promise<void> = Promise.resolve();
-  private challengeStore: { context: HandlerContext; store: KvChallengeStore } | undefined;
   private readonly portmap = new PortmapFollower((spec) => void this.reload(spec), this.metrics);
 
   constructor(private readonly configFile: string, private config: HandlerConfig, private readonly logger: Logger) {
@@ -47,12 +45,6 @@ export class Controller {
     this.cache = new SlotCache(this.context.policy);
     this.recorder = new OutcomeRecorder(this.metrics, this.context.policy.backends.map((backend) => backend.backend));
     this.runner = new CoalescingRunner(() => this.reconcileNow());
-  }
-
-  /** The challenge store over this context's Consul connection (kept while the context is: its cache with it). */
-  private challenges(context: HandlerContext): KvChallengeStore {
-    if (this.challengeStore?.context !== context) this.challengeStore = { context, store: new KvChallengeStore(context.kv, challengeFolderOfPortmap(context.config.lb.kvPrefix)) };
-    return this.challengeStore.store;
   }
 
   async start(): Promise<void> {
@@ -66,7 +58,7 @@ export class Controller {
           this.reconcileAll("POST /watch"); // an explicit request: a full reconcile from a fresh read, as `sync` does
         },
         // The tier's pending ACME challenges, from Consul KV: whichever load balancer orders, any may be asked.
-        ...(this.config.lb.enabled ? { challenges: { get: (token: string) => this.challenges(this.context).get(token) } } : {}),
+        ...(this.config.lb.enabled ? { challenges: { get: (token: string) => this.portmap.challengeStore().get(token) } } : {}),
       });
       this.logger.info("listening", { address: this.listener.address });
     }
