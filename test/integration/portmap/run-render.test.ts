@@ -158,6 +158,8 @@ backend main_back
     // The same backends (no new context): only the listener's TLS changes.
     await put(`${webEntry} https-http://${apiPort}:web{balance:roundrobin,check:/health,inter:300ms,rise:1}`);
     await eventually(() => Promise.resolve(cli.logs()), (logs) => /is not in HAProxy: '.*haproxy -c' refused the configuration/.test(logs), "the refused rendering in the log", 20_000);
+    // HAProxy's own reason is quoted (its ALERT naming the listener's missing certificate), not only the command.
+    assert.match(cli.logs(), /refused the configuration with the rendered portmap \([^)]*\): [^"]*\[ALERT\][^"]*/, "HAProxy's alert in the log");
     assert.equal(readFileSync(portmapFile, "utf8"), fileBefore, "the file HAProxy loads is unchanged");
     assert.equal(await haproxy.workerPid(), pidBefore, "no reload");
     assert.ok((await answerOn(webPort)) !== undefined && (await answerOn(apiPort)) !== undefined, "both listeners still serve, in plain HTTP");
