@@ -87,6 +87,7 @@ values = {
     "handler_config_file": "/etc/consul-haproxy-handler/config.yml",
     "handler_runtime_dir": "/run/consul-haproxy-handler",
     "handler_backends_file": "/var/lib/haproxy-slots/backends.cfg",
+    "handler_lb_cert_dir": "/etc/haproxy/certs",
 }
 env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 env.filters["basename"] = os.path.basename

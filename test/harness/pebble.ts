@@ -26,6 +26,10 @@ export interface PebbleOptions {
   blocklist?: readonly string[];
   /** Lifetime of the certificates pebble issues, in seconds (default: pebble's five years). */
   validitySeconds?: number;
+  /** The address pebble's directory listens on (default 127.0.0.1); its TLS certificate names it. */
+  listenHost?: string;
+  /** The address every name resolves to for HTTP-01 (default 127.0.0.1): where the load balancer is. */
+  answerIPv4?: string;
 }
 
 export interface Pebble {
@@ -73,14 +77,15 @@ function stopped(child: ChildProcess): Promise<void> {
 
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const ca = makeTinyCa("Pebble Listener Test CA");
-  const listener = ca.issue(["localhost", "127.0.0.1"]);
+  const listenHost = options.listenHost ?? "127.0.0.1";
+  const listener = ca.issue([...new Set(["localhost", "127.0.0.1", listenHost])]);
   const [acmePort, managementPort, tlsPort, dnsPort, dnsManagementPort] = (await freePorts(5)) as [number, number, number, number, number];
   const configFile = join(ca.directory, "pebble-config.json");
   writeFileSync(
     configFile,
     JSON.stringify({
       pebble: {
-        listenAddress: `127.0.0.1:${acmePort}`,
+        listenAddress: `${listenHost}:${acmePort}`,
         managementListenAddress: `127.0.0.1:${managementPort}`,
         certificate: listener.certFile,
         privateKey: listener.keyFile,
@@ -95,18 +100,18 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     }, null, 2),
   );
   const output: string[] = [];
-  const dnsArgs = ["-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${dnsManagementPort}`, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""];
+  const dnsArgs = ["-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${dnsManagementPort}`, "-defaultIPv4", options.answerIPv4 ?? "127.0.0.1", "-defaultIPv6", ""];
   const dns = started("pebble-challtestsrv", dnsArgs, process.env, output);
   const exited = (child: ChildProcess, name: string) => (child.exitCode !== null || child.signalCode !== null ? `${name} exited: ${output.join("").slice(-2000)}` : undefined);
   const resolver = new Resolver({ timeout: 500, tries: 1 });
   resolver.setServers([`127.0.0.1:${dnsPort}`]);
-  await eventually(() => resolver.resolve4("probe.test"), (addresses) => addresses.includes("127.0.0.1"), "pebble-challtestsrv's DNS", 30_000, { giveUpIf: () => exited(dns, "pebble-challtestsrv") });
+  await eventually(() => resolver.resolve4("probe.test"), (addresses) => addresses.includes(options.answerIPv4 ?? "127.0.0.1"), "pebble-challtestsrv's DNS", 30_000, { giveUpIf: () => exited(dns, "pebble-challtestsrv") });
 
   const pebbleEnv: NodeJS.ProcessEnv = { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_AUTHZREUSE: "0", PEBBLE_WFE_NONCEREJECT: "0" };
   delete pebbleEnv.PEBBLE_VA_ALWAYS_VALID;
   const pebbleArgs = ["-config", configFile, "-dnsserver", `127.0.0.1:${dnsPort}`];
   const pebble = started("pebble", pebbleArgs, pebbleEnv, output);
-  const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
+  const directoryUrl = `https://${listenHost}:${acmePort}/dir`;
   await eventually(() => httpsGet(directoryUrl, ca.caPem), (response) => response.status === 200 && response.body.includes("newOrder"), "pebble's ACME directory", 30_000, {
     giveUpIf: () => exited(pebble, "pebble") ?? exited(dns, "pebble-challtestsrv"),
   });

@@ -202,6 +202,9 @@ check "apt install ./$OLD_DEB" cin "cd /root && $APT install ./$OLD_DEB > /root/
 check "the unit is enabled and active" cin "systemctl is-enabled -q $NAME && systemctl is-active -q $NAME"
 check "its user is a system user in the haproxy group" cin "id -nG $NAME | grep -qw haproxy && test \$(id -u $NAME) -lt 1000"
 check "the config is root:$NAME 0640" test "$(cin "stat -c '%U:%G %a' /etc/$NAME/config.yml")" = "root:$NAME 640"
+check "/etc/haproxy/certs (lb.certDirectory) is $NAME:haproxy 0750" test "$(cin "stat -c '%U:%G %a' /etc/haproxy/certs")" = "$NAME:haproxy 750"
+check "the unit may write it (the handler's namespace sees it read-write)" \
+    cin "f=/proc/\$(systemctl show -p MainPID --value $NAME)/mountinfo; awk '\$5 == \"/etc/haproxy/certs\" { print \$6 }' \$f | grep -q '^rw'"
 check "the CLI is on PATH and runs on the container's Node.js ($(cin 'node --version'))" cin "$NAME --version >/dev/null"
 check "check-config as the handler's user passes (Consul, HAProxy, backend)" cin "runuser -u $NAME -- $NAME check-config --config /etc/$NAME/config.yml"
 check "node-a UP in a slot of iri_back" wait_for 60 node_a_up
@@ -262,6 +265,7 @@ check "no failed unit after remove" no_failed_units remove
 check "apt purge $NAME" cin "$APT purge $NAME > /root/purge.log 2>&1 || { tail -20 /root/purge.log; exit 1; }"
 check "dpkg forgot the package" bash -c "! nsenter -t $C -a dpkg-query -W -f='\${db:Status-Abbrev}' $NAME 2>/dev/null | grep -q ."
 check "the config and runtime directories are gone" cin "test ! -e /etc/$NAME && test ! -e /run/$NAME"
+check "/etc/haproxy/certs stays, root's (HAProxy may load it)" test "$(cin "stat -c '%U:%G' /etc/haproxy/certs")" = "root:haproxy"
 check "the user and group are gone" cin "! getent passwd $NAME && ! getent group $NAME && ! id -nG haproxy | grep -qw $NAME" 
 # No unit file, mask or enablement link, and systemd lists no unit record at
 # all (not even "not-found inactive dead": that record was the container

@@ -53,6 +53,7 @@ HOST_IP="10.231.$NET_ID.1"
 GUEST_IP="10.231.$NET_ID.2"
 NFT_TABLE="consul_haproxy_handler_pb_$$"
 WORK=""
+PEBBLE_PID=""
 SNAP=""
 C=""
 OLD_FORWARD=""
@@ -68,6 +69,7 @@ teardown() {
         summary
         return
     fi
+    if [[ -n "$PEBBLE_PID" ]]; then kill "$PEBBLE_PID" 2>/dev/null; fi
     stop_container lb
     nft delete table ip "$NFT_TABLE" 2>/dev/null
     ip link del "$VETH" 2>/dev/null
@@ -507,6 +509,67 @@ check "KV still has the operator's portmap (not undone by the run)" kv_is portma
 check "the operator's listener still serves after the run" wait_for 20 served_by_b 18081
 check "node-b still UP in iri_back" slot_still_up lb iri_back "$B"
 check "no failed unit with the portmap" no_failed_units lb
+
+# ------------------------------------------------------------ certificates
+# certificate_name ordered over ACME (docs/certificates.md) by the installed
+# handler, under its hardened unit: pebble runs on the host (its directory on
+# the host's end of the veth link, every name resolving to the container), and
+# validates HTTP-01 through the portmap's http listener, which HAProxy sends
+# to the handler's run.listen. The issued certificate is written where
+# HAProxy loads it (lb.certDirectory, /etc/haproxy/certs: the unit's
+# ReadWritePaths and the role's directory) and swapped in without a reload.
+log "certificate_name: ordered from pebble (ACME, on the host) through the portmap's http listener"
+PEBBLE_OUT="$WORK/pebble.json"
+node "$REPO/dist/test/harness/pebble-main.js" --http-port 18082 --listen "$HOST_IP" --answer "$GUEST_IP" --out "$PEBBLE_OUT" > "$WORK/pebble.log" 2>&1 &
+PEBBLE_PID=$!
+check "pebble answers on the host ($HOST_IP)" wait_for 60 test -s "$PEBBLE_OUT"
+PEBBLE_DIRECTORY=$(jq -r .directoryUrl "$PEBBLE_OUT" 2>/dev/null || true)
+PEBBLE_CA=/usr/local/share/chh-test-pebble-ca.pem
+check "pebble's listener CA copied to the load balancer (acme_ca_file)" \
+    install -m 0644 "$(jq -r .caFile "$PEBBLE_OUT" 2>/dev/null)" "$ROOT$PEBBLE_CA"
+CERT_NAMES=lb.test,www.lb.test
+PM_TLS="$PM_OPERATOR http://18082:iri https://18443:iri"
+RELOADS_BEFORE=$(cin "journalctl -u consul-haproxy-handler --no-pager | grep -c 'HAProxy reloaded with the portmap'" || true)
+# One transaction, as an operator would: the listeners and the keys at once.
+kv_txn_set() { # kv_txn_set KEY VALUE ...: one Consul transaction setting each KEY
+    local ops="" sep=""
+    while (($#)); do
+        ops+="$sep{\"KV\":{\"Verb\":\"set\",\"Key\":\"consul-haproxy-handler/lb/default/$1\",\"Value\":\"$(printf %s "$2" | base64 -w0)\"}}"
+        sep=,; shift 2
+    done
+    cin "$CURL_TOKEN -X PUT -d '[$ops]' http://127.0.0.1:8500/v1/txn >/dev/null"
+}
+check "an operator sets certificate_name, acme_directory, acme_ca_file and http + https listeners in one transaction" \
+    kv_txn_set acme_directory "$PEBBLE_DIRECTORY" acme_ca_file "$PEBBLE_CA" certificate_name "$CERT_NAMES" portmap "$PM_TLS"
+# served_issuer SNI: the issuer of the certificate the https listener serves for SNI.
+served_issuer() { cin "openssl s_client -connect 127.0.0.1:18443 -servername '$1' </dev/null 2>/dev/null | openssl x509 -noout -issuer"; }
+issued_by_pebble() { served_issuer "$1" | grep -q 'CN *= *Pebble Intermediate' && return 0; echo "   (issuer for $1: $(served_issuer "$1" || echo none))" >&2; return 1; }
+if wait_for 120 issued_by_pebble lb.test; then pass "the https listener serves pebble's certificate for lb.test"; else
+    fail "the https listener serves pebble's certificate for lb.test"
+    cin "journalctl -u consul-haproxy-handler --no-pager | grep -Ei 'certificat|acme|challenge|portmap' | tail -20" | sed 's/^/   (handler) /'
+    tail -20 "$WORK/pebble.log" | sed 's/^/   (pebble) /'
+    cin "runuser -u consul-haproxy-handler -- haproxy -c -f /etc/haproxy/haproxy.cfg -f /var/lib/haproxy-slots/backends.cfg -f /var/lib/haproxy-slots/portmap.cfg.next 2>&1 | tail -20; ls -la /etc/haproxy/certs" | sed 's/^/   (haproxy -c) /'
+fi
+check "... and for www.lb.test (the second name)" issued_by_pebble www.lb.test
+check "the certificate is in /etc/haproxy/certs, the handler's, 0600" \
+    cin "test \"\$(stat -c '%U %a' /etc/haproxy/certs/lb.test.pem)\" = 'consul-haproxy-handler 600'"
+check "/etc/haproxy/certs: the handler's, group haproxy, 0750" \
+    cin "test \"\$(stat -c '%U %G %a' /etc/haproxy/certs)\" = 'consul-haproxy-handler haproxy 750'"
+reloads_now() { cin "journalctl -u consul-haproxy-handler --no-pager | grep -c 'HAProxy reloaded with the portmap'"; }
+check "one reload for the new listeners, none for the certificate (swapped over the runtime API), same master" \
+    test "$(reloads_now)" = "$((RELOADS_BEFORE + 1))" -a "$(cin "systemctl show -p MainPID --value haproxy")" = "$MASTER_PID"
+check "status lists the certificate, issued by pebble" \
+    cin "runuser -u consul-haproxy-handler -- consul-haproxy-handler status --config /etc/consul-haproxy-handler/config.yml | grep -q 'certificate lb.test, www.lb.test: issued by CN=Pebble Intermediate'"
+check "no challenge left in Consul KV" \
+    cin "test \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Consul-Token: $TOKEN' 'http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/acme/default/challenges/?keys')\" = 404"
+check "no secret in the handler's journal (no PEM key, no account key)" \
+    cin "! journalctl -u consul-haproxy-handler --no-pager | grep -Eq 'PRIVATE KEY|\"d\":'"
+CERT_ARGS=(-e "handler_lb_acme_directory=$PEBBLE_DIRECTORY" -e "handler_lb_acme_ca_file=$PEBBLE_CA" -e "handler_lb_certificate_name=$CERT_NAMES")
+unchanged_run certificates2 "a run with the certificate variables (handler_lb_acme_*, handler_lb_certificate_name)" "${PM_ARGS[@]}" "${CERT_ARGS[@]}"
+check "that run says KV already had the certificate keys" \
+    kv_task_said certificates2 "portmap, max_rs, acme_directory, acme_ca_file, certificate_name"
+kill "$PEBBLE_PID" 2>/dev/null; wait "$PEBBLE_PID" 2>/dev/null; PEBBLE_PID=""
+check "no failed unit with the certificate" no_failed_units lb
 
 # --------------------------------------------------------------- watch mode
 if scenario watch; then
