@@ -170,6 +170,8 @@ export interface LoadBalancerConfig {
   cookieKeyFile: string;
   /** The certificates named by certificate_name: records, account key and bundles (0700); not certDirectory, which HAProxy loads whole. @default "/var/lib/consul-haproxy-handler/certificates" */
   certificateStateDirectory: string;
+  /** `run` looks for due certificate orders (a renewal, a failed order's retry) this often, besides right after each rendering. @default 60 */
+  certificateCheckSeconds: number;
 }
 
 export interface LogConfig {

@@ -2,9 +2,9 @@
 // HAProxy (issue 18). Before a rendering that may name them, the served
 // certificate (a self-signed placeholder until a CA has issued one) is put in
 // lb.certDirectory, so `haproxy -c` finds a certificate for every TLS bind.
-// Then, and every minute, a due order runs (acme_* keys: the CA; HTTP-01
-// through the tier's challenge folder in Consul KV, which every load balancer
-// of the tier answers); a certificate that changed goes into the running
+// Then, and every lb.certificateCheckSeconds (default a minute), a due order
+// runs (acme_* keys: the CA; HTTP-01 through the tier's challenge folder in
+// Consul KV, which every load balancer of the tier answers); a certificate that changed goes into the running
 // HAProxy over the runtime API (lb/certificate-swap.ts: no reload) and to the
 // directory for the next one. The records, the account key and the bundles
 // live in lb.certificateStateDirectory, which HAProxy does not load.

@@ -23,8 +23,6 @@ export type { LoadBalancerSpec } from "../portmap/spec.js";
 
 /** How soon a failed render and reload is tried again. */
 const RENDER_RETRY_MS = 10_000;
-/** How often due certificate orders are looked for (renewal, a failed order's retry: the manager's own backoff decides). */
-export const CERTIFICATE_CHECK_MS = 60_000;
 
 export class PortmapFollower {
   /** The portmap whose backends the running context manages. */
@@ -55,10 +53,11 @@ export class PortmapFollower {
     const listener = { spec: (spec: LoadBalancerSpec) => this.read(spec, context, signal), problem: (problem: string | undefined, kind?: PortmapProblem) => this.doubt(problem, kind) };
     void new PortmapWatch(kv, options, logger, listener).run(signal);
     if (!config.lb.render) return;
+    // Due orders looked for every lb.certificateCheckSeconds (renewal, a failed order's retry: the manager's own rule and backoff decide whether one is due).
     const timer = setInterval(() => {
       const spec = this.latest;
       if (spec !== undefined) void this.renewCertificates(spec, context);
-    }, CERTIFICATE_CHECK_MS);
+    }, config.lb.certificateCheckSeconds * 1000);
     timer.unref();
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
   }

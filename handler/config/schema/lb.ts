@@ -1,6 +1,6 @@
 import type { LoadBalancerConfig } from "../types.js";
 import { isIP } from "node:net";
-import { boolean, describe, text, type Table } from "./field.js";
+import { boolean, describe, integer, text, type Table } from "./field.js";
 
 /** What the renderer accepts in a path it writes into HAProxy's configuration (portmap/render.ts). */
 const SAFE_PATH = /^\/[A-Za-z0-9@._/-]*$/;
@@ -61,6 +61,10 @@ export const lbTable: Table<LoadBalancerConfig> = {
     hint: PATH_HINT,
   }),
   cookieKeyFile: text({ doc: "The secret of sticky:cookie entries' dynamic cookies; created once (0600) when missing.", default: "/var/lib/consul-haproxy-handler/cookie-key", valid: SAFE_PATH, hint: PATH_HINT }),
+  certificateCheckSeconds: integer(1, 86_400, {
+    doc: "`run` looks for due certificate orders (a renewal, a failed order's retry) this often, besides right after each rendering.",
+    default: 60,
+  }),
 };
 
 export function checkLb(lb: LoadBalancerConfig, path: string, problems: string[]): void {

@@ -64,6 +64,12 @@ describe("the rendered portmap on disk", () => {
     assert.equal(validateConfig({ ...base, lb: { bindAddress: "::1" } }, "test").lb.bindAddress, "::1");
   });
 
+  test("lb.certificateCheckSeconds: a minute by default; a whole number of seconds from 1 to a day", () => {
+    assert.equal(validateConfig(base, "test").lb.certificateCheckSeconds, 60);
+    assert.equal(validateConfig({ ...base, lb: { certificateCheckSeconds: 1 } }, "test").lb.certificateCheckSeconds, 1);
+    for (const bad of [0, -5, 1.5, 86_401, "60"]) assert.throws(() => validateConfig({ ...base, lb: { certificateCheckSeconds: bad } }, "test"), /lb\.certificateCheckSeconds/, String(bad));
+  });
+
   test("a master CLI that is not there, and a worker that never changes, are errors that say what to check", async () => {
     await assert.rejects(masterCommand("/nonexistent/master.sock", "reload", 500), /master CLI \/nonexistent\/master\.sock did not take 'reload'.*lb\.masterSocket/);
     const worker = { showInfo: async () => ({ pid: 7 }), serverStateText: async () => "not a state" };
