@@ -4,13 +4,12 @@
 // backend's node registered, and what the tests look at: the certificate a
 // TLS handshake gets, a file's mode, the handler's metrics.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startConsul, type ConsulAgent } from "./consul.js";
-import { masterWorkerSections, startMasterWorker, type MasterWorkerHaproxy } from "./haproxy-master.js";
+import { masterWorkerFiles, masterWorkerSections, renderingHandlerConfig, startMasterWorker, type MasterWorkerHaproxy } from "./haproxy-master.js";
 import { freePort } from "./ports.js";
 import { writeHandlerConfig } from "./cli.js";
 import { startNodeProcess } from "./load.js";
@@ -105,39 +104,22 @@ export async function startAcmeRun(setup: AcmeRunSetup): Promise<AcmeRun> {
   const ports = { admin: await freePort(), http: await freePort(), tls: await freePort(), handler: await freePort() };
   // pebble validates http://<name>:<http>/.well-known/acme-challenge/<token>: HAProxy's http listener.
   const pebble = await startPebble({ ...setup.pebble, httpPort: ports.http });
-  const stateFile = join(directory, "server-state");
-  const mainFile = join(directory, "haproxy.cfg");
-  const portmapFile = join(directory, "portmap.cfg");
-  const masterSocket = join(directory, "master.sock");
+  const files = masterWorkerFiles(directory);
+  const { stateFile, mainFile, portmapFile, masterSocket } = files;
   const certDirectory = join(directory, "certs");
   const certificateStateDirectory = join(directory, "certificate-state");
   mkdirSync(certDirectory);
   writeFileSync(mainFile, `${masterWorkerSections({ adminPort: ports.admin, stateFile, timeouts: { connect: "1s", clientAndServer: "10s" } })}\nbackend main_back\n    server-template srv 1-2 0.0.0.0:80 check disabled init-addr none\n`);
   writeFileSync(portmapFile, "");
   const haproxy = await startMasterWorker({ configFiles: [mainFile, portmapFile], masterSocket, adminAddress: `127.0.0.1:${ports.admin}`, stateFile });
-  const handlerConfig = {
-    consul: { address: consul.address, timeoutMs: 2000 },
-    haproxy: { socket: `127.0.0.1:${ports.admin}`, timeoutMs: 2000 },
-    policy: { drainSeconds: 0 },
-    run: { listen: `127.0.0.1:${ports.handler}` },
-    services: [{ name: "iri", backend: "main_back", slotPrefix: "srv" }],
-    lb: {
-      kvPrefix: folder,
-      enabled: true,
-      render: true,
-      configFile: portmapFile,
-      mapDirectory: join(directory, "maps"),
-      certDirectory,
-      certificateStateDirectory,
-      bindAddress: "127.0.0.1",
-      checkWith: [mainFile],
-      haproxyBinary: execFileSync("sh", ["-c", "command -v haproxy"], { encoding: "utf8" }).trim(),
-      masterSocket,
-      serverStateFile: stateFile,
-      cookieKeyFile: join(directory, "cookie-key"),
-      ...setup.lb,
-    },
-  };
+  const handlerConfig = renderingHandlerConfig({
+    ...files,
+    consulAddress: consul.address,
+    adminPort: ports.admin,
+    listen: `127.0.0.1:${ports.handler}`,
+    folder,
+    lb: { certDirectory, certificateStateDirectory, ...setup.lb },
+  });
   const configFile = writeHandlerConfig(handlerConfig);
   const node = await startNodeProcess("web-1");
   await consul.register({ ID: "web-1", Name: "web", Address: node.address, Port: node.port, Check: { CheckID: "ttl-web-1", TTL: "1h", Status: "passing" } });

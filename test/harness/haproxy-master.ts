@@ -3,8 +3,9 @@
 // does around a reload or a stop: save the server state first (so the next
 // process restores weights, admin and operational states), then SIGUSR2
 // (reload) or SIGTERM (stop).
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { connect } from "node:net";
 import { RuntimeApiClient } from "../../handler/haproxy-runtime-api/index.js";
 import { eventually } from "./eventually.js";
@@ -146,5 +147,61 @@ export async function startMasterWorker(options: MasterWorkerOptions): Promise<M
       await waitForMaster(await workerPid());
     },
     stop,
+  };
+}
+
+/** Where a test's master-worker HAProxy and its rendered portmap live. */
+export interface MasterWorkerFiles {
+  /** The test's directory (maps, cookie key). */
+  directory: string;
+  mainFile: string;
+  portmapFile: string;
+  masterSocket: string;
+  stateFile: string;
+}
+
+export function masterWorkerFiles(directory: string): MasterWorkerFiles {
+  return {
+    directory,
+    mainFile: join(directory, "haproxy.cfg"),
+    portmapFile: join(directory, "portmap.cfg"),
+    masterSocket: join(directory, "master.sock"),
+    stateFile: join(directory, "server-state"),
+  };
+}
+
+export interface RenderingHandlerFiles extends MasterWorkerFiles {
+  consulAddress: string;
+  adminPort: number;
+  /** run.listen: a fixed port, where the rendered http listeners send ACME challenges. */
+  listen: string;
+  /** The portmap's KV folder. */
+  folder: string;
+  /** lb keys on top of (or in place of) the shared ones: certDirectory, ... */
+  lb: Record<string, unknown>;
+}
+
+/** The handler config of a `run` that renders the portmap into a master-worker HAProxy (startMasterWorker's files). */
+export function renderingHandlerConfig(files: RenderingHandlerFiles): Record<string, unknown> {
+  return {
+    consul: { address: files.consulAddress, timeoutMs: 2000 },
+    haproxy: { socket: `127.0.0.1:${files.adminPort}`, timeoutMs: 2000 },
+    policy: { drainSeconds: 0 },
+    run: { listen: files.listen },
+    services: [{ name: "iri", backend: "main_back", slotPrefix: "srv" }],
+    lb: {
+      kvPrefix: files.folder,
+      enabled: true,
+      render: true,
+      configFile: files.portmapFile,
+      mapDirectory: join(files.directory, "maps"),
+      bindAddress: "127.0.0.1",
+      checkWith: [files.mainFile],
+      haproxyBinary: execFileSync("sh", ["-c", "command -v haproxy"], { encoding: "utf8" }).trim(),
+      masterSocket: files.masterSocket,
+      serverStateFile: files.stateFile,
+      cookieKeyFile: join(files.directory, "cookie-key"),
+      ...files.lb,
+    },
   };
 }

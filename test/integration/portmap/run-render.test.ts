@@ -13,7 +13,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startConsul } from "../../harness/consul.js";
-import { masterWorkerSections, startMasterWorker } from "../../harness/haproxy-master.js";
+import { masterWorkerFiles, masterWorkerSections, renderingHandlerConfig, startMasterWorker } from "../../harness/haproxy-master.js";
 import { freePort } from "../../harness/ports.js";
 import { runCli, startCli, writeHandlerConfig, type RunningCli } from "../../harness/cli.js";
 import { eventually } from "../../harness/eventually.js";
@@ -62,10 +62,8 @@ describe("run renders the portmap into HAProxy and reloads it (lb.render)", asyn
   const consul = await startConsul();
   const adminPort = await freePort();
   const [webPort, apiPort] = [await freePort(), await freePort()];
-  const stateFile = join(directory, "server-state");
-  const mainFile = join(directory, "haproxy.cfg");
-  const portmapFile = join(directory, "portmap.cfg");
-  const masterSocket = join(directory, "master.sock");
+  const files = masterWorkerFiles(directory);
+  const { stateFile, mainFile, portmapFile, masterSocket } = files;
   // The handler's own backend, as the playbook's: the portmap comes after it.
   writeFileSync(
     mainFile,
@@ -81,29 +79,17 @@ backend main_back
     await haproxy.stop();
     await consul.cleanup();
   });
-  const haproxyBinary = execFileSync("sh", ["-c", "command -v haproxy"], { encoding: "utf8" }).trim();
-  const configFile = writeHandlerConfig({
-    consul: { address: consul.address, timeoutMs: 2000 },
-    haproxy: { socket: `127.0.0.1:${adminPort}`, timeoutMs: 2000 },
-    policy: { drainSeconds: 0 },
-    // A fixed port: the rendered http listeners send ACME challenges to it.
-    run: { listen: `127.0.0.1:${await freePort()}` },
-    services: [{ name: "iri", backend: "main_back", slotPrefix: "srv" }],
-    lb: {
-      kvPrefix: folder,
-      enabled: true,
-      render: true,
-      configFile: portmapFile,
-      mapDirectory: join(directory, "maps"),
-      certDirectory: join(directory, "no-certs"),
-      bindAddress: "127.0.0.1",
-      checkWith: [mainFile],
-      haproxyBinary,
-      masterSocket,
-      serverStateFile: stateFile,
-      cookieKeyFile: join(directory, "cookie-key"),
-    },
-  });
+  const configFile = writeHandlerConfig(
+    renderingHandlerConfig({
+      ...files,
+      consulAddress: consul.address,
+      adminPort,
+      // A fixed port: the rendered http listeners send ACME challenges to it.
+      listen: `127.0.0.1:${await freePort()}`,
+      folder,
+      lb: { certDirectory: join(directory, "no-certs") },
+    }),
+  );
   const put = async (value: string) => assert.equal((await fetch(`${consul.address}/v1/kv/${folder}portmap`, { method: "PUT", body: value })).status, 200);
   for (const name of ["web-1", "web-2"]) {
     const node = await startNodeProcess(name);
