@@ -154,7 +154,7 @@ export interface LoadBalancerConfig {
   mapDirectory: string;
   /** The certificates (PEM with key) that TLS-ending listeners present, chosen by SNI. @default "/etc/haproxy/certs" */
   certDirectory: string;
-  /** The CA bundle that verifies the node certificates of `https` entries (a PEM file, or `@system-ca`: the system's). @default "@system-ca" */
+  /** The CA bundle that verifies the node certificates of `https` entries (a PEM file, by default Debian's system bundle; `@system-ca` where haproxy.cfg has no ca-base). @default "/etc/ssl/certs/ca-certificates.crt" */
   caFile: string;
   /** The address the portmap's listeners bind to; "" binds every address. @default "" */
   bindAddress: string;

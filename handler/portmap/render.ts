@@ -12,7 +12,7 @@ export interface RenderOptions {
   certDirectory: string;
   /** The directory the route map files are written to (and the runtime API's map names). */
   mapDirectory: string;
-  /** The CA bundle that verifies https backends' certificates. @default "@system-ca" */
+  /** The CA bundle that verifies https backends' certificates. @default "/etc/ssl/certs/ca-certificates.crt" */
   caFile?: string;
   /** The secret that dynamic stickiness cookies are hashed with; the backend's name is appended. */
   dynamicCookieKey: string;
@@ -35,7 +35,8 @@ export const SLOT_PREFIX = "pm";
 /** The backend that takes ACME challenges to the handler; entries' backends are pm_<port>_<service>, so never this. */
 export const ACME_CHALLENGE_BACKEND = "pm_acme_challenge";
 const SAFE_SERVER = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/;
-const DEFAULT_CA_FILE = "@system-ca";
+// The system bundle by its path: HAProxy 2.6 prefixes `@system-ca` with a global ca-base, as Debian's haproxy.cfg sets one.
+const DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt";
 /** Render options come from the handler's own config; they are checked all the same. */
 const SAFE_PATH = /^[A-Za-z0-9@._/-]+$/;
 const SAFE_ADDRESS = /^[A-Za-z0-9.:[\]]*$/;

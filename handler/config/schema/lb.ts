@@ -28,8 +28,9 @@ export const lbTable: Table<LoadBalancerConfig> = {
   mapDirectory: text({ doc: "Where the route maps are written (named in the rendered configuration).", default: "/etc/haproxy/portmap-maps", valid: SAFE_PATH, hint: PATH_HINT }),
   certDirectory: text({ doc: "The certificates (PEM with key) that TLS-ending listeners present, chosen by SNI.", default: "/etc/haproxy/certs", valid: SAFE_PATH, hint: PATH_HINT }),
   caFile: text({
-    doc: "The CA bundle that verifies the node certificates of `https` entries (a PEM file, or `@system-ca`: the system's).",
-    default: "@system-ca",
+    // Not @system-ca by default: HAProxy 2.6 puts a global ca-base (Debian's haproxy.cfg has one) in front of it.
+    doc: "The CA bundle that verifies the node certificates of `https` entries (a PEM file, by default Debian's system bundle; `@system-ca` where haproxy.cfg has no ca-base).",
+    default: "/etc/ssl/certs/ca-certificates.crt",
     valid: (value) => value === "@system-ca" || SAFE_PATH.test(value),
     hint: `@system-ca, or ${PATH_HINT}`,
   }),

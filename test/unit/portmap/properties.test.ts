@@ -44,7 +44,7 @@ const KNOWN_LINES = [
   new RegExp(`^ {4}dynamic-cookie-key key_pm_\\d+_${NAME}$`),
   /^ {4}stick-table type ipv6 size 100k expire 30m$/,
   /^ {4}stick on src$/,
-  /^ {4}server-template pm \d+ 0\.0\.0\.0:\d+ check( port \d+)?( inter \d+ms)?( rise \d+)?( fall \d+)?( ssl verify required ca-file @system-ca| ssl verify none)?( send-proxy-v2)? disabled init-addr none$/,
+  /^ {4}server-template pm \d+ 0\.0\.0\.0:\d+ check( port \d+)?( inter \d+ms)?( rise \d+)?( fall \d+)?( ssl verify required ca-file \/etc\/ssl\/certs\/ca-certificates\.crt| ssl verify none)?( send-proxy-v2)? disabled init-addr none$/,
 ];
 const MAP_LINE = new RegExp(`^[a-z0-9.-]*${PATH} pm_\\d+_${NAME}$`);
 

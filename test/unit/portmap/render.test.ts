@@ -62,7 +62,7 @@ describe("render: one frontend per listen port, one backend per entry", () => {
   test("each type's listener and server options", () => {
     const portmap = { portmap: "https://443:a https+insecure://443:b{host:b.example} https-http://443:c{path:/c} tcp-proxy-v2://25:mail" };
     assert.equal(section(render(portmap).config, "frontend pm_fe_443")[1], "bind 127.0.0.1:443 ssl crt /etc/haproxy/certs");
-    assert.equal(serverTemplate(portmap, "pm_443_a"), "server-template pm 32 0.0.0.0:443 check ssl verify required ca-file @system-ca disabled init-addr none");
+    assert.equal(serverTemplate(portmap, "pm_443_a"), "server-template pm 32 0.0.0.0:443 check ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt disabled init-addr none");
     assert.equal(serverTemplate(portmap, "pm_443_b"), "server-template pm 32 0.0.0.0:443 check ssl verify none disabled init-addr none");
     assert.equal(serverTemplate(portmap, "pm_443_c"), "server-template pm 32 0.0.0.0:443 check disabled init-addr none");
     assert.equal(serverTemplate(portmap, "pm_25_mail"), "server-template pm 32 0.0.0.0:25 check send-proxy-v2 disabled init-addr none");
