@@ -9,7 +9,7 @@
 import { burstBenchmark } from "./burst.js";
 import { churnBenchmark } from "./churn.js";
 import { figures, machine, report } from "./lib.js";
-import { latencyBenchmarks, watchBenchmark } from "./latency.js";
+import { firstCheckBenchmark, latencyBenchmarks, watchBenchmark } from "./latency.js";
 import { longChurnBenchmark } from "./long-churn.js";
 import { portmapBenchmark } from "./portmap.js";
 import { reloadBenchmark } from "./reload.js";
@@ -18,6 +18,7 @@ import { scaleBenchmark } from "./scale.js";
 
 const suites: Record<string, (quick: boolean) => Promise<void>> = {
   latency: latencyBenchmarks,
+  firstcheck: firstCheckBenchmark,
   restart: restartBenchmark,
   scale: scaleBenchmark,
   burst: burstBenchmark,
@@ -31,7 +32,7 @@ const suites: Record<string, (quick: boolean) => Promise<void>> = {
 
 const quick = process.argv.includes("--quick");
 const onlyFlag = process.argv.indexOf("--only");
-const defaults = ["latency", "restart", "scale", "burst", "churn", "reload", "portmap", ...(quick ? [] : ["watch"])];
+const defaults = ["latency", "firstcheck", "restart", "scale", "burst", "churn", "reload", "portmap", ...(quick ? [] : ["watch"])];
 const only = onlyFlag > 0 ? (process.argv[onlyFlag + 1] ?? "").split(",").filter((name) => name !== "") : defaults;
 const unknown = only.filter((name) => !(name in suites));
 if (unknown.length > 0 || only.length === 0) {
