@@ -41,7 +41,7 @@ const downinter = millis("haproxy_check_downinter");
 const rise = Number(defaults["haproxy_check_rise"]);
 const fall = Number(defaults["haproxy_check_fall"]);
 /** Generous: a loaded 2-core machine; still far below downinter. */
-const MARGIN_MS = 1500;
+const MARGIN_MS = 3000;
 
 function showStat(backend: string): RuntimeCommand {
   return commands.showStat(backend);
