@@ -92,6 +92,12 @@ export async function orderCertificate(options: AcmeOptions, accountKey: string,
   const secrets: string[] = [];
   try {
     const client = new Client({ directoryUrl, accountKey });
+    // The account this key already has (a POST-as-GET). Without it, acme-client
+    // registers again, and an account that exists is then "updated" with
+    // termsOfServiceAgreed alone, which pebble refuses as an empty update:
+    // every order after the first failed where acme_email is unset. None yet
+    // (or no answer): the order registers it, as before.
+    await client.createAccount({ onlyReturnExisting: true }).catch(() => undefined);
     const [key, csr] = await acmeCrypto.createCsr(
       { commonName: names[0] !== undefined && names[0].length <= 64 ? names[0] : undefined, altNames: [...names] },
       await acmeCrypto.createPrivateEcdsaKey("P-256"),

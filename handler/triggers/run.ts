@@ -58,7 +58,8 @@ export class Controller {
           this.reconcileAll("POST /watch"); // an explicit request: a full reconcile from a fresh read, as `sync` does
         },
         // The tier's pending ACME challenges, from Consul KV: whichever load balancer orders, any may be asked.
-        ...(this.config.lb.enabled ? { challenges: { get: (token: string) => this.portmap.challengeStore().get(token) } } : {}),
+        // Asked per request, not decided at start: a SIGHUP may turn lb.enabled on (the playbook's second run does).
+        challenges: { get: (token: string) => (this.config.lb.enabled ? this.portmap.challengeStore().get(token) : Promise.resolve(undefined)) },
       });
       this.logger.info("listening", { address: this.listener.address });
     }

@@ -187,6 +187,17 @@ describe("certificates over ACME HTTP-01 against pebble", () => {
     assert.match(record.lastError ?? "", /acme-challenge\/\[token\]/);
   });
 
+  test("a second order with the same account key and no acme_email: the account is found, not registered again", async () => {
+    const store = new CertificateStore(join(mkdtempSync(join(tmpdir(), "cht-acme-")), "certificates"));
+    const acme = { directoryUrl: pebble.directoryUrl, caFile: pebble.caFile };
+    // Each order is a new client, as after a restart: registering an existing account again
+    // "updated" it with termsOfServiceAgreed alone, which pebble refuses as an empty update.
+    for (const name of ["f.test", "g.test"]) {
+      const issued = await orderCertificate(acme, store.accountKey(), [name], challenges);
+      assert.match(issued.chain, /BEGIN CERTIFICATE/, `${name} issued`);
+    }
+  });
+
   test("orderCertificate itself: the AcmeOrderError it throws carries pebble's reason without the token", async () => {
     const directory = join(mkdtempSync(join(tmpdir(), "cht-acme-")), "certificates");
     unanswered.add("e.test");

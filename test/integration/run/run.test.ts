@@ -211,6 +211,28 @@ describe("run", () => {
     assert.equal(await cli.stop(), 0, cli.logs());
   });
 
+  test("a SIGHUP that turns lb.enabled on: the listener answers the tier's ACME challenges from then on", async () => {
+    const stack = await runStack();
+    const cli = await startRun(stack);
+    const listen = await listenAddress(cli);
+    const token = "sighupTokenAbcdefghijklmnopqrstuvwxyz0123456";
+    const keyAuthorization = `${token}.thumbprintOfTheAccountKey_0123456789abcdef`;
+    const put = await fetch(`${stack.consul.address}/v1/kv/consul-haproxy-handler/acme/sighup/challenges/${token}`, { method: "PUT", body: keyAuthorization });
+    assert.equal(put.status, 200);
+    const challenge = async () => {
+      const response = await fetch(`http://${listen}/.well-known/acme-challenge/${token}`);
+      return { status: response.status, body: await response.text() };
+    };
+    assert.equal((await challenge()).status, 404, "lb off: no challenge is answered");
+    const config = parse(readFileSync(stack.configFile, "utf8")) as Record<string, unknown>;
+    writeFileSync(stack.configFile, stringify({ ...config, lb: { enabled: true, kvPrefix: "chh-it/lb/sighup/" } }));
+    cli.child.kill("SIGHUP");
+    // The playbook enables lb on a running handler with a SIGHUP: the CA's request must then be answered.
+    const answered = await eventually(challenge, (answer) => answer.status === 200, "the challenge answered after the reload", 20_000);
+    assert.equal(answered.body, keyAuthorization);
+    assert.equal(await cli.stop(), 0, cli.logs());
+  });
+
   test("a SIGHUP while run is still starting is applied once it runs, never fatal", async () => {
     const stack = await runStack();
     const a = await node("a");
