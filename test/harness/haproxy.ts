@@ -136,6 +136,19 @@ export function admin(port: number, command: string): Promise<string> {
   });
 }
 
+/** The global and defaults sections of a test's HAProxy: the admin socket on loopback, http mode, the timeouts given. */
+export function adminSections(adminPort: number, timeouts: { stats: string; connect: string; clientAndServer: string; check?: string }): string {
+  return `global
+    stats socket ipv4@127.0.0.1:${adminPort} level admin
+    stats timeout ${timeouts.stats}
+defaults
+    mode http
+    timeout connect ${timeouts.connect}
+    timeout client ${timeouts.clientAndServer}
+    timeout server ${timeouts.clientAndServer}
+${timeouts.check === undefined ? "" : `    timeout check ${timeouts.check}\n`}`;
+}
+
 /**
  * HAProxy with one TLS listener on a crt directory (every file there a
  * certificate, chosen by SNI) that answers 200 with `body`: what the
@@ -146,15 +159,7 @@ export async function startTlsHaproxy(crtDirectory: string, body: string): Promi
   const haproxy = await startHaproxy({
     adminPort,
     config: `
-global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 30s
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 15s
-    timeout server 15s
-frontend tls
+${adminSections(adminPort, { stats: "30s", connect: "5s", clientAndServer: "15s" })}frontend tls
     bind 127.0.0.1:${tlsPort} ssl crt ${crtDirectory}
     http-request return status 200 content-type text/plain string ${body}
 `,

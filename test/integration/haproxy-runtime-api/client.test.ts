@@ -2,7 +2,7 @@
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startHaproxy } from "../../harness/haproxy.js";
+import { adminSections, startHaproxy } from "../../harness/haproxy.js";
 import { freePort } from "../../harness/ports.js";
 import { commands, RuntimeApiClient, RuntimeApiError, type RuntimeCommand, type RuntimeSession } from "../../../handler/haproxy-runtime-api/index.js";
 import { eventually } from "../../harness/eventually.js";
@@ -20,15 +20,7 @@ describe("haproxy-runtime-api against HAProxy", async () => {
   const haproxy = await startHaproxy({
     adminPort,
     config: `
-global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 10s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-backend be
+${adminSections(adminPort, { stats: "10s", connect: "1s", clientAndServer: "5s" })}backend be
     balance roundrobin
     server-template s 1-2000 0.0.0.0:80 disabled init-addr none
 `,

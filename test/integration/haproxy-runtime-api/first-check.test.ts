@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { startHaproxy } from "../../harness/haproxy.js";
+import { adminSections, startHaproxy } from "../../harness/haproxy.js";
 import { startNode } from "../../harness/backends.js";
 import { freePort } from "../../harness/ports.js";
 import { repositoryRoot } from "../../harness/cli.js";
@@ -54,16 +54,7 @@ describe("a freshly filled slot's first check (role timings, hold-down on)", asy
   const haproxy = await startHaproxy({
     adminPort,
     config: `
-global
-    stats socket ipv4@127.0.0.1:${adminPort} level admin
-    stats timeout 1m
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout check 1s
-backend be
+${adminSections(adminPort, { stats: "1m", connect: "1s", clientAndServer: "5s", check: "1s" })}backend be
     balance roundrobin
     option httpchk GET /health
     default-server inter ${defaults["haproxy_check_inter"]} fastinter ${defaults["haproxy_check_fastinter"]} downinter ${defaults["haproxy_check_downinter"]} rise ${rise} fall ${fall}
