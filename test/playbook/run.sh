@@ -562,8 +562,8 @@ check "status lists the certificate, issued by pebble" \
     cin "runuser -u consul-haproxy-handler -- consul-haproxy-handler status --config /etc/consul-haproxy-handler/config.yml | grep -q 'certificate lb.test, www.lb.test: issued by CN=Pebble Intermediate'"
 check "no challenge left in Consul KV" \
     cin "test \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Consul-Token: $TOKEN' 'http://127.0.0.1:8500/v1/kv/consul-haproxy-handler/acme/default/challenges/?keys')\" = 404"
-check "no secret in the handler's journal (no PEM key, no account key)" \
-    cin "! journalctl -u consul-haproxy-handler --no-pager | grep -Eq 'PRIVATE KEY|\"d\":'"
+check "no secret in the handler's journal, which has the swap (no PEM key, no account key)" \
+    cin "j=\$(journalctl -u consul-haproxy-handler --no-pager) && printf '%s' \"\$j\" | grep -q 'certificate swapped' && ! printf '%s' \"\$j\" | grep -Eq 'PRIVATE KEY|\"d\":'"
 CERT_ARGS=(-e "handler_lb_acme_directory=$PEBBLE_DIRECTORY" -e "handler_lb_acme_ca_file=$PEBBLE_CA" -e "handler_lb_certificate_name=$CERT_NAMES")
 unchanged_run certificates2 "a run with the certificate variables (handler_lb_acme_*, handler_lb_certificate_name)" "${PM_ARGS[@]}" "${CERT_ARGS[@]}"
 check "that run says KV already had the certificate keys" \
