@@ -34,6 +34,8 @@ export class PortmapFollower {
   private holding = false;
   /** The newest portmap read: an older one waiting its turn, or a retry of it, is dropped. */
   private latest: LoadBalancerSpec | undefined;
+  /** The newest portmap whose rendering is in HAProxy: orders are for it (its http listeners answer the CA's validation). */
+  private rendered: LoadBalancerSpec | undefined;
   /** The context `follow` was last given: the certificates work through it. */
   private newest: HandlerContext | undefined;
   private challenges: { context: HandlerContext; store: KvChallengeStore } | undefined;
@@ -54,8 +56,9 @@ export class PortmapFollower {
     void new PortmapWatch(kv, options, logger, listener).run(signal);
     if (!config.lb.render) return;
     // Due orders looked for every lb.certificateCheckSeconds (renewal, a failed order's retry: the manager's own rule and backoff decide whether one is due).
+    // Not `latest`: a check during a slow first rendering would order before HAProxy has the http listener the CA validates through, and the refused order would hold the certificate back for its retry wait.
     const timer = setInterval(() => {
-      const spec = this.latest;
+      const spec = this.rendered;
       if (spec !== undefined) void this.renewCertificates(spec, context);
     }, config.lb.certificateCheckSeconds * 1000);
     timer.unref();
@@ -151,6 +154,7 @@ export class PortmapFollower {
           logger.error("the certificate for certificate_name could not be prepared; rendering the portmap without it", { folder, detail: (error as Error).message });
         });
         const applied = await renderPortmap(context, spec);
+        this.rendered = spec;
         // A retried render that went through: nothing is in doubt any more.
         this.problem = undefined;
         if (applied.kind === "reloaded") logger.info("HAProxy reloaded with the portmap", { folder, file: config.lb.configFile, pid: applied.pid, previousPid: applied.previousPid });

@@ -68,6 +68,24 @@ export function verifyServed(port: number, servername: string, caPem: string): P
 /** A file's permission bits, in octal ("600"). */
 export const fileMode = (file: string): string => (statSync(file).mode & 0o777).toString(8);
 
+/** The handler's log lines about certificates, orders and renderings (what a failed wait needs to be understood). */
+export function certificateLines(logs: string): string {
+  return logs
+    .split("\n")
+    .filter((line) => /certificate|acme|challenge|order|reload|render/i.test(line))
+    .slice(-40)
+    .join("\n");
+}
+
+/** `work`, or its error with the handler's certificate lines added: a wait that times out says what the handler did. */
+export async function withHandlerLines<T>(logs: () => string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nthe handler's certificate lines:\n${certificateLines(logs())}`);
+  }
+}
+
 export interface AcmeRunSetup {
   /** The portmap's KV folder (lb.kvPrefix), ending in "/". */
   folder: string;

@@ -13,10 +13,13 @@
 //     when the next one is, a minute after the failure).
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli, startCli, type RunningCli } from "../../harness/cli.js";
 import { eventually } from "../../harness/eventually.js";
-import { fileMode, servedCertificate, startAcmeRun, verifyServed, type Served } from "../../harness/acme-run.js";
+import { fileMode, servedCertificate, startAcmeRun, verifyServed, withHandlerLines, type Served } from "../../harness/acme-run.js";
 
 const running: RunningCli[] = [];
 after(async () => {
@@ -59,7 +62,7 @@ describe("run renews a short-lived certificate before it expires and swaps the r
     const cli = startCli(["--config", lb.configFile, "run"]);
     running.push(cli);
     const isPebbles = (served: Served | undefined): served is Served => served !== undefined && /Pebble/i.test(served.issuer);
-    const first = await eventually(() => servedCertificate(tlsPort, "r.test"), isPebbles, "pebble's first certificate served", 60_000, { intervalMs: 100 });
+    const first = await withHandlerLines(cli.logs, eventually(() => servedCertificate(tlsPort, "r.test"), isPebbles, "pebble's first certificate served", 60_000, { intervalMs: 100 }));
     const worker = await lb.haproxy.workerPid();
     const due = renewalDue(first);
     const expiry = new Date(first.validTo);
@@ -70,7 +73,7 @@ describe("run renews a short-lived certificate before it expires and swaps the r
     assert.ok(Math.abs(planned.at.getTime() - due.getTime()) <= 1000, `status plans the renewal a third of the lifetime before expiry (${due.toISOString()}): ${statusBefore}`);
     t.diagnostic(`first certificate ${first.serialNumber} valid ${first.validFrom} to ${first.validTo}; renewal due ${due.toISOString()}`);
 
-    const renewed = await eventually(() => servedCertificate(tlsPort, "r.test"), (served): served is Served => isPebbles(served) && served.fingerprint !== first.fingerprint, "a renewed certificate served", LIFETIME_SECONDS * 1000, { intervalMs: 200 });
+    const renewed = await withHandlerLines(cli.logs, eventually(() => servedCertificate(tlsPort, "r.test"), (served): served is Served => isPebbles(served) && served.fingerprint !== first.fingerprint, "a renewed certificate served", LIFETIME_SECONDS * 1000, { intervalMs: 200 }));
     const seenAt = Date.now();
     t.diagnostic(`renewed certificate ${renewed.serialNumber} seen ${(seenAt - due.getTime()) / 1000} s after the renewal was due, ${(expiry.getTime() - seenAt) / 1000} s before the first expired`);
     assert.ok(seenAt >= due.getTime() - 1000, "not renewed before it was due");
@@ -113,7 +116,7 @@ describe("run against a CA that refuses the name: the placeholder stays, the rea
     await lb.putPortmap("refused.test");
     const cli = startCli(["--config", lb.configFile, "run"]);
     running.push(cli);
-    const failed = await eventually(async () => logged(cli.logs(), "certificate order failed; the served certificate stays"), (lines) => lines.length > 0, "the refused order logged", 60_000, { intervalMs: 100 });
+    const failed = await withHandlerLines(cli.logs, eventually(async () => logged(cli.logs(), "certificate order failed; the served certificate stays"), (lines) => lines.length > 0, "the refused order logged", 60_000, { intervalMs: 100 }));
     const failedAt = Date.now();
     assert.match(String(failed[0]?.reason), /forbidden by policy: "refused\.test"/, "pebble's reason in the log");
     assert.equal(failed[0]?.failures, 1);
@@ -144,6 +147,35 @@ describe("run against a CA that refuses the name: the placeholder stays, the rea
     t.diagnostic(`status: next order in ${(next.at.getTime() - now) / 1000} s`);
     assert.ok(next.at.getTime() > now + 30_000, `the next order is later, not at the next check: ${line}`);
     assert.ok(next.at.getTime() <= failedAt + 61_000, `a minute after the first failure: ${line}`);
+    assert.equal(await cli.stop(), 0);
+  });
+});
+
+// The one-second checks and a first rendering that takes seconds (a loaded
+// machine; here `haproxy -c` made 3 s slower): a check that came during the
+// rendering must not order, since pebble would find no http listener yet and
+// the refused order would hold the certificate back a minute.
+describe("run with a slow first rendering: no order before the rendering that has the http listener is in HAProxy", async () => {
+  const wrapper = join(mkdtempSync(join(tmpdir(), "cht-slow-haproxy-")), "haproxy");
+  const lb = await startAcmeRun({ folder: "chh-it/lb/slow/", lb: { certificateCheckSeconds: 1, haproxyBinary: wrapper } });
+  after(() => lb.stop());
+  const haproxyBinary = execFileSync("sh", ["-c", "command -v haproxy"], { encoding: "utf8" }).trim();
+  writeFileSync(wrapper, `#!/bin/sh\nsleep 3\nexec ${JSON.stringify(haproxyBinary)} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+
+  test("a 3-second `haproxy -c` with one-second checks: the first order is issued, none failed", async (t) => {
+    assert.equal((lb.handlerConfig.lb as Record<string, unknown>).haproxyBinary, wrapper, "the handler checks through the slow wrapper");
+    const putAt = await lb.putPortmap("s.test");
+    const cli = startCli(["--config", lb.configFile, "run"]);
+    running.push(cli);
+    const served = await withHandlerLines(cli.logs, eventually(() => servedCertificate(lb.ports.tls, "s.test"), (candidate) => candidate !== undefined && /Pebble/i.test(candidate.issuer), "pebble's certificate served", 60_000, { intervalMs: 100 }));
+    t.diagnostic(`KV PUT -> pebble's certificate served: ${Date.now() - putAt} ms`);
+    assert.match(served?.names ?? "", /DNS:s\.test/);
+    const logs = cli.logs();
+    assert.equal(count(logs, "HAProxy reloaded with the portmap"), 1, "the first rendering reloaded HAProxy");
+    assert.equal(count(logs, "certificate order failed; the served certificate stays"), 0, "no order before the http listener was there");
+    assert.equal(count(logs, "certificate issued"), 1);
+    assert.match(await lb.metrics(), /^consul_haproxy_handler_certificate_orders_total\{result="failed"\} 0$/m);
     assert.equal(await cli.stop(), 0);
   });
 });
