@@ -8,28 +8,11 @@ import { Agent } from "node:https";
 import { Client, axios, crypto as acmeCrypto, directory } from "acme-client";
 import { isChallengeToken, type ChallengeStore } from "./challenge.js";
 import { redact } from "./redact.js";
+import { AcmeOrderError, type AcmeOptions, type IssuedCertificate } from "./acme-order-error.js";
+
+export { AcmeOrderError, type AcmeOptions, type IssuedCertificate };
 
 export const LETS_ENCRYPT_PRODUCTION = directory.letsencrypt.production;
-
-export interface AcmeOptions {
-  /** acme_directory: the directory URL (default Let's Encrypt production). */
-  directoryUrl?: string;
-  /** acme_email: the account's contact, where the CA writes about expiry and policy. */
-  email?: string;
-  /** acme_ca_file: the CA that signs the directory's TLS certificate, when it is a private one (pebble's, step-ca's). */
-  caFile?: string;
-}
-
-export class AcmeOrderError extends Error {
-  constructor(
-    readonly names: readonly string[],
-    /** The CA's reason (or the connection's), without tokens or keys. */
-    readonly reason: string,
-  ) {
-    super(`ACME order for ${names.join(", ")} failed: ${reason}`);
-    this.name = "AcmeOrderError";
-  }
-}
 
 // acme-client sends every request through its own axios instance, one for the
 // process. A directory under a private CA gets an agent that trusts that CA,
@@ -73,11 +56,6 @@ function trustFor(directoryUrl: string, caFile: string | undefined): void {
   if (agents.get(origin)?.ca !== ca) agents.set(origin, { ca, agent: new Agent({ ca }) });
 }
 
-export interface IssuedCertificate {
-  /** Leaf then chain, PEM, as the CA sent it. */
-  chain: string;
-  key: string;
-}
 
 /**
  * Orders a certificate for `names` (first name the subject) with a new P-256

@@ -3,7 +3,7 @@
 // once), an ACME order when one is due, and a record of what happened for
 // `status`. A failed order changes nothing served: the failure, with the CA's
 // reason, is recorded and the next order backs off (renewal.ts).
-import { AcmeOrderError, orderCertificate, type AcmeOptions } from "./acme.js";
+import { AcmeOrderError, type AcmeOptions, type IssuedCertificate } from "./acme-order-error.js";
 import type { ChallengeStore } from "./challenge.js";
 import { certificateId, orderableNames } from "./names.js";
 import { certificateFacts, joinBundle, splitBundle } from "./pem.js";
@@ -26,9 +26,15 @@ export interface CertificateManagerOptions {
   now?: () => Date;
   /** Told of each order's result (the metrics). */
   onOrder?: (result: "issued" | "failed") => void;
-  /** The order itself (orderCertificate); a test may put a CA of its own here. */
-  order?: typeof orderCertificate;
+  /** The order itself (acme.ts's orderCertificate, loaded at the first order); a test may put a CA of its own here. */
+  order?: OrderFunction;
 }
+
+/** One order: acme.ts's orderCertificate, or a test's CA. */
+export type OrderFunction = (options: AcmeOptions, accountKey: string, names: readonly string[], challenges: ChallengeStore) => Promise<IssuedCertificate>;
+
+/** acme.ts and acme-client (axios, an X.509 library) are loaded at the first order: a handler that orders nothing never pays their start-up time and memory. */
+const orderOnFirstUse: OrderFunction = async (...args) => (await import("./acme.js")).orderCertificate(...args);
 
 function sameNames(a: readonly string[] | undefined, b: readonly string[]): boolean {
   return a !== undefined && a.join(",") === b.join(",");
@@ -37,11 +43,11 @@ function sameNames(a: readonly string[] | undefined, b: readonly string[]): bool
 export class CertificateManager {
   private readonly inFlight = new Map<string, Promise<CertificateRecord>>();
   private readonly now: () => Date;
-  private readonly order: typeof orderCertificate;
+  private readonly order: OrderFunction;
 
   constructor(private readonly options: CertificateManagerOptions) {
     this.now = options.now ?? (() => new Date());
-    this.order = options.order ?? orderCertificate;
+    this.order = options.order ?? orderOnFirstUse;
   }
 
   /** What `status` lists: every certificate's record, without keys. */
