@@ -19,6 +19,7 @@ import { settingOf } from "../planner/slot-settings.js";
 import type { ApplyReport } from "../applier/apply.js";
 import { readSlotRecordsIn, STAT_COLUMNS } from "./reader.js";
 import { applyStatRow, type SlotRecord } from "./slots.js";
+import { isBlank, SlotIndex } from "../planner/slot-index.js";
 
 /** How the slots of one reconcile were obtained. */
 export type ReadKind = "full" | "cached";
@@ -55,6 +56,8 @@ export class SlotCache {
   private readonly records = new Map<string, SlotRecord>();
   /** The same records per backend, in HAProxy's order: a partial reconcile takes its backends' whole. */
   private readonly byBackend = new Map<string, SlotRecord[]>();
+  /** The same slots split for the planner (planner/slot-index.ts), kept current with them: a plan costs what it changes. */
+  private index = new SlotIndex([]);
   /** When each slot's admin state last changed (ms since the epoch), for a row without `lastchg`. */
   private readonly changedAt = new Map<string, number>();
   /** Why the cache must be read in full before it is used; undefined while it is current. */
@@ -106,6 +109,7 @@ export class SlotCache {
       this.byBackend.set(record.slot.backend, list);
       this.changedAt.set(key, now - record.slot.secondsSinceChange * 1000);
     }
+    this.index = new SlotIndex(records.map((record) => record.slot));
     this.staleBecause = undefined;
   }
 
@@ -139,27 +143,36 @@ export class SlotCache {
       return;
     }
     const stateBefore = record.slot.adminState;
+    const wasBlank = isBlank(record.slot);
     for (const operation of [...step.prepare, ...step.activate]) {
       if (!applyOperation(record.slot, operation)) this.invalidate(`${operation.kind} on ${step.backend}/${step.server}`);
     }
+    this.index.update(record.slot, wasBlank);
     if (record.slot.adminState !== stateBefore) this.changedAt.set(key, this.clock());
   }
 
   /**
-   * The slots of `backends` for a plan, on an open session: a full read when
+   * The slots for a plan of `backends`, on an open session: a full read when
    * the cache is not current, else the cache with the draining slots' rows
-   * read again (`show stat <backend> 4 <id>`, one row each).
+   * read again (`show stat <backend> 4 <id>`, one row each). The index holds
+   * every managed backend; the plan's policy says which it looks at.
    */
-  async slotsFor(session: RuntimeSession, backends: ReadonlySet<string>): Promise<{ slots: Slot[]; read: ReadKind }> {
-    if (this.current && (await this.refreshDraining(session, backends))) return { slots: this.slots(backends), read: "cached" };
+  async slotsFor(session: RuntimeSession, backends: ReadonlySet<string>): Promise<{ slots: SlotIndex; read: ReadKind }> {
+    if (this.current && (await this.refreshDraining(session, backends))) return { slots: this.index, read: "cached" };
     this.replaceAll(await readSlotRecordsIn(session, this.policy));
-    return { slots: this.slots(backends), read: "full" };
+    return { slots: this.index, read: "full" };
   }
 
   /** False when a row could not be read (the slot is gone, or the id changed): read in full. */
   private async refreshDraining(session: RuntimeSession, backends: ReadonlySet<string>): Promise<boolean> {
     const draining: SlotRecord[] = [];
-    for (const backend of backends) for (const record of this.byBackend.get(backend) ?? []) if (record.slot.adminState === "drain") draining.push(record);
+    // A draining slot is a named one (not in maint).
+    for (const backend of backends) {
+      for (const slot of this.index.named(backend)) {
+        const record = slot.adminState === "drain" ? this.records.get(slotKey(slot.backend, slot.name)) : undefined;
+        if (record !== undefined) draining.push(record);
+      }
+    }
     if (draining.length === 0) return true;
     const replies = await session.execute(draining.map(({ slot, serverId }) => commands.showServerStat(slot.backend, serverId)));
     for (const [index, reply] of replies.entries()) {
@@ -171,7 +184,9 @@ export class SlotCache {
         return false;
       }
       const since = this.changedAt.get(slotKey(record.slot.backend, record.slot.name)) ?? this.clock();
+      const wasBlank = isBlank(record.slot);
       applyStatRow(record.slot, row, Math.max(0, Math.floor((this.clock() - since) / 1000)));
+      this.index.update(record.slot, wasBlank);
     }
     return true;
   }

@@ -22,6 +22,7 @@
 // - Released when the same removal (the same leaving slots and addresses)
 //   has been asked for `holdSeconds`, or when the operator allows it.
 import type { Plan, PlanStep, Slot } from "./model.js";
+import { SlotIndex } from "./slot-index.js";
 
 export interface MassRemovalPolicy {
   maxRemovalFraction: number;
@@ -96,7 +97,8 @@ export function isMassRemoval(before: number, loss: number, policy: MassRemovalP
   return loss >= policy.minNodes && loss > policy.maxRemovalFraction * before;
 }
 
-export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: MassRemovalPolicy, memory: GuardMemory, now: number, allow: boolean): GuardDecision {
+/** `slots`: those the plan was made from, as an array or as the planner's index. */
+export function guardMassRemoval(plan: Plan, slots: readonly Slot[] | SlotIndex, policy: MassRemovalPolicy, memory: GuardMemory, now: number, allow: boolean): GuardDecision {
   // Only the slots the plan touches are looked up, and only backends with
   // steps can lose nodes: one change costs what it touches, not the backend's size.
   const touched = new Map<string, Set<string>>();
@@ -105,8 +107,7 @@ export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: Mas
     servers.add(step.server);
     touched.set(step.backend, servers);
   }
-  const bySlot = new Map<string, Slot>();
-  for (const slot of slots) if (touched.get(slot.backend)?.has(slot.name)) bySlot.set(`${slot.backend}/${slot.name}`, slot);
+  const index = SlotIndex.of(slots);
   const dropped = new Set<PlanStep>();
   const held: HeldRemoval[] = [];
   const released: ReleasedRemoval[] = [];
@@ -117,7 +118,7 @@ export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: Mas
     let joining = 0;
     for (const step of plan.steps) {
       if (step.backend !== backend) continue;
-      const slot = bySlot.get(`${backend}/${step.server}`);
+      const slot = index.slot(backend, step.server);
       const state = targetState(step);
       if (slot && isServing(slot) && (state === "drain" || state === "maint")) leavingSteps.push({ step, slot });
       // A fill, a slot back from maint, or a waiting generation given weight (a version switch).
@@ -125,7 +126,8 @@ export function guardMassRemoval(plan: Plan, slots: readonly Slot[], policy: Mas
     }
     const loss = leavingSteps.length - joining;
     if (loss < policy.minNodes) continue;
-    const servingBefore = slots.filter((slot) => slot.backend === backend && isServing(slot)).length;
+    // A blank slot never serves: the named ones are counted.
+    const servingBefore = index.named(backend).filter(isServing).length;
     if (!isMassRemoval(servingBefore, loss, policy)) continue;
 
     const leavingSlots = leavingSteps.map(({ slot }) => describeSlot(slot)).sort();

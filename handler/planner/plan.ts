@@ -20,6 +20,7 @@
 import type { AdminState, BackendPolicy, Endpoint, LeftOut, Plan, PlannerInputs, PlannerPolicy, PlanStep, Slot, SlotClass, SlotOperation, VersionDecision } from "./model.js";
 import { sameOperation, SETTINGS, type DesiredSource, type SettingOperation, type SlotSettingFields } from "./slot-settings.js";
 import { applyVersionWeights, decideVersions } from "./versions.js";
+import { SlotIndex } from "./slot-index.js";
 
 interface DesiredServer {
   endpoint: Endpoint;
@@ -181,28 +182,46 @@ function orphanStep(slot: Slot, policy: PlannerPolicy): { step?: PlanStep; drain
   return { draining: true };
 }
 
-function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], backend: BackendPolicy, policy: PlannerPolicy, plan: Plan, versions?: VersionDecision): void {
+/** The free slots lowest number first, out of two lists each lowest first; `namedTaken`: how many of the first list were taken. */
+function lowestFirst(named: readonly Slot[], blank: readonly Slot[]): { take(): Slot | undefined; namedTaken(): number } {
+  let fromNamed = 0;
+  let fromBlank = 0;
+  return {
+    take() {
+      const [first, second] = [named[fromNamed], blank[fromBlank]];
+      if (first !== undefined && (second === undefined || first.number < second.number)) {
+        fromNamed += 1;
+        return first;
+      }
+      if (second !== undefined) fromBlank += 1;
+      return second;
+    },
+    namedTaken: () => fromNamed,
+  };
+}
+
+function planBackend(endpoints: readonly Endpoint[], index: SlotIndex, backend: BackendPolicy, policy: PlannerPolicy, plan: Plan, versions?: VersionDecision): void {
   const desired = desiredServers(endpoints, backend, policy, plan.leftOut);
   if (versions && backend.versioning) applyVersionWeights(desired, versions, backend.versioning.canaryPercent, policy.maxWeight);
   const usage = { backend: backend.backend, total: 0, used: 0, free: 0 };
   plan.usage.push(usage);
   for (const slotClass of backend.classes) {
-    const classSlots = slots.filter((slot) => slot.backend === backend.backend && slot.prefix === slotClass.prefix).sort((a, b) => a.number - b.number);
+    const { named, blank, highest, count } = index.classSlots(backend.backend, slotClass.prefix);
     const classDesired = desired.filter((server) => server.slotClass === slotClass);
     const wanted = new Map(classDesired.map((server) => [endpointKey(server.endpoint.address, server.endpoint.port), server]));
 
     // Recover the slot <-> node mapping from HAProxy: the lowest slot with
-    // the node's address:port is its slot; any other is an orphan.
+    // the node's address:port is its slot; any other is an orphan. Only the
+    // named slots can be either: the blank ones (most of a large backend) are
+    // free, and cost nothing until a fill takes the lowest of them.
     const holders = new Map<string, Slot>();
     const orphans: Slot[] = [];
-    // Free slots: in maint and not holding a node that is still wanted. Most
-    // of a large backend; kept apart at once (orphanStep plans nothing for
-    // them), so the slots nobody changes cost one pass and no allocation.
-    const free: Slot[] = [];
-    for (const slot of classSlots) {
+    // Named slots in maint that hold no wanted node: free, still naming an address.
+    const freeNamed: Slot[] = [];
+    for (const slot of named) {
       const key = slot.address !== undefined && slot.port !== undefined ? endpointKey(slot.address, slot.port) : undefined;
       if (key !== undefined && wanted.has(key) && !holders.has(key)) holders.set(key, slot);
-      else if (slot.adminState === "maint") free.push(slot);
+      else if (slot.adminState === "maint") freeNamed.push(slot);
       else orphans.push(slot);
     }
 
@@ -225,15 +244,16 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
       if (step?.activate.some((operation) => operation.kind === "set-state" && operation.state === "maint")) freedByPlan += 1;
     }
 
-    // The lowest free slots are filled first: `filled` counts them off the front.
+    // The lowest free slots are filled first, named or blank.
+    const nextFree = lowestFirst(freeNamed, blank);
     let filled = 0;
     let grown = 0;
-    let nextNumber = classSlots.reduce((highest, slot) => Math.max(highest, slot.number), 0) + 1;
+    let nextNumber = highest + 1;
     for (const server of classDesired) {
       const key = endpointKey(server.endpoint.address, server.endpoint.port);
       // Only a node that should take traffic needs a new slot.
       if (holders.has(key) || server.state !== "ready") continue;
-      const slot = free[filled];
+      const slot = nextFree.take();
       if (slot) {
         filled += 1;
         const { prepare, activate } = fillOperations(server, slot, slot.checksEnabled, policy);
@@ -262,21 +282,21 @@ function planBackend(endpoints: readonly Endpoint[], slots: readonly Slot[], bac
         backend: backend.backend,
         serviceId: server.endpoint.serviceId,
         reason:
-          classSlots.length === 0 && backend.mayBeMissing === true
+          count === 0 && backend.mayBeMissing === true
             ? `HAProxy has no slots in ${backend.backend}: it has not loaded this portmap entry yet; load the rendered portmap into HAProxy (a reload)`
-            : `no free slot in ${backend.backend}/${slotClass.prefix} (${classSlots.length} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
+            : `no free slot in ${backend.backend}/${slotClass.prefix} (${count} slots, all held); add slots to the server-template${slotClass.growKeywords.length > 0 ? ` or raise grow.limit (${slotClass.growLimit})` : " or enable grow"}`,
       });
     }
     // A free slot nobody fills that still names an address (its node went
-    // critical, then left Consul): forget the address.
-    for (const slot of free.slice(filled)) {
+    // critical, then left Consul): forget the address. Only named ones can.
+    for (const slot of freeNamed.slice(nextFree.namedTaken())) {
       const forget = forgetAddress(slot);
       if (forget.length > 0) plan.steps.push({ backend: backend.backend, server: slot.name, reason: "free: forget the address of a node no longer in Consul", prepare: [], activate: forget });
     }
     // After the plan: slots it fills are no longer free, the ones it frees
     // are (usable from the next reconcile on), grown ones were added.
-    const total = classSlots.length + grown;
-    const freeAfter = free.length - filled + freedByPlan;
+    const total = count + grown;
+    const freeAfter = freeNamed.length + blank.length - filled + freedByPlan;
     usage.total += total;
     usage.free += freeAfter;
     usage.used += total - freeAfter;
@@ -298,10 +318,13 @@ export function decideAllVersions(endpoints: readonly Endpoint[], slots: readonl
   return decisions;
 }
 
-export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[], policy: PlannerPolicy, inputs: PlannerInputs = {}): Plan {
+/** `slots`: HAProxy's, as an array or as an index kept current between plans (`run`'s cache), which makes a plan cost what it changes. */
+export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[] | SlotIndex, policy: PlannerPolicy, inputs: PlannerInputs = {}): Plan {
   const plan: Plan = { steps: [], leftOut: [], draining: 0, usage: [], versions: [] };
-  const decisions = decideAllVersions(endpoints, slots, policy, inputs);
+  const index = SlotIndex.of(slots);
+  // Versioning looks at slots taking traffic: named ones only.
+  const decisions = decideAllVersions(endpoints, index.named(), policy, inputs);
   plan.versions = [...decisions.values()];
-  for (const backend of policy.backends) planBackend(endpoints, slots, backend, policy, plan, decisions.get(backend.serviceName));
+  for (const backend of policy.backends) planBackend(endpoints, index, backend, policy, plan, decisions.get(backend.serviceName));
   return plan;
 }

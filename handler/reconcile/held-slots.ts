@@ -12,6 +12,7 @@
 // now takes out (the hold released) is not put back.
 import { loadStateFile, saveStateFile } from "./state-file.js";
 import type { PlanStep, PlannerPolicy, Slot, SlotOperation } from "../planner/model.js";
+import { SlotIndex } from "../planner/slot-index.js";
 import type { GuardMemory, HeldRemoval } from "../planner/mass-removal.js";
 
 export interface KeptSlot {
@@ -60,26 +61,28 @@ function holds(slot: Slot, kept: KeptSlot): boolean {
 }
 
 export interface Restoration {
-  /** HAProxy's slots with every lost kept slot in place: what the planner and the guard see. */
-  slots: Slot[];
+  /** HAProxy's slots with every lost kept slot in place: what the planner and the guard see (the index given, when nothing was lost). */
+  slots: SlotIndex;
   /** The kept slots HAProxy lost, by `backend/server`. */
   lost: Map<string, KeptSlot>;
 }
 
 /** Kept slots of holds still remembered (same start) that HAProxy no longer holds, planned as if they were there. */
-export function restoreKept(slots: readonly Slot[], kept: readonly KeptSlot[], memory: GuardMemory): Restoration {
+export function restoreKept(slots: readonly Slot[] | SlotIndex, kept: readonly KeptSlot[], memory: GuardMemory): Restoration {
+  const index = SlotIndex.of(slots);
   const lost = new Map<string, KeptSlot>();
   for (const each of kept) {
     if (memory[each.backend]?.since !== each.since) continue;
-    const slot = slots.find((candidate) => candidate.backend === each.backend && candidate.name === each.server);
+    const slot = index.slot(each.backend, each.server);
     if (slot && !holds(slot, each) && slot.address === undefined) lost.set(`${each.backend}/${each.server}`, each);
   }
-  if (lost.size === 0) return { slots: [...slots], lost };
-  const restored = slots.map((slot): Slot => {
+  if (lost.size === 0) return { slots: index, lost };
+  // Copies: the slots given (run's cache) stay what HAProxy has.
+  const restored = index.all().map((slot): Slot => {
     const each = lost.get(`${slot.backend}/${slot.name}`);
     return each ? { ...slot, address: each.address, port: each.port, weight: each.weight, maxconn: each.maxconn, adminState: "ready", status: "UP" } : slot;
   });
-  return { slots: restored, lost };
+  return { slots: new SlotIndex(restored), lost };
 }
 
 function leaves(step: PlanStep): boolean {
@@ -102,7 +105,7 @@ export function withRestores(steps: readonly PlanStep[], restoration: Restoratio
       continue;
     }
     const activate: SlotOperation[] = [{ kind: "set-state", state: "ready" }];
-    const slot = restoration.slots.find((candidate) => `${candidate.backend}/${candidate.name}` === key);
+    const slot = restoration.slots.slot(each.backend, each.server);
     if (slot?.checksEnabled && policy.holdDownUntilChecked) activate.push({ kind: "set-health", health: "down" });
     restores.push({
       backend: each.backend,
@@ -120,12 +123,14 @@ export function withRestores(steps: readonly PlanStep[], restoration: Restoratio
 }
 
 /** The slots the holds keep now, from what the planner saw (restored slots included). */
-export function keptByHolds(held: readonly HeldRemoval[], slots: readonly Slot[]): KeptSlot[] {
+export function keptByHolds(held: readonly HeldRemoval[], slots: readonly Slot[] | SlotIndex): KeptSlot[] {
   const kept: KeptSlot[] = [];
+  const index = SlotIndex.of(slots);
   for (const hold of held) {
     const names = new Set(hold.slots);
-    for (const slot of slots) {
-      if (slot.backend !== hold.backend || slot.address === undefined || slot.port === undefined) continue;
+    // A held slot names its node's address: a named one.
+    for (const slot of index.named(hold.backend)) {
+      if (slot.address === undefined || slot.port === undefined) continue;
       if (!names.has(describeKept(slot.name, slot.address, slot.port))) continue;
       kept.push({ backend: slot.backend, server: slot.name, address: slot.address, port: slot.port, weight: slot.weight, maxconn: slot.maxconn, since: hold.since });
     }

@@ -12,7 +12,7 @@ describe("held slots survive an HAProxy restart", () => {
   test("a kept slot HAProxy lost is planned as there, and put back first (held DOWN until checked)", () => {
     const restoration = restoreKept([freeSlot("b", 1), freeSlot("b", 2)], [kept], memory);
     assert.deepEqual([...restoration.lost.keys()], ["b/srv2"]);
-    const slot = restoration.slots.find((each) => each.name === "srv2");
+    const slot = restoration.slots.all().find((each) => each.name === "srv2");
     assert.deepEqual([slot?.address, slot?.port, slot?.weight, slot?.maxconn, slot?.adminState], ["10.0.0.2", 80, 5, 7, "ready"]);
     const steps = withRestores([], restoration, policy);
     assert.equal(steps.length, 1);
