@@ -12,10 +12,19 @@ const fromSources = import.meta.url.endsWith(".ts");
 /** Repository root: test/harness is two levels down, dist/test/harness three. */
 export const repositoryRoot = resolve(here, fromSources ? "../.." : "../../..");
 
+/**
+ * Node options for the CLI's processes, from CHH_CLI_NODE_ARGS (space-separated):
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles` for the profiles in
+ * docs/profiles.md, which Node does not take from NODE_OPTIONS.
+ */
+function nodeArgs(): string[] {
+  return (process.env.CHH_CLI_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+}
+
 export function cliCommand(): string[] {
   return fromSources
-    ? [process.execPath, "--import", "tsx", join(repositoryRoot, "handler/cli/main.ts")]
-    : [process.execPath, join(repositoryRoot, "dist/handler/cli/main.js")];
+    ? [process.execPath, ...nodeArgs(), "--import", "tsx", join(repositoryRoot, "handler/cli/main.ts")]
+    : [process.execPath, ...nodeArgs(), join(repositoryRoot, "dist/handler/cli/main.js")];
 }
 
 export interface CliResult {
