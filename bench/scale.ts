@@ -7,7 +7,7 @@
 // The instances have the playbook's default settings (no Meta: default
 // backend only, weight 1, no maxconn); the PoW backends stay empty but are
 // read and planned like the others.
-import { cpuMillis, freePort, inMaint, metricTotal, ms, now, registerInstances, report, rssMegabytes, serverStates, sleep, startCli, startHandlerStack, untilBackend, untilRow, waitUntil, type HandlerStack, type RunningCli } from "./lib.js";
+import { cpuMillis, freePort, inMaint, metricTotal, ms, now, percentile, registerInstances, report, rssMegabytes, serverStates, sleep, startCli, startHandlerStack, untilBackend, untilRow, waitUntil, type HandlerStack, type RunningCli } from "./lib.js";
 
 const SERVICES = 5;
 const PER_SERVICE = 2000;
@@ -24,6 +24,19 @@ function pidOf(cli: RunningCli): number {
   const pid = cli.child.pid;
   if (pid === undefined) throw new Error(`the handler did not start: ${cli.logs()}`);
   return pid;
+}
+
+/** JSON.parse of svc1's whole health answer (what one change hands `run`), in this process: p50 of 20. */
+async function parseCost(stack: HandlerStack): Promise<{ bytes: number; p50: number }> {
+  const body = await (await fetch(`${stack.consul.address}/v1/health/service/svc1`)).text();
+  const times: number[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    const start = now();
+    const parsed: unknown = JSON.parse(body);
+    times.push(now() - start);
+    if (!Array.isArray(parsed) || parsed.length < PER_SERVICE) throw new Error(`svc1's answer has ${Array.isArray(parsed) ? parsed.length : "no"} entries`);
+  }
+  return { bytes: Buffer.byteLength(body), p50: percentile(times, 0.5) };
 }
 
 export async function scaleBenchmark(quick: boolean): Promise<void> {
@@ -75,12 +88,14 @@ export async function scaleBenchmark(quick: boolean): Promise<void> {
       await untilRow(stack.admin, "be1", slot.id, (row) => row["uweight"] === weight, 30_000);
     }
     const perChange = (cpuMillis(pid) - beforeChanges) / changes;
+    // The issue's alternative bound, measured in the same run: JSON.parse of that service's answer alone.
+    const parse = await parseCost(stack);
     report({
       figure: "10,000 instances: one change in run (CPU per change, over 100)",
       shape,
-      target: "<= 10 ms CPU",
-      measured: `${ms(perChange)} ms CPU (includes Consul's blocking-query answer for that service, 2,000 instances, and its JSON parse)`,
-      met: perChange <= 10,
+      target: "<= 10 ms CPU, or <= 1.5x JSON.parse of the service's answer",
+      measured: `${ms(perChange)} ms CPU (includes Consul's blocking-query answer for that service, 2,000 instances, and its JSON parse); JSON.parse of that answer alone (${(parse.bytes / 1e6).toFixed(1)} MB): p50 ${ms(parse.p50)} ms, so ${(perChange / parse.p50).toFixed(1)}x`,
+      met: perChange <= 10 || perChange <= 1.5 * parse.p50,
     });
     const rss = rssMegabytes(pid);
     report({ figure: "10,000 instances: run's RSS after 100 changes", shape, target: "<= 120 MB", measured: `${rss.toFixed(0)} MB`, met: rss <= 120 });

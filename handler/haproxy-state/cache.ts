@@ -168,9 +168,11 @@ export class SlotCache {
     const draining: SlotRecord[] = [];
     // A draining slot is a named one (not in maint).
     for (const backend of backends) {
-      for (const slot of this.index.named(backend)) {
-        const record = slot.adminState === "drain" ? this.records.get(slotKey(slot.backend, slot.name)) : undefined;
-        if (record !== undefined) draining.push(record);
+      for (const named of this.index.namedByClass(backend)) {
+        for (const slot of named) {
+          const record = slot.adminState === "drain" ? this.records.get(slotKey(slot.backend, slot.name)) : undefined;
+          if (record !== undefined) draining.push(record);
+        }
       }
     }
     if (draining.length === 0) return true;

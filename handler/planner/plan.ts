@@ -322,8 +322,8 @@ export function decideAllVersions(endpoints: readonly Endpoint[], slots: readonl
 export function planReconcile(endpoints: readonly Endpoint[], slots: readonly Slot[] | SlotIndex, policy: PlannerPolicy, inputs: PlannerInputs = {}): Plan {
   const plan: Plan = { steps: [], leftOut: [], draining: 0, usage: [], versions: [] };
   const index = SlotIndex.of(slots);
-  // Versioning looks at slots taking traffic: named ones only.
-  const decisions = decideAllVersions(endpoints, index.named(), policy, inputs);
+  // Versioning looks at slots taking traffic (named ones only), and only where a backend has it: most plans need no list of every named slot.
+  const decisions = policy.backends.some((backend) => backend.versioning) ? decideAllVersions(endpoints, index.named(), policy, inputs) : new Map<string, VersionDecision>();
   plan.versions = [...decisions.values()];
   for (const backend of policy.backends) planBackend(endpoints, index, backend, policy, plan, decisions.get(backend.serviceName));
   return plan;

@@ -107,6 +107,11 @@ export class SlotIndex {
     return lists.flatMap((each) => each.named);
   }
 
+  /** The named slots of one backend, one list per class, as the index keeps them (nothing copied: read, do not keep). */
+  namedByClass(backend: string): readonly (readonly Slot[])[] {
+    return (this.byBackend.get(backend) ?? []).map((lists) => lists.named);
+  }
+
   /** Every slot: for the rare paths that need them all (a restored hold). */
   all(): Slot[] {
     return [...this.classes.values()].flatMap((lists) => [...lists.named, ...lists.blank]);
