@@ -60,8 +60,9 @@ export async function reconcileWith(context: HandlerContext, desired: DesiredSta
   const { plan, report, guard, read, keptNow } = await openSession(async (session) => {
     const actual = await state.slotsFor(session, backends);
     const read = actual.read;
-    // Held nodes an HAProxy restart lost are planned as there, and put back (held-slots.ts).
-    const restoration = restoreKept(actual.slots, kept, remembered);
+    // Held nodes an HAProxy restart lost are planned as there, and put back (held-slots.ts): those of
+    // this reconcile's backends only (the index holds every backend; the others wait for their own plan).
+    const restoration = restoreKept(actual.slots, kept.filter((each) => backends.has(each.backend)), remembered);
     const slots = restoration.slots;
     const unguarded = planReconcile(desired.endpoints, slots, policy, { promoted });
     // Fail static against an answer that would empty a backend (see mass-removal.ts).
