@@ -15,6 +15,9 @@ import { endpointsFromSnapshots, type DesiredState } from "./desired.js";
  */
 export const CONSUL_RETRY_CAP_MS = 1_000;
 
+/** How long a blocking read waits after an empty answer (see ServiceWatch.run). */
+export const EMPTY_RECHECK_SECONDS = 1;
+
 /** Exponential backoff with jitter: 100 ms doubling up to `capMs` (half to all of it). */
 export function backoffDelay(failures: number, random: () => number = Math.random, capMs: number = CONSUL_RETRY_CAP_MS): number {
   const ceiling = Math.min(capMs, 100 * 2 ** Math.min(failures, 20));
@@ -95,10 +98,17 @@ export class ServiceWatch {
   async run(signal: AbortSignal): Promise<void> {
     let index = 0;
     let failures = 0;
+    // After an empty answer, the next read waits EMPTY_RECHECK_SECONDS at most: an empty answer is
+    // the one fail static distrusts (a proxy or a token can empty a service at once, and the
+    // mass-removal guard holds it), and blocking on its index would keep the handler on it until
+    // Consul's next change to the service, however soon the real answer is back.
+    let lastWasEmpty = false;
     while (!signal.aborted) {
       try {
-        const snapshot = await this.reader.readService(this.selection, index > 0 ? { index, waitSeconds: this.waitSeconds, signal } : { signal });
+        const waitSeconds = lastWasEmpty ? Math.min(this.waitSeconds, EMPTY_RECHECK_SECONDS) : this.waitSeconds;
+        const snapshot = await this.reader.readService(this.selection, index > 0 ? { index, waitSeconds, signal } : { signal });
         if (signal.aborted) return;
+        lastWasEmpty = snapshot.entries.length === 0;
         if (snapshot.entries.length === 0) await this.reader.confirmEmptyAnswer();
         const changed = this.desired === undefined || snapshot.index !== index || this.problem !== undefined;
         index = nextIndex(index, snapshot.index);

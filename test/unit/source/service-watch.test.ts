@@ -22,6 +22,8 @@ function snapshot(index: number, entries: ConsulHealthEntry[]): ServiceSnapshot 
 /** Consul as a script: each read takes the next answer; with none left it blocks until aborted. */
 class ScriptedConsul implements ServiceReader {
   readonly reads: ReadOptions[] = [];
+  /** Each blocking read's wait (undefined: not blocking). */
+  readonly waits: (number | undefined)[] = [];
   confirmations = 0;
   /** True once every answer is used and a read waits. */
   blocked = false;
@@ -31,6 +33,7 @@ class ScriptedConsul implements ServiceReader {
   ) {}
   readService(_selection: unknown, options: ReadOptions): Promise<ServiceSnapshot> {
     this.reads.push({ ...(options.index === undefined ? {} : { index: options.index }) });
+    this.waits.push(options.waitSeconds);
     const next = this.answers.shift();
     if (next === undefined) {
       this.blocked = true;
@@ -65,6 +68,14 @@ async function watchUntilBlocked(consul: ScriptedConsul, clock: WatchClock) {
 }
 
 describe("service watch", () => {
+  test("after an empty answer the next read waits a second, not the whole blocking wait; after a full one, the whole wait again", async () => {
+    const consul = new ScriptedConsul([snapshot(7, [entry("a", "10.0.0.1")]), snapshot(8, []), snapshot(8, [entry("a", "10.0.0.1")])]);
+    await watchUntilBlocked(consul, fakeClock());
+    assert.equal(consul.confirmations, 1, "the empty answer was confirmed");
+    assert.deepEqual(consul.waits, [undefined, 30, 1, 30], "the read after the empty answer waits 1 s; the ones after full answers the configured 30 s");
+    assert.deepEqual(consul.reads, [{}, { index: 7 }, { index: 8 }, { index: 8 }]);
+  });
+
   test("a trusted answer becomes validated endpoints; the next read blocks on its index; the same index is no change", async () => {
     const consul = new ScriptedConsul([snapshot(7, [entry("a", "10.0.0.1"), entry("bad", "10.0.0.2", { haproxy_weight: "300" })]), snapshot(7, [entry("a", "10.0.0.1")])]);
     const { watch, changes, failures } = await watchUntilBlocked(consul, fakeClock());
