@@ -4,6 +4,8 @@
 // once per mutant, so no per-file child processes.
 // node:test sets a non-zero exit code when a test fails.
 await import("../../dist/test/unit/planner/plan.test.js");
+// The slot index the planner reads (kept current by run's cache): its lists, and plans over it equal plans over a fresh read.
+await import("../../dist/test/unit/planner/slot-index.test.js");
 await import("../../dist/test/unit/planner/versions.test.js");
 await import("../../dist/test/unit/planner/versions-decisions.test.js");
 await import("../../dist/test/unit/planner/drain-free-steps.test.js");

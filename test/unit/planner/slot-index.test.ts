@@ -54,7 +54,7 @@ describe("slot index", () => {
         const fresh = new SlotIndex(slots);
         for (const prefix of ["srv", "tls"]) assert.deepEqual(classView(index, "be", prefix), classView(fresh, "be", prefix));
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
@@ -79,7 +79,7 @@ describe("slot index", () => {
         const endpoints = wanted.map(endpoint);
         assert.deepEqual(planReconcile(endpoints, index, policy), planReconcile(endpoints, slots.map((slot) => ({ ...slot })), policy));
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 });
