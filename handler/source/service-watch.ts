@@ -109,7 +109,7 @@ export class ServiceWatch {
         const snapshot = await this.reader.readService(this.selection, index > 0 ? { index, waitSeconds, signal } : { signal });
         if (signal.aborted) return;
         lastWasEmpty = snapshot.entries.length === 0;
-        if (snapshot.entries.length === 0) await this.reader.confirmEmptyAnswer();
+        if (lastWasEmpty) await this.reader.confirmEmptyAnswer();
         const changed = this.desired === undefined || snapshot.index !== index || this.problem !== undefined;
         index = nextIndex(index, snapshot.index);
         failures = 0;
